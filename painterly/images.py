@@ -1,0 +1,133 @@
+"""Images in and out: files and PIL images <-> (1, 3, H, W) float RGB tensors in [0, 1].
+
+Whatever a file holds (grayscale, alpha, palette, 16-bit, CMYK, EXIF rotation), it comes
+out as plain 8-bit RGB the right way up. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import PainterlyError
+
+ImageSource = str | os.PathLike[str] | Image.Image
+
+#: Output formats by file extension, and the options Pillow writes them with.
+OUTPUT_FORMATS = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+}
+
+
+def load_image(source: ImageSource) -> Image.Image:
+    """Open a path (or take a PIL image) and return it as 8-bit RGB, EXIF-rotated.
+
+    Raises :class:`PainterlyError` naming the file if it is missing, a directory, or
+    not a readable image.
+    """
+    if isinstance(source, Image.Image):
+        return to_rgb(source)
+    path = Path(source)
+    if path.is_dir():
+        raise PainterlyError(f"{path}: is a directory, not an image file")
+    if not path.exists():
+        raise PainterlyError(f"{path}: no such file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except UnidentifiedImageError:
+        raise PainterlyError(f"{path}: not an image file Pillow can read") from None
+    except Image.DecompressionBombError as error:
+        raise PainterlyError(f"{path}: image too large ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        # Truncated or corrupt data surfaces as any of these from Pillow's decoders.
+        raise PainterlyError(f"{path}: unreadable image ({error})") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Return ``image`` as 8-bit RGB, rotated per its EXIF orientation.
+
+    Transparent pixels are composited onto white; 16-bit and 32-bit integer images are
+    scaled to 8 bits rather than clipped.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def fit_long_side(image: Image.Image, size: int) -> Image.Image:
+    """Resize so that the longer side is ``size`` px, keeping the aspect ratio."""
+    width, height = image.size
+    scale = size / max(width, height)
+    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if new_size == image.size:
+        return image
+    return image.resize(new_size, Image.Resampling.LANCZOS)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB image -> (1, 3, H, W) float32 tensor in [0, 1]."""
+    array = np.asarray(to_rgb(image), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) float tensor in [0, 1] (clipped) -> PIL RGB image, rounded to 8 bits."""
+    if tensor.dim() != 4 or tensor.shape[:2] != (1, 3):
+        raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(tensor.shape)}")
+    array = tensor.detach()[0].permute(1, 2, 0).float().clamp(0, 1).mul(255).round()
+    return Image.fromarray(array.to(torch.uint8).cpu().numpy(), "RGB")
+
+
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written as an image."""
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise PainterlyError(
+            f"{out}: unsupported output type {out.suffix or '(none)'!r}; "
+            f"use one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    if out.is_dir():
+        raise PainterlyError(f"{out}: is a directory; give a file name")
+    parent = out.parent
+    if not parent.is_dir():
+        raise PainterlyError(f"{out}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PainterlyError(f"{out}: directory {parent} is not writable")
+    return out
+
+
+def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
+    """Write ``image`` to ``path`` atomically: a temp file beside it, then a rename.
+
+    A reader never sees a half-written file, and a failure leaves nothing behind.
+    """
+    out = check_output_path(path)
+    image_format, options = OUTPUT_FORMATS[out.suffix.lower()]
+    handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            image.save(temp, format=image_format, **options)
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, out)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,68 @@
+"""The losses of Gatys et al., as small pure functions.
+
+Normalization (one choice, used everywhere): every term is a *relative squared error*,
+the squared error divided by the squared norm of its target. The report's definitions,
+
+    content = sum((F - P)^2)          style_l = sum((G - A)^2),  G = F F^T,
+
+grow with the image's size (and the paper's 1/(4 N^2 M^2) factor still leaves each layer
+on its own scale), so a weight tuned at 256 px means something else at 512 px. Divided by
+||P||^2 and ||A||^2 (with Gram matrices averaged over positions), each term is a pure
+number: 0 is a perfect match, 1 is as far as an all-black image, at any size, layer or
+painting. Content and style weights, and the style layers' weights, then mean the same
+thing everywhere, and the loss the optimiser reports is the distance the quality benchmark
+measures.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Guards against an all-zero target (a black image's deep features).
+_EPS = 1e-12
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of a layer's responses, averaged over positions.
+
+    features: (1, C, H, W). Returns (C, C) with G_ij = sum_k F_ik F_jk / (H W), where
+    F is features reshaped to (C, H W), so that it does not grow with the image's size.
+    """
+    channels = features.shape[1]
+    flat = features.reshape(channels, -1)
+    return (flat @ flat.T) / flat.shape[1]
+
+
+def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """sum((value - target)^2) / sum(target^2), a 0-d tensor; shapes must match."""
+    return (value - target).pow(2).sum() / (target.pow(2).sum() + _EPS)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Content loss at one layer: ||F - P||^2 / ||P||^2.
+
+    features, target: (1, C, H, W) responses of the image and of the photograph at the
+    content layer. Returns a 0-d tensor.
+    """
+    return relative_squared_error(features, target)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Style loss at one layer: ||G - A||^2 / ||A||^2 with G = gram_matrix(features).
+
+    features: (1, C, H, W) responses of the image; target_gram: (C, C) Gram matrix of
+    the painting at the same layer (it may come from an image of another size). Returns
+    a 0-d tensor.
+    """
+    return relative_squared_error(gram_matrix(features), target_gram)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference between neighbouring pixels.
+
+    image: (1, 3, H, W) RGB in [0, 1]. Returns a 0-d tensor, the mean over horizontal
+    and vertical neighbour pairs of their squared difference (so independent of size).
+    """
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()

@@ -1,0 +1,305 @@
+"""Style transfer (Gatys et al., CVPR 2016): settings, the objective, and ``stylize``.
+
+image -> tensor -> features -> losses -> optimiser -> image: the photograph and the
+painting become targets (content features, Gram matrices), and the pixels of a new image
+are optimised until its features match both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from .errors import PainterlyError, SettingsError
+from .images import ImageSource, fit_long_side, load_image, to_pil, to_tensor
+from .layers import canonical_layer
+from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .optimizers import OPTIMIZERS, minimize
+from .vgg import VGG19Features, load_extractor
+
+DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+#: The smallest side VGG19's four pools leave at least one position for at conv5.
+MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Every setting of a style transfer; the CLI's options are built from these fields.
+
+    Weights are relative: each loss term is a relative squared error (see
+    :mod:`painterly.losses`), so ``content_weight`` and ``style_weight`` mean the same
+    at every size. Layer names may be given in paper, Keras or neural-style form and
+    are stored in paper form.
+    """
+
+    size: int = field(default=512, metadata={"help": "long side of the output in px"})
+    iterations: int = field(default=500, metadata={"help": "optimiser iterations"})
+    content_layer: str = field(default="conv4_2", metadata={"help": "layer of the content loss"})
+    style_layers: tuple[str, ...] = field(
+        default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers of the style loss"}
+    )
+    style_layer_weights: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "one weight per style layer (default: equal)"}
+    )
+    content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
+    style_weight: float = field(default=10.0, metadata={"help": "beta, weight of style"})
+    tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
+    optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
+    step: float | None = field(
+        default=None, metadata={"help": "step size of gd and adam (default 0.05, 0.02)"}
+    )
+    init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
+    seed: int = field(default=0, metadata={"help": "random seed (noise start)"})
+    pooling: str = field(default="max", metadata={"help": "max or avg"})
+    weights: str | None = field(
+        default=None, metadata={"help": "VGG19 weights file (default: bundled)"}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+
+    def __post_init__(self) -> None:
+        _check_int(self, "size", minimum=MIN_SIDE)
+        _check_int(self, "iterations", minimum=1)
+        _check_int(self, "seed", minimum=0)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check_weight(name, getattr(self, name))
+        if self.step is not None and not (_is_number(self.step) and self.step > 0):
+            raise SettingsError("step", f"must be a positive number, got {self.step!r}")
+        try:
+            object.__setattr__(self, "content_layer", canonical_layer(self.content_layer))
+        except PainterlyError as error:
+            raise SettingsError("content_layer", str(error)) from None
+        layers = (self.style_layers,) if isinstance(self.style_layers, str) else self.style_layers
+        try:
+            layers = tuple(canonical_layer(layer) for layer in layers)
+        except PainterlyError as error:
+            raise SettingsError("style_layers", str(error)) from None
+        if not layers:
+            raise SettingsError("style_layers", "give at least one layer")
+        if len(set(layers)) != len(layers):
+            raise SettingsError("style_layers", "a layer is named twice")
+        object.__setattr__(self, "style_layers", layers)
+        if self.style_layer_weights is not None:
+            weights = tuple(self.style_layer_weights)
+            if len(weights) != len(layers):
+                raise SettingsError(
+                    "style_layer_weights",
+                    f"got {len(weights)} weights for {len(layers)} style layers",
+                )
+            for weight in weights:
+                _check_weight("style_layer_weights", weight)
+            if sum(weights) <= 0:
+                raise SettingsError("style_layer_weights", "at least one must be positive")
+            object.__setattr__(self, "style_layer_weights", weights)
+        for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", ("max", "avg"))):
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    name, f"unknown value {getattr(self, name)!r}; use one of {', '.join(allowed)}"
+                )
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise SettingsError("device", f"unknown device {self.device!r}; use auto, cpu or cuda")
+
+    def normalized_style_layer_weights(self) -> dict[str, float]:
+        """Style layer -> weight, summing to 1 (equal when none were given)."""
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights)
+        return {layer: w / total for layer, w in zip(self.style_layers, weights)}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(settings: TransferSettings, name: str, minimum: int) -> None:
+    value = getattr(settings, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SettingsError(name, f"must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_weight(name: str, value: object) -> None:
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise SettingsError(name, f"must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The weighted objective and its unweighted parts, as 0-d tensors."""
+
+    total: torch.Tensor
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a callback learns after each iteration. Losses are unweighted distances."""
+
+    iteration: int
+    iterations: int
+    total: float
+    content: float
+    style: float
+    tv: float
+    elapsed: float  # seconds since the optimisation started
+
+
+@dataclass(frozen=True)
+class Objective:
+    """content_weight * content + style_weight * sum_l w_l style_l + tv_weight * tv.
+
+    A term whose weight is zero is not computed, and the network runs only as deep as
+    the deepest layer a computed term needs.
+    """
+
+    extractor: VGG19Features
+    content_layer: str
+    content_target: torch.Tensor | None  # (1, C, H, W) features of the photograph
+    style_grams: dict[str, torch.Tensor]  # layer -> (C, C) Gram matrix of the painting
+    style_layer_weights: dict[str, float]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+
+    def layers(self) -> set[str]:
+        needed = set(self.style_grams) if self.style_weight > 0 else set()
+        if self.content_weight > 0 and self.content_target is not None:
+            needed.add(self.content_layer)
+        return needed
+
+    def __call__(self, image: torch.Tensor) -> LossTerms:
+        features = self.extractor(image, self.layers())
+        zero = image.new_zeros(())
+        content = zero
+        if self.content_layer in features and self.content_target is not None:
+            content = content_loss(features[self.content_layer], self.content_target)
+        style = zero
+        if self.style_weight > 0:
+            for layer, gram in self.style_grams.items():
+                style = style + self.style_layer_weights[layer] * style_loss(features[layer], gram)
+        tv = tv_loss(image) if self.tv_weight > 0 else zero
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return LossTerms(total, content, style, tv)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; a CUDA device that is absent is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError("device", f"{name} requested but no CUDA device is available")
+    return torch.device(name)
+
+
+def build_objective(
+    extractor: VGG19Features,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    settings: TransferSettings,
+) -> Objective:
+    """Targets from the photograph and painting tensors (1, 3, H, W), and the weights."""
+    with torch.no_grad():
+        content_target = extractor(content, [settings.content_layer])[settings.content_layer]
+        style_features = extractor(style, settings.style_layers)
+        grams = {layer: gram_matrix(style_features[layer]) for layer in settings.style_layers}
+    return Objective(
+        extractor=extractor,
+        content_layer=settings.content_layer,
+        content_target=content_target,
+        style_grams=grams,
+        style_layer_weights=settings.normalized_style_layer_weights(),
+        content_weight=settings.content_weight,
+        style_weight=settings.style_weight,
+        tv_weight=settings.tv_weight,
+    )
+
+
+def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tensor:
+    """The image the optimisation starts from: the photograph, noise, or a given image."""
+    if settings.init == "content":
+        return content.clone()
+    if settings.init == "noise":
+        generator = torch.Generator().manual_seed(settings.seed)
+        return torch.rand(content.shape, generator=generator).to(content.device)
+    height, width = content.shape[-2:]
+    image = load_image(settings.init).resize((width, height), Image.Resampling.LANCZOS)
+    return to_tensor(image).to(content.device)
+
+
+def prepare_image(source: ImageSource, size: int, role: str) -> Image.Image:
+    """Load and resize an input so that its long side is ``size``; check it is usable."""
+    image = fit_long_side(load_image(source), size)
+    if min(image.size) < MIN_SIDE:
+        name = source if isinstance(source, (str, os.PathLike)) else f"the {role} image"
+        raise PainterlyError(
+            f"{name}: {role} image is {image.width}x{image.height} px at --size {size}; "
+            f"VGG19 needs at least {MIN_SIDE} px on each side"
+        )
+    return image
+
+
+def stylize(
+    content: ImageSource,
+    style: ImageSource,
+    settings: TransferSettings | None = None,
+    callback: Callable[[Progress], None] | None = None,
+) -> Image.Image:
+    """Paint ``content`` in the style of ``style`` and return the picture.
+
+    ``content`` and ``style`` are paths or PIL images; ``callback`` receives a
+    :class:`Progress` after every iteration. Raises :class:`PainterlyError` for bad
+    input, with a one-line message naming the problem.
+    """
+    settings = settings or TransferSettings()
+    device = resolve_device(settings.device)
+    content_image = prepare_image(content, settings.size, "content")
+    style_image = prepare_image(style, settings.size, "style")
+    extractor = load_extractor(settings.weights, settings.pooling, device)
+    content_tensor = to_tensor(content_image).to(device)
+    objective = build_objective(
+        extractor, content_tensor, to_tensor(style_image).to(device), settings
+    )
+    start = start_image(content_tensor, settings)
+    result = run_objective(objective, start, settings, callback)
+    return to_pil(result)
+
+
+def run_objective(
+    objective: Objective,
+    start: torch.Tensor,
+    settings: TransferSettings,
+    callback: Callable[[Progress], None] | None = None,
+) -> torch.Tensor:
+    """Minimise ``objective`` from ``start`` with the settings' optimiser; report progress."""
+    began = time.perf_counter()
+    last: list[LossTerms] = []
+
+    def loss_fn(image: torch.Tensor) -> torch.Tensor:
+        terms = objective(image)
+        last[:] = [terms]
+        return terms.total
+
+    def on_iteration(iteration: int, loss: float) -> None:
+        if callback is None:
+            return
+        terms = last[0]
+        callback(
+            Progress(
+                iteration=iteration,
+                iterations=settings.iterations,
+                total=loss,
+                content=float(terms.content),
+                style=float(terms.style),
+                tv=float(terms.tv),
+                elapsed=time.perf_counter() - began,
+            )
+        )
+
+    return minimize(
+        loss_fn, start, settings.optimizer, settings.iterations, on_iteration, settings.step
+    )

@@ -1,0 +1,107 @@
+"""VGG19's convolutional part as a feature extractor.
+
+The extractor takes images in painterly's one convention, (1, 3, H, W) float RGB in
+[0, 1], and applies the preprocessing that belongs to its weights (Caffe's BGR 0..255
+minus the mean pixel, or torchvision's ImageNet mean/std) itself, so that no other
+module ever sees it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import PainterlyError
+from .layers import LAYERS, layer_channels
+from .weights import VGGWeights, load_weights
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG19Features(nn.Module):
+    """VGG19's 16 conv layers (with ReLU) and its pools, returning chosen layers' responses.
+
+    ``forward(image, layers)`` runs only as deep as the deepest requested layer. The
+    weights are frozen: gradients flow to the image only.
+    """
+
+    def __init__(self, weights: VGGWeights, pooling: str = "max") -> None:
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise PainterlyError(f"unknown pooling {pooling!r}; use 'max' or 'avg'")
+        self.pooling = pooling
+        self.preprocessing = weights.preprocessing
+        self.source = weights.source
+        self.convs = nn.ModuleDict()
+        in_channels = 3
+        for layer in LAYERS:
+            weight, bias = weights.convs[layer]
+            out_channels = layer_channels(layer)
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(weight)
+                conv.bias.copy_(bias)
+            conv.requires_grad_(False)
+            self.convs[layer] = conv
+            in_channels = out_channels
+        # Both preprocessings are image * scale - shift, per RGB channel; Caffe's also
+        # flips RGB to BGR afterwards.
+        if weights.preprocessing == "caffe":
+            scale = torch.full((3,), 255.0)
+            shift = torch.tensor(CAFFE_MEAN_BGR[::-1])
+        else:
+            scale = 1.0 / torch.tensor(IMAGENET_STD)
+            shift = torch.tensor(IMAGENET_MEAN) * scale
+        self.flip_channels = weights.preprocessing == "caffe"
+        self.register_buffer("_scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_shift", shift.view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """(1, 3, H, W) RGB in [0, 1] -> the input the weights were trained on."""
+        x = image * self._scale - self._shift
+        return x.flip(1) if self.flip_channels else x
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Responses of ``layers`` (canonical names) to ``image`` (1, 3, H, W) RGB in [0, 1].
+
+        Returns a dict mapping each requested layer to a (1, C, H', W') tensor.
+        """
+        wanted = set(layers)
+        if not wanted:
+            return {}
+        deepest = max(LAYERS.index(layer) for layer in wanted)
+        x = self.preprocess(image)
+        out: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(LAYERS[: deepest + 1]):
+            if index > 0 and layer.endswith("_1"):  # each block after the first starts with a pool
+                x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
+            # In place is safe: conv's backward needs its input, not its output.
+            x = F.relu_(self.convs[layer](x))
+            if layer in wanted:
+                out[layer] = x
+        return out
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_extractor(weights: VGGWeights, pooling: str, device: str) -> VGG19Features:
+    return VGG19Features(weights, pooling).to(device)
+
+
+def load_extractor(
+    weights: str | os.PathLike[str] | None = None,
+    pooling: str = "max",
+    device: str | torch.device = "cpu",
+) -> VGG19Features:
+    """The feature extractor for a weights file (None: the bundled one), cached.
+
+    Repeated calls with the same file, pooling and device return the same module.
+    """
+    return _cached_extractor(load_weights(weights), pooling, str(torch.device(device)))
