@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from .images import ImageSource, load_image, to_tensor
-from .transfer import TransferSettings, build_objective, prepare_image, resolve_device
+from .transfer import TransferSettings, build_objective, fit_checked, resolve_device
 from .vgg import load_extractor
 
 
@@ -37,7 +37,7 @@ def measure(
     device = resolve_device(settings.device)
     image = load_image(picture)
     photo = load_image(content).resize(image.size, Image.Resampling.LANCZOS)
-    painting = prepare_image(style, style_size or max(image.size), "style")
+    painting = fit_checked(load_image(style), style_size or max(image.size), str(style))
     extractor = load_extractor(settings.weights, settings.pooling, device)
     objective = build_objective(
         extractor, to_tensor(photo).to(device), to_tensor(painting).to(device), settings

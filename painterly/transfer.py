@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .errors import PainterlyError, SettingsError
@@ -26,6 +27,8 @@ from .vgg import VGG19Features, load_extractor
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The smallest side VGG19's four pools leave at least one position for at conv5.
 MIN_SIDE = 16
+#: The automatic coarse-to-fine ladder halves the size down to no less than this.
+AUTO_SCALE_MIN = 128
 
 
 @dataclass(frozen=True)
@@ -39,20 +42,29 @@ class TransferSettings:
     """
 
     size: int = field(default=512, metadata={"help": "long side of the output in px"})
-    iterations: int = field(default=500, metadata={"help": "optimiser iterations"})
+    iterations: int = field(
+        default=100, metadata={"help": "optimiser iterations at each scale (default: 100)"}
+    )
     content_layer: str = field(default="conv4_2", metadata={"help": "layer of the content loss"})
     style_layers: tuple[str, ...] = field(
         default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers of the style loss"}
     )
     style_layer_weights: tuple[float, ...] | None = field(
-        default=None, metadata={"help": "one weight per style layer (default: equal)"}
+        default=None, metadata={"help": "one weight per style layer (default: all equal)"}
     )
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
     style_weight: float = field(default=10.0, metadata={"help": "beta, weight of style"})
     tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
+    scales: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "long sides of coarser stages run before --size, each starting the "
+            "next (default: auto, halving down to 128 px; none: one stage)"
+        },
+    )
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
-        default=None, metadata={"help": "step size of gd and adam (default 0.05, 0.02)"}
+        default=None, metadata={"help": "step of gd and adam (default: 0.05 for gd, 0.02 for adam)"}
     )
     init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
     seed: int = field(default=0, metadata={"help": "random seed (noise start)"})
@@ -96,6 +108,14 @@ class TransferSettings:
             if sum(weights) <= 0:
                 raise SettingsError("style_layer_weights", "at least one must be positive")
             object.__setattr__(self, "style_layer_weights", weights)
+        if self.scales is not None:
+            scales = tuple(self.scales)
+            for value in scales:
+                if not isinstance(value, int) or isinstance(value, bool) or value < MIN_SIDE:
+                    raise SettingsError("scales", f"each must be an integer >= {MIN_SIDE}")
+            if list(scales) != sorted(set(scales)) or (scales and scales[-1] >= self.size):
+                raise SettingsError("scales", "must increase and stay below --size")
+            object.__setattr__(self, "scales", scales)
         for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", ("max", "avg"))):
             if getattr(self, name) not in allowed:
                 raise SettingsError(
@@ -103,6 +123,15 @@ class TransferSettings:
                 )
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise SettingsError("device", f"unknown device {self.device!r}; use auto, cpu or cuda")
+
+    def stage_sizes(self) -> tuple[int, ...]:
+        """Long side of each stage, coarse to fine, ending with ``size``."""
+        if self.scales is not None:
+            return (*self.scales, self.size)
+        sizes = [self.size]
+        while sizes[0] // 2 >= AUTO_SCALE_MIN:
+            sizes.insert(0, sizes[0] // 2)
+        return tuple(sizes)
 
     def normalized_style_layer_weights(self) -> dict[str, float]:
         """Style layer -> weight, summing to 1 (equal when none were given)."""
@@ -140,8 +169,9 @@ class LossTerms:
 class Progress:
     """What a callback learns after each iteration. Losses are unweighted distances."""
 
-    iteration: int
+    iteration: int  # counted across all scales
     iterations: int
+    size: int  # long side of the image being optimised now, px
     total: float
     content: float
     style: float
@@ -231,16 +261,19 @@ def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tens
     return to_tensor(image).to(content.device)
 
 
-def prepare_image(source: ImageSource, size: int, role: str) -> Image.Image:
-    """Load and resize an input so that its long side is ``size``; check it is usable."""
-    image = fit_long_side(load_image(source), size)
-    if min(image.size) < MIN_SIDE:
-        name = source if isinstance(source, (str, os.PathLike)) else f"the {role} image"
+def fit_checked(image: Image.Image, size: int, name: str) -> Image.Image:
+    """Resize so that the long side is ``size``; refuse a result too small for VGG19."""
+    resized = fit_long_side(image, size)
+    if min(resized.size) < MIN_SIDE:
         raise PainterlyError(
-            f"{name}: {role} image is {image.width}x{image.height} px at --size {size}; "
-            f"VGG19 needs at least {MIN_SIDE} px on each side"
+            f"{name}: {resized.width}x{resized.height} px at size {size}; VGG19 needs at "
+            f"least {MIN_SIDE} px on each side (the image is too narrow for this size)"
         )
-    return image
+    return resized
+
+
+def _name(source: ImageSource, role: str) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else f"the {role} image"
 
 
 def stylize(
@@ -252,31 +285,71 @@ def stylize(
     """Paint ``content`` in the style of ``style`` and return the picture.
 
     ``content`` and ``style`` are paths or PIL images; ``callback`` receives a
-    :class:`Progress` after every iteration. Raises :class:`PainterlyError` for bad
-    input, with a one-line message naming the problem.
+    :class:`Progress` after every iteration. With several scales, each stage starts
+    from the last one's result, upsampled. Raises :class:`PainterlyError` for bad input,
+    with a one-line message naming the problem.
     """
     settings = settings or TransferSettings()
     device = resolve_device(settings.device)
-    content_image = prepare_image(content, settings.size, "content")
-    style_image = prepare_image(style, settings.size, "style")
+    photo, painting = load_image(content), load_image(style)
+    sizes = settings.stage_sizes()
+    for size in sizes:  # every stage's inputs are checked before any work starts
+        fit_checked(photo, size, _name(content, "content"))
+        fit_checked(painting, size, _name(style, "style"))
     extractor = load_extractor(settings.weights, settings.pooling, device)
-    content_tensor = to_tensor(content_image).to(device)
-    objective = build_objective(
-        extractor, content_tensor, to_tensor(style_image).to(device), settings
-    )
-    start = start_image(content_tensor, settings)
-    result = run_objective(objective, start, settings, callback)
-    return to_pil(result)
+    counter = _ProgressCounter(callback, settings.iterations * len(sizes))
+    image: torch.Tensor | None = None
+    for size in sizes:
+        content_tensor = to_tensor(fit_long_side(photo, size)).to(device)
+        style_tensor = to_tensor(fit_long_side(painting, size)).to(device)
+        objective = build_objective(extractor, content_tensor, style_tensor, settings)
+        if image is None:
+            start = start_image(content_tensor, settings)
+        else:
+            start = F.interpolate(
+                image, size=content_tensor.shape[-2:], mode="bicubic", align_corners=False
+            ).clamp(0.0, 1.0)
+        counter.size = size
+        image = run_objective(objective, start, settings, counter)
+    return to_pil(image)
+
+
+class _ProgressCounter:
+    """Turns each stage's iterations into one count across all stages, with timing."""
+
+    def __init__(self, callback: Callable[[Progress], None] | None, iterations: int) -> None:
+        self.callback = callback
+        self.iterations = iterations
+        self.done = 0
+        self.size = 0
+        self.began = time.perf_counter()
+
+    def __call__(self, terms: LossTerms, loss: float) -> None:
+        self.done += 1
+        if self.callback is None:
+            return
+        self.callback(
+            Progress(
+                iteration=self.done,
+                iterations=self.iterations,
+                size=self.size,
+                total=loss,
+                content=float(terms.content.detach()),
+                style=float(terms.style.detach()),
+                tv=float(terms.tv.detach()),
+                elapsed=time.perf_counter() - self.began,
+            )
+        )
 
 
 def run_objective(
     objective: Objective,
     start: torch.Tensor,
     settings: TransferSettings,
-    callback: Callable[[Progress], None] | None = None,
+    on_iteration: Callable[[LossTerms, float], None],
 ) -> torch.Tensor:
-    """Minimise ``objective`` from ``start`` with the settings' optimiser; report progress."""
-    began = time.perf_counter()
+    """Minimise ``objective`` from ``start`` with the settings' optimiser and iteration
+    count; ``on_iteration(terms, loss)`` gets the latest evaluated terms each iteration."""
     last: list[LossTerms] = []
 
     def loss_fn(image: torch.Tensor) -> torch.Tensor:
@@ -284,22 +357,11 @@ def run_objective(
         last[:] = [terms]
         return terms.total
 
-    def on_iteration(iteration: int, loss: float) -> None:
-        if callback is None:
-            return
-        terms = last[0]
-        callback(
-            Progress(
-                iteration=iteration,
-                iterations=settings.iterations,
-                total=loss,
-                content=float(terms.content),
-                style=float(terms.style),
-                tv=float(terms.tv),
-                elapsed=time.perf_counter() - began,
-            )
-        )
-
     return minimize(
-        loss_fn, start, settings.optimizer, settings.iterations, on_iteration, settings.step
+        loss_fn,
+        start,
+        settings.optimizer,
+        settings.iterations,
+        lambda _iteration, loss: on_iteration(last[0], loss),
+        settings.step,
     )

@@ -1,0 +1,118 @@
+"""Quality bar: painterly's defaults against neural-style's reference outputs.
+
+Stylizes examples/content/tubingen.jpg with starry_night.jpg and the_scream.jpg at
+512 px with the default settings, and prints, next to jcjohnson/neural-style's outputs
+(benchmarks/reference/, made with its defaults: 1000 L-BFGS iterations), the wall time
+and two distances by painterly's own VGG (painterly.metrics): content distance (conv4_2)
+and style distance (mean over conv1_1..conv5_1 of Gram relative errors). Lower is
+better on both; the bar is: neither above the reference's.
+
+    python benchmarks/quality.py [--device cuda] [--iterations N] [--style-weight W]
+
+Writes benchmarks/results/quality.json and quality.md, and the pictures as
+benchmarks/results/quality_<painting>.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from painterly import TransferSettings, __version__, stylize  # noqa: E402
+from painterly.images import save_image  # noqa: E402
+from painterly.metrics import measure  # noqa: E402
+from painterly.transfer import resolve_device  # noqa: E402
+
+PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
+CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--style-weight", type=float)
+    parser.add_argument("--scales", help="auto, none, or comma-separated sizes")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
+    args = parser.parse_args()
+    if args.scales is not None:
+        args.scales = (
+            () if args.scales == "none" else None if args.scales == "auto"
+            else tuple(int(x) for x in args.scales.split(","))
+        )
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "tag"}
+    if args.scales is None and "scales" in overrides:
+        del overrides["scales"]
+    settings = replace(TransferSettings(), **overrides)
+    results_dir = ROOT / "benchmarks" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(settings.device)
+    machine = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+
+    rows = []
+    for name, painting in PAINTINGS.items():
+        style = ROOT / "examples" / "style" / painting
+        reference = measure(ROOT / "benchmarks" / "reference" / f"tubingen_{name}.png", CONTENT, style)
+        curve = []
+        began = time.perf_counter()
+        picture = stylize(
+            CONTENT,
+            style,
+            settings,
+            callback=lambda p: curve.append((p.iteration, round(p.elapsed, 2), p.content, p.style)),
+        )
+        seconds = time.perf_counter() - began
+        out = save_image(picture, results_dir / f"quality_{name}{args.tag}.png")
+        ours = measure(out, CONTENT, style)
+        rows.append(
+            {
+                "painting": painting,
+                "seconds": round(seconds, 1),
+                "content": ours.content,
+                "style": ours.style,
+                "reference_content": reference.content,
+                "reference_style": reference.style,
+                "meets_bar": ours.content <= reference.content and ours.style <= reference.style,
+                "curve": curve[:: max(1, len(curve) // 20)] + curve[-1:],
+            }
+        )
+
+    print(f"painterly {__version__} on {machine}")
+    header = "| painting | time (s) | content | ref content | style | ref style | bar met |"
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['painting']} | {row['seconds']} | {row['content']:.3f} | "
+            f"{row['reference_content']:.3f} | {row['style']:.4f} | "
+            f"{row['reference_style']:.4f} | {'yes' if row['meets_bar'] else 'NO'} |"
+        )
+    print("\n".join(lines))
+    report = {
+        "version": __version__,
+        "machine": machine,
+        "settings": {k: v for k, v in asdict(settings).items()},
+        "rows": rows,
+    }
+    (results_dir / f"quality{args.tag}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (results_dir / f"quality{args.tag}.md").write_text(
+        f"painterly {__version__} on {machine}, settings: defaults"
+        f"{' with ' + str(overrides) if overrides else ''}\n\n" + "\n".join(lines) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
