@@ -133,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the painterly command line with ``argv`` (default ``sys.argv[1:]``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # usage errors, --help and --version
+        return int(exit_request.code or 0)
     try:
         if args.command == "transfer":
             return _transfer(args)

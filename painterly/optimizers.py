@@ -51,7 +51,7 @@ def _loss_and_grad(loss_fn: LossFunction, image: torch.Tensor) -> tuple[float, t
     image = image.detach().requires_grad_(True)
     loss = loss_fn(image)
     (grad,) = torch.autograd.grad(loss, image)
-    return float(loss), grad
+    return float(loss.detach()), grad
 
 
 def _lbfgs(

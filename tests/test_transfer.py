@@ -1,0 +1,130 @@
+"""Style transfer end to end on small real images, and its settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from painterly import Progress, SettingsError, TransferSettings, stylize
+from painterly.errors import PainterlyError
+
+FAST = dict(size=64, iterations=30)
+
+
+def test_loss_falls_tenfold_in_30_iterations(small_content, small_style):
+    # From white noise, with style leading as in the paper's alpha/beta ratios. (With the
+    # defaults the content term alone keeps the total above a tenth: the converged
+    # picture is still ~0.5 from the photo in relative terms, noise ~1.1.)
+    settings = TransferSettings(**FAST, init="noise", content_weight=0.1)
+    log: list[Progress] = []
+    picture = stylize(small_content, small_style, settings, callback=log.append)
+    assert picture.size == (64, 48)
+    assert [p.iteration for p in log] == list(range(1, 31))
+    assert log[-1].total < log[0].total / 10
+    assert log[-1].elapsed >= log[0].elapsed >= 0
+
+
+def test_from_the_photo_style_distance_falls_and_content_stays_close(small_content, small_style):
+    log: list[Progress] = []
+    stylize(small_content, small_style, TransferSettings(**FAST), callback=log.append)
+    assert log[0].content == 0.0  # the photo itself
+    assert log[-1].style < log[0].style / 5
+    assert log[-1].content < 1.0  # still nearer the photo than a black image is
+
+
+def test_picture_is_not_flat_or_broken(small_content, small_style):
+    picture = np.asarray(stylize(small_content, small_style, TransferSettings(**FAST)))
+    assert picture.std() > 20  # not a flat or black image
+    photo = np.asarray(small_content).astype(float)
+    correlation = np.corrcoef(picture.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1]
+    assert correlation > 0.3  # still the photograph's composition
+
+
+def test_same_seed_same_picture(small_content, small_style):
+    settings = TransferSettings(size=64, iterations=5, init="noise", seed=3)
+    first = np.asarray(stylize(small_content, small_style, settings))
+    second = np.asarray(stylize(small_content, small_style, settings))
+    other = np.asarray(
+        stylize(small_content, small_style, TransferSettings(size=64, iterations=5, init="noise"))
+    )
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs-b", "adam", "gd"])
+def test_every_optimizer_lowers_the_loss(small_content, small_style, optimizer):
+    log: list[Progress] = []
+    settings = TransferSettings(size=64, iterations=10, optimizer=optimizer, init="noise")
+    stylize(small_content, small_style, settings, callback=log.append)
+    assert log[-1].total < 0.5 * log[0].total
+
+
+def test_coarse_to_fine_runs_each_scale(small_content, small_style):
+    log: list[Progress] = []
+    settings = TransferSettings(size=64, iterations=4, scales=(32, 48))
+    picture = stylize(small_content, small_style, settings, callback=log.append)
+    assert picture.size == (64, 48)
+    assert [p.size for p in log] == [32] * 4 + [48] * 4 + [64] * 4
+    assert [p.iteration for p in log] == list(range(1, 13)) and log[0].iterations == 12
+
+
+def test_automatic_scales_halve_down_to_128():
+    assert TransferSettings(size=512).stage_sizes() == (128, 256, 512)
+    assert TransferSettings(size=300).stage_sizes() == (150, 300)
+    assert TransferSettings(size=200).stage_sizes() == (200,)
+    assert TransferSettings(size=512, scales=()).stage_sizes() == (512,)
+
+
+def test_init_from_an_image_file(tmp_path, small_content, small_style):
+    start = tmp_path / "start.png"
+    Image.new("RGB", (10, 10), (200, 30, 30)).save(start)
+    log: list[Progress] = []
+    settings = TransferSettings(size=64, iterations=1, init=str(start), content_weight=1.0)
+    stylize(small_content, small_style, settings, callback=log.append)
+    assert log[0].content > 0.1  # it started from the red square, not the photo
+
+
+def test_layer_aliases_are_stored_in_paper_form():
+    settings = TransferSettings(content_layer="block4_conv2", style_layers=("relu1_1", "conv2_1"))
+    assert settings.content_layer == "conv4_2"
+    assert settings.style_layers == ("conv1_1", "conv2_1")
+
+
+def test_style_layer_weights_are_normalized():
+    settings = TransferSettings(style_layers=("conv1_1", "conv2_1"), style_layer_weights=(3, 1))
+    assert settings.normalized_style_layer_weights() == {"conv1_1": 0.75, "conv2_1": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"size": 0}, "size"),
+        ({"size": 8}, "size"),
+        ({"iterations": 0}, "iterations"),
+        ({"content_weight": -1.0}, "content_weight"),
+        ({"style_weight": float("nan")}, "style_weight"),
+        ({"tv_weight": "a"}, "tv_weight"),
+        ({"content_layer": "conv9_9"}, "content_layer"),
+        ({"style_layers": ()}, "style_layers"),
+        ({"style_layers": ("conv1_1", "relu1_1")}, "style_layers"),
+        ({"style_layer_weights": (1.0,)}, "style_layer_weights"),
+        ({"style_layer_weights": (0, 0, 0, 0, 0)}, "style_layer_weights"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"pooling": "min"}, "pooling"),
+        ({"scales": (256, 128)}, "scales"),
+        ({"scales": (600,)}, "scales"),
+        ({"step": -0.1}, "step"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_bad_settings_name_the_field(changes, field):
+    with pytest.raises(SettingsError) as raised:
+        TransferSettings(**changes)
+    assert raised.value.field == field
+
+
+def test_too_narrow_image_is_refused(small_style):
+    strip = Image.new("RGB", (1000, 10), (128, 128, 128))
+    with pytest.raises(PainterlyError, match="too narrow"):
+        stylize(strip, small_style, TransferSettings(size=64, iterations=1))
