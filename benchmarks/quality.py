@@ -51,9 +51,12 @@ def main() -> None:
             () if args.scales == "none" else None if args.scales == "auto"
             else tuple(int(x) for x in args.scales.split(","))
         )
-    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "tag"}
-    if args.scales is None and "scales" in overrides:
-        del overrides["scales"]
+    defaults = TransferSettings()
+    overrides = {
+        k: v
+        for k, v in vars(args).items()
+        if k != "tag" and v is not None and v != getattr(defaults, k)
+    }
     settings = replace(TransferSettings(), **overrides)
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

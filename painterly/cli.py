@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import torch
+
 from . import __version__
 from .errors import PainterlyError, SettingsError
 from .images import check_output_path, save_image
@@ -148,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{_option(error.field)}: {error.problem}")
     except PainterlyError as error:
         return _fail(str(error))
+    except (MemoryError, torch.OutOfMemoryError):
+        return _fail("out of memory; try a smaller --size or fewer/shallower layers")
     except KeyboardInterrupt:
         print("\npainterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -221,9 +221,17 @@ def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when present, else CPU; a CUDA device that is absent is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError("device", f"{name} requested but no CUDA device is available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SettingsError("device", f"unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SettingsError("device", f"{name} requested but no CUDA device is available")
+        if device.index is not None and device.index >= count:
+            raise SettingsError("device", f"{name} requested but there are only {count} GPUs")
+    return device
 
 
 def build_objective(

@@ -124,6 +124,14 @@ def test_bad_settings_name_the_field(changes, field):
     assert raised.value.field == field
 
 
+@pytest.mark.parametrize("name", ["cuda:99", "cuda:x"])
+def test_absent_or_malformed_gpu_is_a_settings_error(name):
+    from painterly.transfer import resolve_device
+
+    with pytest.raises(SettingsError, match="device"):
+        resolve_device(name)
+
+
 def test_too_narrow_image_is_refused(small_style):
     strip = Image.new("RGB", (1000, 10), (128, 128, 128))
     with pytest.raises(PainterlyError, match="too narrow"):
