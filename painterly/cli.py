@@ -15,7 +15,7 @@ import torch
 
 from . import __version__
 from .errors import PainterlyError, SettingsError
-from .images import check_output_path, save_image
+from .images import check_image_path, save_image
 from .layers import LAYERS, layer_aliases
 from .transfer import Progress, TransferSettings, stylize
 
@@ -174,7 +174,7 @@ def _transfer(args: argparse.Namespace) -> int:
     names = {field.name for field in dataclasses.fields(TransferSettings)}
     settings = TransferSettings(**{k: v for k, v in vars(args).items() if k in names})
     output = Path(args.output or f"{Path(args.content).stem}_{Path(args.style).stem}.png")
-    check_output_path(output)  # before minutes of work, not after
+    check_image_path(output)  # before minutes of work, not after
     began = time.perf_counter()
     with _ProgressBar(enabled=not args.quiet) as progress:
         picture = stylize(args.content, args.style, settings, callback=progress.update)

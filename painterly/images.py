@@ -7,7 +7,6 @@ out as plain 8-bit RGB the right way up. Outputs are written atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import PainterlyError
+from .outputs import atomic_write, check_output_path
 
 ImageSource = str | os.PathLike[str] | Image.Image
 
@@ -96,38 +96,13 @@ def to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.to(torch.uint8).cpu().numpy(), "RGB")
 
 
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Fail early, before any work, if ``path`` cannot be written as an image."""
-    out = Path(path)
-    if out.suffix.lower() not in OUTPUT_FORMATS:
-        raise PainterlyError(
-            f"{out}: unsupported output type {out.suffix or '(none)'!r}; "
-            f"use one of {', '.join(OUTPUT_FORMATS)}"
-        )
-    if out.is_dir():
-        raise PainterlyError(f"{out}: is a directory; give a file name")
-    parent = out.parent
-    if not parent.is_dir():
-        raise PainterlyError(f"{out}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PainterlyError(f"{out}: directory {parent} is not writable")
-    return out
+def check_image_path(path: str | os.PathLike[str]) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written as a PNG or JPEG."""
+    return check_output_path(path, OUTPUT_FORMATS)
 
 
 def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
-    """Write ``image`` to ``path`` atomically: a temp file beside it, then a rename.
-
-    A reader never sees a half-written file, and a failure leaves nothing behind.
-    """
-    out = check_output_path(path)
+    """Write ``image`` as PNG or JPEG (by extension) to ``path``, atomically."""
+    out = check_image_path(path)
     image_format, options = OUTPUT_FORMATS[out.suffix.lower()]
-    handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            image.save(temp, format=image_format, **options)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, out)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write(out, lambda handle: image.save(handle, format=image_format, **options))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from painterly.errors import PainterlyError
 from painterly.images import (
-    check_output_path,
+    check_image_path,
     fit_long_side,
     load_image,
     save_image,
@@ -125,7 +125,7 @@ def test_failed_save_leaves_nothing(tmp_path):
 )
 def test_output_path_checked_early(tmp_path, name, message):
     with pytest.raises(PainterlyError, match=message):
-        check_output_path(tmp_path / name)
+        check_image_path(tmp_path / name)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
@@ -133,6 +133,6 @@ def test_read_only_directory_is_refused(tmp_path):
     tmp_path.chmod(0o500)
     try:
         with pytest.raises(PainterlyError, match="not writable"):
-            check_output_path(tmp_path / "out.png")
+            check_image_path(tmp_path / "out.png")
     finally:
         tmp_path.chmod(0o700)
