@@ -4,7 +4,10 @@ the terminal. ``main(argv) -> exit status``; user errors are one line and status
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import io
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -15,8 +18,23 @@ import torch
 
 from . import __version__
 from .errors import PainterlyError, SettingsError
+from PIL import Image
+
+from .experiments import (
+    TARGETS,
+    ReconstructSettings,
+    SweepPoint,
+    format_value,
+    grid,
+    point_record,
+    reconstruct,
+    sweep,
+    sweep_settings,
+)
 from .images import check_image_path, save_image
-from .layers import LAYERS, layer_aliases
+from .layers import LAYERS, canonical_layer, layer_aliases
+from .outputs import atomic_write, check_output_dir
+from .plots import check_plot_path, plot_losses
 from .transfer import Progress, TransferSettings, stylize
 
 EXIT_USAGE = 2
@@ -61,7 +79,7 @@ def _option(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-# How each annotation of TransferSettings is read from the command line.
+# How each annotation of a settings dataclass is read from the command line.
 _PARSERS: dict[str, Callable[[str], object]] = {
     "int": int,
     "float": float,
@@ -72,6 +90,38 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "tuple[float, ...] | None": _number_list,
     "tuple[int, ...] | None": _scales,
 }
+_NUMERIC = ("int", "float", "float | None")
+
+
+def _single_value(field: dataclasses.Field) -> Callable[[str], object]:
+    """Reader of one value; a comma list for a numeric option is refused by name."""
+    read = _PARSERS[str(field.type)]
+
+    def parse(text: str) -> object:
+        if str(field.type) in _NUMERIC and "," in text:
+            raise argparse.ArgumentTypeError(
+                f"takes one value, got {text!r} (use 'painterly sweep' to try several)"
+            )
+        return read(text)
+
+    parse.__name__ = read.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _value_list(field: dataclasses.Field) -> Callable[[str], list[object]]:
+    """Reader of the values a sweep tries: commas separate them, or semicolons where one
+    value is itself a comma list (--style-layers 'conv1_1,conv2_1;conv1_1')."""
+    read = _PARSERS[str(field.type)]
+    separator = ";" if str(field.type).startswith("tuple") else ","
+
+    def parse(text: str) -> list[object]:
+        items = [item.strip() for item in text.split(separator)]
+        if not text.strip() or any(not item for item in items):
+            raise argparse.ArgumentTypeError(f"expected a list of values, got {text!r}")
+        return [read(item) for item in items]
+
+    parse.__name__ = read.__name__
+    return parse
 
 
 def _show_default(value: object) -> str:
@@ -82,26 +132,50 @@ def _show_default(value: object) -> str:
     return str(value)
 
 
-def _help(field: dataclasses.Field) -> str:
+def _help(field: dataclasses.Field, default: object = dataclasses.MISSING) -> str:
     text = field.metadata.get("help", "")
-    if "default" in text:  # the help says it better than the bare value
+    if "default" in text or field.type == "bool":  # the help says it better
         return text
-    return f"{text} (default: {_show_default(field.default)})"
+    shown = field.default if default is dataclasses.MISSING else default
+    return f"{text} (default: {_show_default(shown)})"
 
 
-def _add_settings_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TransferSettings field, with its help and default."""
-    group = parser.add_argument_group("transfer settings")
-    for field in dataclasses.fields(TransferSettings):
-        read = _PARSERS[str(field.type)]
+def _add_settings_options(
+    parser: argparse.ArgumentParser,
+    settings_class: type,
+    skip: tuple[str, ...] = (),
+    sweep: bool = False,
+    defaults: dict[str, object] | None = None,
+) -> None:
+    """One option per field of ``settings_class`` with its help and default (``defaults``
+    overrides some for this command); with ``sweep``, each takes a list of values."""
+    defaults = defaults or {}
+    group = parser.add_argument_group(
+        "settings" + (" (each may be a list of values to try)" if sweep else "")
+    )
+    for field in dataclasses.fields(settings_class):
+        if field.name in skip:
+            continue
+        if field.type == "bool":
+            group.add_argument(
+                _option(field.name), dest=field.name, action="store_true",
+                default=argparse.SUPPRESS, help=_help(field),
+            )
+            continue
         group.add_argument(
             _option(field.name),
             dest=field.name,
-            type=read,
-            default=argparse.SUPPRESS,  # unset options fall back to the dataclass default
+            type=_value_list(field) if sweep else _single_value(field),
+            # Unset options fall back to the dataclass default.
+            default=defaults.get(field.name, argparse.SUPPRESS),
             metavar=field.name.split("_")[-1].upper(),
-            help=_help(field),
+            help=_help(field, defaults.get(field.name, dataclasses.MISSING)),
         )
+
+
+def _settings(settings_class: type, args: argparse.Namespace):
+    names = {field.name for field in dataclasses.fields(settings_class)}
+    return settings_class(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,16 +194,88 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("content", metavar="CONTENT", help="the photograph")
     transfer.add_argument("style", metavar="STYLE", help="the painting")
     transfer.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
+        "-o", "--output", metavar="OUT",
         help="where to write the picture, .png or .jpg (default: CONTENT_STYLE.png here)",
     )
-    transfer.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_settings_options(transfer)
+    _add_common(transfer)
+    _add_settings_options(transfer, TransferSettings)
+
+    rebuild = commands.add_parser(
+        "reconstruct",
+        help="rebuild an image from one layer's content or style features",
+        description="Start from white noise and match IMAGE's features at one layer: its "
+        "responses (content) or their Gram matrices (style).",
+    )
+    rebuild.add_argument("target", choices=TARGETS, help="content or style")
+    rebuild.add_argument("image", metavar="IMAGE", help="the image to reconstruct")
+    rebuild.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="where to write it (default: IMAGE_TARGET_LAYER.png here)",
+    )
+    _add_common(rebuild)
+    _add_settings_options(rebuild, ReconstructSettings, skip=("target",))
+
+    table = commands.add_parser(
+        "grid",
+        help="reconstruct from each layer: the report's Block x Conv table",
+        description="Reconstruct IMAGE from each chosen layer and lay the results out as "
+        "rows Block1..Block5 and columns Conv1..Conv4, with the original. Also writes "
+        "each tile into SHEET_tiles/ and SHEET.csv (layer, loss, iterations, seconds).",
+    )
+    table.add_argument("target", choices=TARGETS, help="content or style")
+    table.add_argument("image", metavar="IMAGE", help="the image to reconstruct")
+    table.add_argument("-o", "--output", metavar="SHEET", required=True,
+                       help="the contact sheet, .png or .jpg")
+    table.add_argument("--layers", type=_layer_choice, default=LAYERS,
+                       help="all, or a comma list of layers (default: all 16)")
+    _add_common(table)
+    _add_settings_options(
+        table, ReconstructSettings, skip=("target", "layer"), defaults={"size": 128}
+    )
+
+    sweeps = commands.add_parser(
+        "sweep",
+        help="run transfers over every combination of option values",
+        description="Give any transfer option a comma list of values (a semicolon list "
+        "for options whose value is a list) to run the cartesian product: every picture, "
+        "a labelled contact sheet, and results.csv / results.json in DIR.",
+    )
+    sweeps.add_argument("content", metavar="CONTENT", help="the photograph")
+    sweeps.add_argument("style", metavar="STYLE", help="the painting")
+    sweeps.add_argument("-o", "--output", metavar="DIR", required=True,
+                        help="directory for the results (created if missing)")
+    sweeps.add_argument("--jobs", type=_positive_int, default=1,
+                        help="runs at once, in separate processes (default: 1)")
+    _add_common(sweeps)
+    _add_settings_options(sweeps, TransferSettings, sweep=True)
 
     commands.add_parser("layers", help="list the VGG19 layer names and their aliases")
     return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also draw the loss curves to FILE (.png, .svg or .pdf)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
+def _layer_choice(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "all":
+        return LAYERS
+    try:
+        return tuple(canonical_layer(name) for name in _name_list(text))
+    except PainterlyError as error:
+        raise argparse.ArgumentTypeError(str(error))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,8 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:  # usage errors, --help and --version
         return int(exit_request.code or 0)
     try:
-        if args.command == "transfer":
-            return _transfer(args)
+        if args.command in _COMMANDS:
+            return _COMMANDS[args.command](args)
         if args.command == "layers":
             return _layers()
         parser.print_help(sys.stderr)
@@ -170,42 +316,177 @@ def _layers() -> int:
     return 0
 
 
-def _transfer(args: argparse.Namespace) -> int:
-    names = {field.name for field in dataclasses.fields(TransferSettings)}
-    settings = TransferSettings(**{k: v for k, v in vars(args).items() if k in names})
-    output = Path(args.output or f"{Path(args.content).stem}_{Path(args.style).stem}.png")
-    check_image_path(output)  # before minutes of work, not after
-    began = time.perf_counter()
-    with _ProgressBar(enabled=not args.quiet) as progress:
-        picture = stylize(args.content, args.style, settings, callback=progress.update)
-    save_image(picture, output)
+def _check_plot(args: argparse.Namespace) -> None:
+    if args.plot:
+        check_plot_path(args.plot)
+
+
+def _report(output: Path, picture: Image.Image, began: float) -> None:
     seconds = time.perf_counter() - began
     print(
         f"painterly: wrote {output} ({picture.width}x{picture.height}) in {seconds:.1f} s",
         file=sys.stderr,
     )
     print(output)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    settings = _settings(TransferSettings, args)
+    output = Path(args.output or f"{Path(args.content).stem}_{Path(args.style).stem}.png")
+    check_image_path(output)  # before minutes of work, not after
+    _check_plot(args)
+    began = time.perf_counter()
+    with _ProgressBar(enabled=not args.quiet) as progress:
+        picture = stylize(args.content, args.style, settings, callback=progress.update)
+    save_image(picture, output)
+    if args.plot:
+        plot_losses({"transfer": progress.history}, args.plot)
+    _report(output, picture, began)
     return 0
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    settings = _settings(ReconstructSettings, args)
+    output = Path(
+        args.output or f"{Path(args.image).stem}_{settings.target}_{settings.layer}.png"
+    )
+    check_image_path(output)
+    _check_plot(args)
+    began = time.perf_counter()
+    with _ProgressBar(enabled=not args.quiet) as progress:
+        picture = reconstruct(args.image, settings, callback=progress.update)
+    save_image(picture, output)
+    if args.plot:
+        plot_losses({settings.layer: progress.history}, args.plot)
+    _report(output, picture, began)
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    settings = _settings(ReconstructSettings, args)
+    sheet_path = check_image_path(args.output)
+    tiles_dir = sheet_path.with_name(f"{sheet_path.stem}_tiles")
+    csv_path = sheet_path.with_suffix(".csv")
+    _check_plot(args)
+    began = time.perf_counter()
+    bars: dict[str, _ProgressBar] = {}
+
+    def follow(layer: str, progress: Progress) -> None:
+        if layer not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[layer] = _ProgressBar(enabled=not args.quiet, label=layer)
+        bars[layer].update(progress)
+
+    try:
+        sheet, tiles = grid(args.image, settings, args.layers, callback=follow)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    tiles_dir.mkdir(exist_ok=True)
+    for tile in tiles:
+        save_image(tile.image, tiles_dir / f"{tile.layer}.png")
+    rows = [
+        {"layer": t.layer, "loss": t.loss, "iterations": t.iterations,
+         "optimizer": settings.optimizer, "seconds": round(t.seconds, 3)}
+        for t in tiles
+    ]
+    _write_csv(csv_path, rows)
+    save_image(sheet, sheet_path)
+    if args.plot:
+        plot_losses({t.layer: bars[t.layer].history for t in tiles}, args.plot)
+    print(f"painterly: tiles in {tiles_dir}, numbers in {csv_path}", file=sys.stderr)
+    _report(sheet_path, sheet, began)
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    names = [field.name for field in dataclasses.fields(TransferSettings)]
+    lists = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    axes = {name: values for name, values in lists.items() if len(values) > 1}
+    base = TransferSettings(
+        **{name: values[0] for name, values in lists.items() if len(values) == 1}
+    )
+    if not axes:
+        raise PainterlyError("nothing to sweep: give at least one option several values")
+    planned = sweep_settings(base, axes)  # every point is checked before any runs
+    directory = Path(args.output)
+    check_output_dir(directory.parent if not directory.exists() else directory, directory)
+    directory.mkdir(exist_ok=True)
+    _check_plot(args)  # may name a file inside the new directory
+    began = time.perf_counter()
+
+    def follow(point: SweepPoint, done: int, total: int) -> None:
+        if not args.quiet:
+            values = " ".join(f"{k}={format_value(v)}" for k, v in point.values.items())
+            print(
+                f"[{done}/{total}] {values}: content {point.distances.content:.3f} "
+                f"style {point.distances.style:.4f} in {point.seconds:.1f} s",
+                file=sys.stderr,
+            )
+
+    sheet, points = sweep(args.content, args.style, base, axes, jobs=args.jobs, callback=follow)
+    records = []
+    for index, point in enumerate(points, start=1):
+        label = "_".join(f"{k}-{format_value(v)}" for k, v in point.values.items())
+        name = f"{index:03d}_{_safe_name(label)}.png"
+        save_image(point.image, directory / name)
+        records.append({"file": name, **point_record(point)})
+    _write_csv(directory / "results.csv", records)
+    atomic_write(directory / "results.json",
+                 lambda handle: handle.write(json.dumps(records, indent=1).encode() + b"\n"))
+    if args.plot:
+        plot_losses({" ".join(f"{k}={format_value(v)}" for k, v in p.values.items()): p.history
+                     for p in points}, args.plot)
+    sheet_path = save_image(sheet, directory / "sheet.png")
+    print(f"painterly: {len(points)} pictures, results.csv and results.json in {directory}",
+          file=sys.stderr)
+    _report(sheet_path, sheet, began)
+    return 0
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:120]
+
+
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda handle: handle.write(buffer.getvalue().encode()))
+
+
+_COMMANDS = {
+    "transfer": _transfer,
+    "reconstruct": _reconstruct,
+    "grid": _grid,
+    "sweep": _sweep,
+}
 
 
 class _ProgressBar:
     """A tqdm bar on stderr: iteration, losses, elapsed time and ETA."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, label: str | None = None) -> None:
         self.enabled = enabled
+        self.label = label
         self.bar = None
+        self.history: list[Progress] = []  # for --plot
 
     def __enter__(self) -> _ProgressBar:
         return self
 
     def update(self, progress: Progress) -> None:
+        self.history.append(progress)
         if not self.enabled:
             return
         if self.bar is None:  # opened at the first iteration, once the inputs have loaded
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=progress.iterations, file=sys.stderr, unit="it", dynamic_ncols=True
+                total=progress.iterations, desc=self.label, file=sys.stderr, unit="it",
+                dynamic_ncols=True,
             )
         postfix = f"{progress.size}px loss={progress.total:.4g} content={progress.content:.3f} "
         postfix += f"style={progress.style:.4f}"
@@ -214,6 +495,10 @@ class _ProgressBar:
         self.bar.set_postfix_str(postfix, refresh=False)
         self.bar.update(progress.iteration - self.bar.n)
 
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

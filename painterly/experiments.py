@@ -237,9 +237,10 @@ def sweep(
     return _sweep_sheet(axes, points), points
 
 
-def _format(value: object) -> str:
+def format_value(value: object) -> str:
+    """A setting's value as it is written on the command line."""
     if isinstance(value, tuple):
-        return ",".join(_format(item) for item in value) or "none"
+        return ",".join(format_value(item) for item in value) or "none"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
@@ -257,17 +258,17 @@ def _sweep_sheet(axes: dict[str, Sequence[object]], points: list[SweepPoint]) ->
             f"content {point.distances.content:.2f} style {point.distances.style:.3f}",
         )
     column_labels = [
-        " ".join(f"{name}={_format(value)}" for name, value in zip(column_names, combo))
+        " ".join(f"{name}={format_value(value)}" for name, value in zip(column_names, combo))
         for combo in columns
     ] or [""]
-    row_labels = [f"{row_name}={_format(value)}" for value in axes[row_name]]
+    row_labels = [f"{row_name}={format_value(value)}" for value in axes[row_name]]
     return contact_sheet(cells, row_labels=row_labels, column_labels=column_labels)
 
 
 def point_record(point: SweepPoint) -> dict[str, object]:
     """A flat, JSON-ready row for a sweep point: varied values, every setting, numbers."""
-    record: dict[str, object] = {f"varied_{k}": _format(v) for k, v in point.values.items()}
-    record.update({k: _format(v) if isinstance(v, tuple) else v
+    record: dict[str, object] = {f"varied_{k}": format_value(v) for k, v in point.values.items()}
+    record.update({k: format_value(v) if isinstance(v, tuple) else v
                    for k, v in asdict(point.settings).items()})
     record.update(
         total=point.total,

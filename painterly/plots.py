@@ -34,10 +34,12 @@ def plot_losses(histories: dict[str, list[Progress]], path: str | os.PathLike[st
     for label, history in histories.items():
         curves = {"total": [p.total for p in history]}
         if len(histories) == 1:
-            for part in ("content", "style", "tv"):
-                values = [getattr(p, part) for p in history]
-                if any(values):
-                    curves[part] = values
+            parts = {
+                part: [getattr(p, part) for p in history] for part in ("content", "style", "tv")
+            }
+            parts = {part: values for part, values in parts.items() if any(values)}
+            if len(parts) > 1:  # a lone part is the total again, up to its weight
+                curves.update(parts)
         iterations = [p.iteration for p in history]
         seconds = [p.elapsed for p in history]
         for name, values in curves.items():

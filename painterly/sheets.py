@@ -26,6 +26,12 @@ def contact_sheet(
     width = max(image.width for image, _ in cells.values())
     height = max(image.height for image, _ in cells.values())
     font = ImageFont.load_default(size=max(11, min(width, height) // 14))
+    # Captions get a smaller font where that lets them fit under their picture.
+    caption_font = font
+    while caption_font.size > 8 and any(
+        _text_size(caption_font, caption)[0] > width for _, caption in cells.values()
+    ):
+        caption_font = ImageFont.load_default(size=caption_font.size - 1)
     line = _text_size(font, "Ag")[1] + _PAD
     label_width = max((_text_size(font, text)[0] for text in row_labels), default=0) + 2 * _PAD
     rows, columns = len(row_labels), len(column_labels)
@@ -49,7 +55,9 @@ def contact_sheet(
         x = label_width + column * (width + _PAD)
         y = top + row * cell_height
         sheet.paste(image, (x + (width - image.width) // 2, y + (height - image.height) // 2))
-        draw.text((x, y + height + 2), _fit(font, caption, width), fill=_INK, font=font)
+        draw.text(
+            (x, y + height + 2), _fit(caption_font, caption, width), fill=_INK, font=caption_font
+        )
     return sheet
 
 

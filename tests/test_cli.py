@@ -125,3 +125,85 @@ def test_unwritable_output(tmp_path, inputs, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "transfer" in capsys.readouterr().err
+
+
+def test_reconstruct_writes_picture_and_plot(tmp_path, inputs):
+    out, plot = tmp_path / "r.png", tmp_path / "curves.png"
+    argv = ["reconstruct", "content", str(inputs[0]), "--layer", "relu2_1", "--size", "48",
+            "--iterations", "5", "-o", str(out), "--plot", str(plot), "-q"]
+    assert main(argv) == 0
+    assert Image.open(out).size == (48, 36)
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.width > 400
+
+
+def test_reconstruct_style_up_to(tmp_path, inputs):
+    out = tmp_path / "s.png"
+    argv = ["reconstruct", "style", str(inputs[1]), "--layer", "conv2_1", "--up-to",
+            "--size", "40", "--iterations", "3", "-o", str(out), "-q"]
+    assert main(argv) == 0 and out.exists()
+
+
+def test_grid_writes_sheet_tiles_and_csv(tmp_path, inputs, capsys):
+    sheet = tmp_path / "table.png"
+    argv = ["grid", "style", str(inputs[1]), "--layers", "conv1_1,relu3_2,block5_conv4",
+            "--size", "32", "--iterations", "2", "-o", str(sheet)]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / "table_tiles").iterdir()) == [
+        "conv1_1.png", "conv3_2.png", "conv5_4.png",
+    ]
+    lines = (tmp_path / "table.csv").read_text().splitlines()
+    assert lines[0] == "layer,loss,iterations,optimizer,seconds" and len(lines) == 4
+    assert Image.open(sheet).width > 4 * 32
+    assert "conv5_4" in capsys.readouterr().err  # one progress bar per layer
+
+
+def test_sweep_2x2_writes_images_sheet_csv_json_plot(tmp_path, inputs):
+    out = tmp_path / "sweep"
+    argv = ["sweep", *map(str, inputs), "-o", str(out), "--size", "32,40", "--style-weight",
+            "1,10", "--iterations", "2", "--scales", "none", "--plot", str(out / "plot.png"),
+            "-q"]
+    assert main(argv) == 0
+    pictures = sorted(p.name for p in out.glob("0*.png"))
+    assert len(pictures) == 4 and pictures[0] == "001_size-32_style_weight-1.png"
+    assert (out / "sheet.png").exists() and (out / "plot.png").exists()
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 5 and "content_distance" in rows[0] and "seconds" in rows[0]
+    import json
+
+    records = json.loads((out / "results.json").read_text())
+    assert [r["varied_size"] for r in records] == ["32", "32", "40", "40"]
+
+
+def test_sweep_list_valued_options_use_semicolons(tmp_path, inputs):
+    out = tmp_path / "sweep"
+    argv = ["sweep", *map(str, inputs), "-o", str(out), "--size", "32", "--iterations", "1",
+            "--style-layers", "conv1_1,conv2_1;conv3_1", "-q"]
+    assert main(argv) == 0
+    assert len(list(out.glob("0*.png"))) == 2
+
+
+EXPERIMENT_BAD = [
+    (["reconstruct", "content", "IMG", "--layer", "conv6_1"], "unknown layer 'conv6_1'"),
+    (["reconstruct", "content", "IMG", "--size", "64,128"], "takes one value"),
+    (["transfer", "IMG", "IMG", "--content-weight", "1,2"], "takes one value"),
+    (["grid", "content", "IMG", "-o", "OUT", "--layers", "conv1_1,nope"], "unknown layer"),
+    (["grid", "content", "IMG", "-o", "OUT", "--layers", ""], "comma-separated list"),
+    (["sweep", "IMG", "IMG", "-o", "DIR", "--size", ""], "expected a list of values"),
+    (["sweep", "IMG", "IMG", "-o", "DIR", "--size", "64,,128"], "expected a list of values"),
+    (["sweep", "IMG", "IMG", "-o", "DIR", "--size", "64"], "nothing to sweep"),
+    (["sweep", "IMG", "IMG", "-o", "DIR", "--size", "64,8"], "--size"),
+    (["sweep", "IMG", "IMG", "-o", "DIR", "--size", "64,128", "--jobs", "0"], "--jobs"),
+    (["transfer", "IMG", "IMG", "--plot", "curves.txt"], "unsupported output type"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), EXPERIMENT_BAD)
+def test_bad_experiment_options(tmp_path, inputs, capsys, argv, message):
+    substitute = {"IMG": str(inputs[0]), "OUT": str(tmp_path / "o.png"),
+                  "DIR": str(tmp_path / "d")}
+    code = main([substitute.get(a, a) for a in argv] + ["--iterations", "1", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.glob("o.png")) == [] and not (tmp_path / "d").exists()
