@@ -210,8 +210,8 @@ def sweep(
 ) -> tuple[Image.Image, list[SweepPoint]]:
     """Run every combination of ``axes`` over ``base``; ``jobs`` processes at once.
 
-    Returns a labelled contact sheet (first varied option down, the others across) and
-    the points in product order. ``callback(point, done, total)`` follows each point.
+    Returns a labelled contact sheet (one varied option across; with several, the first
+    down and the others across) and the points in product order. ``callback(point, done, total)`` follows each point.
     """
     photo, painting = load_image(content), load_image(style)
     planned = sweep_settings(base, axes)
@@ -247,12 +247,13 @@ def format_value(value: object) -> str:
 
 
 def _sweep_sheet(axes: dict[str, Sequence[object]], points: list[SweepPoint]) -> Image.Image:
+    """One varied option runs across; with more, the first runs down, the rest across."""
     names = list(axes)
-    row_name, column_names = names[0], names[1:]
+    row_names, column_names = (names[:1], names[1:]) if len(names) > 1 else ([], names)
     columns = list(itertools.product(*(axes[name] for name in column_names)))
     cells = {}
     for index, point in enumerate(points):
-        row, column = divmod(index, max(1, len(columns)))
+        row, column = divmod(index, len(columns))
         cells[(row, column)] = (
             point.image,
             f"content {point.distances.content:.2f} style {point.distances.style:.3f}",
@@ -260,9 +261,9 @@ def _sweep_sheet(axes: dict[str, Sequence[object]], points: list[SweepPoint]) ->
     column_labels = [
         " ".join(f"{name}={format_value(value)}" for name, value in zip(column_names, combo))
         for combo in columns
-    ] or [""]
-    row_labels = [f"{row_name}={format_value(value)}" for value in axes[row_name]]
-    return contact_sheet(cells, row_labels=row_labels, column_labels=column_labels)
+    ]
+    row_labels = [f"{name}={format_value(value)}" for name in row_names for value in axes[name]]
+    return contact_sheet(cells, row_labels=row_labels or [""], column_labels=column_labels)
 
 
 def point_record(point: SweepPoint) -> dict[str, object]:
