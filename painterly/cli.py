@@ -82,6 +82,7 @@ def _option(field_name: str) -> str:
 # How each annotation of a settings dataclass is read from the command line.
 _PARSERS: dict[str, Callable[[str], object]] = {
     "int": int,
+    "int | None": int,
     "float": float,
     "float | None": float,
     "str": str,
@@ -90,7 +91,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "tuple[float, ...] | None": _number_list,
     "tuple[int, ...] | None": _scales,
 }
-_NUMERIC = ("int", "float", "float | None")
+_NUMERIC = ("int", "int | None", "float", "float | None")
 
 
 def _single_value(field: dataclasses.Field) -> Callable[[str], object]:
@@ -192,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Paint the photograph CONTENT in the style of the painting STYLE.",
     )
     transfer.add_argument("content", metavar="CONTENT", help="the photograph")
-    transfer.add_argument("style", metavar="STYLE", help="the painting")
+    transfer.add_argument("style", metavar="STYLE", nargs="+",
+                          help="the painting, or several to mix (see --style-blend)")
     transfer.add_argument(
         "-o", "--output", metavar="OUT",
         help="where to write the picture, .png or .jpg (default: CONTENT_STYLE.png here)",
@@ -241,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "a labelled contact sheet, and results.csv / results.json in DIR.",
     )
     sweeps.add_argument("content", metavar="CONTENT", help="the photograph")
-    sweeps.add_argument("style", metavar="STYLE", help="the painting")
+    sweeps.add_argument("style", metavar="STYLE", nargs="+",
+                        help="the painting, or several to mix (see --style-blend)")
     sweeps.add_argument("-o", "--output", metavar="DIR", required=True,
                         help="directory for the results (created if missing)")
     sweeps.add_argument("--jobs", type=_positive_int, default=1,
@@ -332,7 +335,10 @@ def _report(output: Path, picture: Image.Image, began: float) -> None:
 
 def _transfer(args: argparse.Namespace) -> int:
     settings = _settings(TransferSettings, args)
-    output = Path(args.output or f"{Path(args.content).stem}_{Path(args.style).stem}.png")
+    output = Path(
+        args.output
+        or "_".join(Path(name).stem for name in [args.content, *args.style]) + ".png"
+    )
     check_image_path(output)  # before minutes of work, not after
     _check_plot(args)
     began = time.perf_counter()

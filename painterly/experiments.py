@@ -183,26 +183,29 @@ def sweep_settings(
 
 
 def _run_point(
-    content: Image.Image, style: Image.Image, values: dict, settings: TransferSettings,
+    content: Image.Image, styles: list[Image.Image], values: dict, settings: TransferSettings,
     threads: int,
 ) -> SweepPoint:
     if threads:
         torch.set_num_threads(threads)
     history: list[Progress] = []
     began = time.perf_counter()
-    picture = stylize(content, style, settings, history.append)
+    picture = stylize(content, styles, settings, history.append)
     seconds = time.perf_counter() - began
     final = history[-1]
+    # Distances are to the first painting, by the default layers, comparable across points.
+    distances = measure(
+        picture, content, styles[0], settings=replace(TransferSettings(), device=settings.device)
+    )
     return SweepPoint(
-        values, settings, picture, final.total, final.content, final.style,
-        measure(picture, content, style, settings=replace(TransferSettings(), device=settings.device)),
+        values, settings, picture, final.total, final.content, final.style, distances,
         seconds, history,
     )
 
 
 def sweep(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     base: TransferSettings,
     axes: dict[str, Sequence[object]],
     jobs: int = 1,
@@ -213,12 +216,13 @@ def sweep(
     Returns a labelled contact sheet (one varied option across; with several, the first
     down and the others across) and the points in product order. ``callback(point, done, total)`` follows each point.
     """
-    photo, painting = load_image(content), load_image(style)
+    styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+    photo, paintings = load_image(content), [load_image(s) for s in styles]
     planned = sweep_settings(base, axes)
     points: list[SweepPoint] = []
     if jobs <= 1:
         for values, settings in planned:
-            points.append(_run_point(photo, painting, values, settings, 0))
+            points.append(_run_point(photo, paintings, values, settings, 0))
             if callback is not None:
                 callback(points[-1], len(points), len(planned))
     else:
@@ -227,7 +231,7 @@ def sweep(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = [
-                pool.submit(_run_point, photo, painting, values, settings, threads)
+                pool.submit(_run_point, photo, paintings, values, settings, threads)
                 for values, settings in planned
             ]
             for future in futures:  # in product order; each waits for its own

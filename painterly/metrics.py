@@ -40,7 +40,7 @@ def measure(
     painting = fit_checked(load_image(style), style_size or max(image.size), str(style))
     extractor = load_extractor(settings.weights, settings.pooling, device)
     objective = build_objective(
-        extractor, to_tensor(photo).to(device), to_tensor(painting).to(device), settings
+        extractor, to_tensor(photo).to(device), [to_tensor(painting).to(device)], settings
     )
     with torch.no_grad():
         terms = objective(to_tensor(image).to(device))

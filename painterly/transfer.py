@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
 from .errors import PainterlyError, SettingsError
 from .images import ImageSource, fit_long_side, load_image, to_pil, to_tensor
 from .layers import canonical_layer
@@ -29,6 +30,7 @@ DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 MIN_SIDE = 16
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
+PRESERVE_COLOR = ("none", "luminance", "histogram")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,23 @@ class TransferSettings:
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
     style_weight: float = field(default=10.0, metadata={"help": "beta, weight of style"})
     tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
+    style_blend: tuple[float, ...] | None = field(
+        default=None,
+        metadata={"help": "one weight per painting, normalized (default: all equal)"},
+    )
+    style_scale: float = field(
+        default=1.0,
+        metadata={"help": "painting's long side relative to the output's; >1: bigger strokes"},
+    )
+    style_size: int | None = field(
+        default=None,
+        metadata={"help": "painting's long side in px at full size (default: from --style-scale)"},
+    )
+    preserve_color: str = field(
+        default="none",
+        metadata={"help": "none; luminance: style on luminance only, the photo's chroma kept; "
+                  "histogram: the painting recoloured to the photo's colour statistics first"},
+    )
     scales: tuple[int, ...] | None = field(
         default=None,
         metadata={
@@ -108,6 +127,19 @@ class TransferSettings:
             if sum(weights) <= 0:
                 raise SettingsError("style_layer_weights", "at least one must be positive")
             object.__setattr__(self, "style_layer_weights", weights)
+        if self.style_blend is not None:
+            blend = tuple(self.style_blend)
+            for weight in blend:
+                _check_weight("style_blend", weight)
+            if not blend or sum(blend) <= 0:
+                raise SettingsError("style_blend", "at least one weight must be positive")
+            object.__setattr__(self, "style_blend", blend)
+        if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
+            raise SettingsError(
+                "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
+            )
+        if self.style_size is not None:
+            _check_int(self, "style_size", minimum=MIN_SIDE)
         if self.scales is not None:
             scales = tuple(self.scales)
             for value in scales:
@@ -116,7 +148,11 @@ class TransferSettings:
             if list(scales) != sorted(set(scales)) or (scales and scales[-1] >= self.size):
                 raise SettingsError("scales", "must increase and stay below --size")
             object.__setattr__(self, "scales", scales)
-        for name, allowed in (("optimizer", OPTIMIZERS), ("pooling", ("max", "avg"))):
+        for name, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("pooling", ("max", "avg")),
+            ("preserve_color", PRESERVE_COLOR),
+        ):
             if getattr(self, name) not in allowed:
                 raise SettingsError(
                     name, f"unknown value {getattr(self, name)!r}; use one of {', '.join(allowed)}"
@@ -126,12 +162,39 @@ class TransferSettings:
 
     def stage_sizes(self) -> tuple[int, ...]:
         """Long side of each stage, coarse to fine, ending with ``size``."""
+        if self.style_blend is not None:
+            blend = tuple(self.style_blend)
+            for weight in blend:
+                _check_weight("style_blend", weight)
+            if not blend or sum(blend) <= 0:
+                raise SettingsError("style_blend", "at least one weight must be positive")
+            object.__setattr__(self, "style_blend", blend)
+        if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
+            raise SettingsError(
+                "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
+            )
+        if self.style_size is not None:
+            _check_int(self, "style_size", minimum=MIN_SIDE)
         if self.scales is not None:
             return (*self.scales, self.size)
         sizes = [self.size]
         while sizes[0] // 2 >= AUTO_SCALE_MIN:
             sizes.insert(0, sizes[0] // 2)
         return tuple(sizes)
+
+    def normalized_style_blend(self, paintings: int) -> tuple[float, ...]:
+        """One weight per painting, summing to 1; the count must match the blend's."""
+        blend = self.style_blend or (1.0,) * paintings
+        if len(blend) != paintings:
+            raise SettingsError(
+                "style_blend", f"got {len(blend)} weights for {paintings} paintings"
+            )
+        return tuple(weight / sum(blend) for weight in blend)
+
+    def style_long_side(self, stage_size: int) -> int:
+        """The painting's long side at a stage whose output's long side is ``stage_size``."""
+        full = self.style_size if self.style_size is not None else self.style_scale * self.size
+        return max(1, round(full * stage_size / self.size))
 
     def normalized_style_layer_weights(self) -> dict[str, float]:
         """Style layer -> weight, summing to 1 (equal when none were given)."""
@@ -237,14 +300,20 @@ def resolve_device(name: str) -> torch.device:
 def build_objective(
     extractor: VGG19Features,
     content: torch.Tensor,
-    style: torch.Tensor,
+    styles: Sequence[torch.Tensor],
     settings: TransferSettings,
 ) -> Objective:
-    """Targets from the photograph and painting tensors (1, 3, H, W), and the weights."""
+    """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
+    and the weights. Several paintings' Gram matrices are mixed by the style blend."""
+    blend = settings.normalized_style_blend(len(styles))
     with torch.no_grad():
         content_target = extractor(content, [settings.content_layer])[settings.content_layer]
-        style_features = extractor(style, settings.style_layers)
-        grams = {layer: gram_matrix(style_features[layer]) for layer in settings.style_layers}
+        grams: dict[str, torch.Tensor] = {}
+        for weight, style in zip(blend, styles):
+            features = extractor(style, settings.style_layers)
+            for layer in settings.style_layers:
+                gram = weight * gram_matrix(features[layer])
+                grams[layer] = grams[layer] + gram if layer in grams else gram
     return Objective(
         extractor=extractor,
         content_layer=settings.content_layer,
@@ -286,31 +355,44 @@ def _name(source: ImageSource, role: str) -> str:
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     settings: TransferSettings | None = None,
     callback: Callable[[Progress], None] | None = None,
 ) -> Image.Image:
-    """Paint ``content`` in the style of ``style`` and return the picture.
+    """Paint ``content`` in the style of ``style`` (one painting or several, mixed by
+    ``settings.style_blend``) and return the picture.
 
-    ``content`` and ``style`` are paths or PIL images; ``callback`` receives a
-    :class:`Progress` after every iteration. With several scales, each stage starts
-    from the last one's result, upsampled. Raises :class:`PainterlyError` for bad input,
-    with a one-line message naming the problem.
+    Images are paths or PIL images; ``callback`` receives a :class:`Progress` after every
+    iteration. With several scales, each stage starts from the last one's result,
+    upsampled. Raises :class:`PainterlyError` for bad input, with a one-line message
+    naming the problem.
     """
     settings = settings or TransferSettings()
+    styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+    if not styles:
+        raise PainterlyError("give at least one painting")
+    settings.normalized_style_blend(len(styles))  # a wrong count fails before any work
     device = resolve_device(settings.device)
-    photo, painting = load_image(content), load_image(style)
+    photo = load_image(content)
+    paintings = [load_image(painting) for painting in styles]
     sizes = settings.stage_sizes()
     for size in sizes:  # every stage's inputs are checked before any work starts
         fit_checked(photo, size, _name(content, "content"))
-        fit_checked(painting, size, _name(style, "style"))
+        for source, painting in zip(styles, paintings):
+            fit_checked(painting, settings.style_long_side(size), _name(source, "style"))
     extractor = load_extractor(settings.weights, settings.pooling, device)
     counter = _ProgressCounter(callback, settings.iterations * len(sizes))
     image: torch.Tensor | None = None
     for size in sizes:
         content_tensor = to_tensor(fit_long_side(photo, size)).to(device)
-        style_tensor = to_tensor(fit_long_side(painting, size)).to(device)
-        objective = build_objective(extractor, content_tensor, style_tensor, settings)
+        style_tensors = [
+            to_tensor(fit_long_side(painting, settings.style_long_side(size))).to(device)
+            for painting in paintings
+        ]
+        content_tensor, style_tensors = _prepare_colors(
+            content_tensor, style_tensors, settings.preserve_color
+        )
+        objective = build_objective(extractor, content_tensor, style_tensors, settings)
         if image is None:
             start = start_image(content_tensor, settings)
         else:
@@ -319,7 +401,21 @@ def stylize(
             ).clamp(0.0, 1.0)
         counter.size = size
         image = run_objective(objective, start, settings, counter)
+    if settings.preserve_color == "luminance":
+        image = with_chroma_of(image, to_tensor(fit_long_side(photo, sizes[-1])).to(device))
     return to_pil(image)
+
+
+def _prepare_colors(
+    content: torch.Tensor, styles: list[torch.Tensor], mode: str
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The photo and paintings as the chosen colour mode optimises them."""
+    if mode == "histogram":
+        return content, [match_color_statistics(s, content).clamp(0.0, 1.0) for s in styles]
+    if mode == "luminance":
+        content_luma = luminance(content)
+        return content_luma, [match_luminance(luminance(s), content_luma) for s in styles]
+    return content, styles
 
 
 class _ProgressCounter:

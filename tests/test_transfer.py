@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -136,3 +138,41 @@ def test_too_narrow_image_is_refused(small_style):
     strip = Image.new("RGB", (1000, 10), (128, 128, 128))
     with pytest.raises(PainterlyError, match="too narrow"):
         stylize(strip, small_style, TransferSettings(size=64, iterations=1))
+
+
+def test_blend_of_one_and_zero_equals_single_style(small_content, small_style):
+    other = small_style.transpose(0).rotate(90, expand=True)  # a different "painting"
+    settings = TransferSettings(size=48, iterations=5)
+    single = np.asarray(stylize(small_content, small_style, settings))
+    blended = np.asarray(stylize(
+        small_content, [small_style, other], replace(settings, style_blend=(1.0, 0.0))
+    ))
+    mixed = np.asarray(stylize(
+        small_content, [small_style, other], replace(settings, style_blend=(0.5, 0.5))
+    ))
+    assert np.array_equal(single, blended)
+    assert not np.array_equal(single, mixed)
+
+
+def test_blend_count_must_match_paintings(small_content, small_style):
+    with pytest.raises(SettingsError) as raised:
+        stylize(small_content, [small_style, small_style],
+                TransferSettings(size=32, iterations=1, style_blend=(1.0, 2.0, 3.0)))
+    assert raised.value.field == "style_blend"
+
+
+def test_style_scale_and_size_set_the_paintings_size():
+    assert TransferSettings(size=512).style_long_side(512) == 512
+    assert TransferSettings(size=512, style_scale=1.5).style_long_side(256) == 384
+    assert TransferSettings(size=512, style_size=300).style_long_side(128) == 75
+    with pytest.raises(SettingsError):
+        TransferSettings(style_scale=-1.0)
+    with pytest.raises(SettingsError):
+        TransferSettings(style_size=4)
+
+
+def test_style_scale_changes_the_picture(small_content, small_style):
+    settings = TransferSettings(size=48, iterations=5)
+    base = np.asarray(stylize(small_content, small_style, settings))
+    bigger = np.asarray(stylize(small_content, small_style, replace(settings, style_scale=2.0)))
+    assert base.shape == bigger.shape and not np.array_equal(base, bigger)
