@@ -35,6 +35,8 @@ from .images import check_image_path, save_image
 from .layers import LAYERS, canonical_layer, layer_aliases
 from .outputs import atomic_write, check_output_dir
 from .plots import check_plot_path, plot_losses
+from .recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
+from .snapshots import Snapshots, check_animation_path
 from .transfer import Progress, TransferSettings, stylize
 
 EXIT_USAGE = 2
@@ -192,13 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="paint CONTENT in the style of STYLE",
         description="Paint the photograph CONTENT in the style of the painting STYLE.",
     )
-    transfer.add_argument("content", metavar="CONTENT", help="the photograph")
-    transfer.add_argument("style", metavar="STYLE", nargs="+",
+    transfer.add_argument("content", metavar="CONTENT", nargs="?", help="the photograph")
+    transfer.add_argument("style", metavar="STYLE", nargs="*",
                           help="the painting, or several to mix (see --style-blend)")
     transfer.add_argument(
         "-o", "--output", metavar="OUT",
         help="where to write the picture, .png or .jpg (default: CONTENT_STYLE.png here)",
     )
+    transfer.add_argument(
+        "--recipe", metavar="PICTURE",
+        help="make PICTURE again from the recipe painterly stored in it (inputs found by "
+        "their paths and checked by SHA-256); options given here override its settings",
+    )
+    transfer.add_argument("--snapshots", metavar="DIR",
+                          help="write the picture every --save-every iterations into DIR")
+    transfer.add_argument("--save-every", metavar="N", type=_positive_int, default=10,
+                          help="iterations between snapshots (default: 10)")
+    transfer.add_argument("--animate", metavar="FILE",
+                          help="make an animation of the snapshots, .gif or .mp4")
     _add_common(transfer)
     _add_settings_options(transfer, TransferSettings)
 
@@ -251,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs at once, in separate processes (default: 1)")
     _add_common(sweeps)
     _add_settings_options(sweeps, TransferSettings, sweep=True)
+
+    recipe = commands.add_parser(
+        "recipe", help="print the recipe stored in a picture painterly made",
+        description="Print the recipe (version, settings, inputs with SHA-256, weights) "
+        "that painterly stores in every PNG and JPEG it writes.",
+    )
+    recipe.add_argument("picture", metavar="PICTURE", help="a .png or .jpg painterly wrote")
 
     commands.add_parser("layers", help="list the VGG19 layer names and their aliases")
     return parser
@@ -334,20 +354,57 @@ def _report(output: Path, picture: Image.Image, began: float) -> None:
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    settings = _settings(TransferSettings, args)
+    content, styles, settings = _transfer_inputs(args)
     output = Path(
-        args.output
-        or "_".join(Path(name).stem for name in [args.content, *args.style]) + ".png"
+        args.output or "_".join(Path(name).stem for name in [content, *styles]) + ".png"
     )
     check_image_path(output)  # before minutes of work, not after
     _check_plot(args)
+    if args.animate:
+        check_animation_path(args.animate)
     began = time.perf_counter()
     with _ProgressBar(enabled=not args.quiet) as progress:
-        picture = stylize(args.content, args.style, settings, callback=progress.update)
-    save_image(picture, output)
+        callback: Callable[[Progress], None] = progress.update
+        snapshots = None
+        if args.snapshots or args.animate:
+            snapshots = Snapshots(args.save_every, args.snapshots, bool(args.animate), callback)
+            callback = snapshots
+        picture = stylize(content, styles, settings, callback=callback)
+    recipe = make_recipe("transfer", settings, {"content": [content], "style": styles})
+    save_image(picture, output, encode(recipe))
     if args.plot:
         plot_losses({"transfer": progress.history}, args.plot)
+    if snapshots is not None and args.animate:
+        snapshots.animate(args.animate)
+        print(f"painterly: animation in {args.animate}", file=sys.stderr)
     _report(output, picture, began)
+    return 0
+
+
+def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
+    """CONTENT, STYLEs and settings: from the command line, or from a recipe with the
+    command line's options on top."""
+    if not args.recipe:
+        if args.content is None or not args.style:
+            raise PainterlyError("give CONTENT and at least one STYLE (or --recipe PICTURE)")
+        return args.content, args.style, _settings(TransferSettings, args)
+    recipe = read_recipe(args.recipe)
+    if recipe.get("command") != "transfer":
+        raise PainterlyError(
+            f"{args.recipe}: made by 'painterly {recipe.get('command')}', not 'transfer'"
+        )
+    settings = settings_from_recipe(recipe, TransferSettings, args.recipe)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferSettings)
+             if hasattr(args, f.name)}
+    settings = dataclasses.replace(settings, **given)
+    inputs = recipe.get("inputs", {})
+    content = args.content or find_input(inputs["content"][0], "content", args.recipe)
+    styles = args.style or [find_input(e, "style", args.recipe) for e in inputs["style"]]
+    return content, styles, settings
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    print(encode(read_recipe(args.picture)))
     return 0
 
 
@@ -361,7 +418,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with _ProgressBar(enabled=not args.quiet) as progress:
         picture = reconstruct(args.image, settings, callback=progress.update)
-    save_image(picture, output)
+    recipe = make_recipe("reconstruct", settings, {"image": [args.image]})
+    save_image(picture, output, encode(recipe))
     if args.plot:
         plot_losses({settings.layer: progress.history}, args.plot)
     _report(output, picture, began)
@@ -391,14 +449,19 @@ def _grid(args: argparse.Namespace) -> int:
             bar.close()
     tiles_dir.mkdir(exist_ok=True)
     for tile in tiles:
-        save_image(tile.image, tiles_dir / f"{tile.layer}.png")
+        recipe = make_recipe(
+            "reconstruct", dataclasses.replace(settings, layer=tile.layer), {"image": [args.image]}
+        )
+        save_image(tile.image, tiles_dir / f"{tile.layer}.png", encode(recipe))
     rows = [
         {"layer": t.layer, "loss": t.loss, "iterations": t.iterations,
          "optimizer": settings.optimizer, "seconds": round(t.seconds, 3)}
         for t in tiles
     ]
     _write_csv(csv_path, rows)
-    save_image(sheet, sheet_path)
+    recipe = make_recipe("grid", settings, {"image": [args.image]})
+    recipe["layers"] = list(args.layers)
+    save_image(sheet, sheet_path, encode(recipe))
     if args.plot:
         plot_losses({t.layer: bars[t.layer].history for t in tiles}, args.plot)
     print(f"painterly: tiles in {tiles_dir}, numbers in {csv_path}", file=sys.stderr)
@@ -436,7 +499,9 @@ def _sweep(args: argparse.Namespace) -> int:
     for index, point in enumerate(points, start=1):
         label = "_".join(f"{k}-{format_value(v)}" for k, v in point.values.items())
         name = f"{index:03d}_{_safe_name(label)}.png"
-        save_image(point.image, directory / name)
+        recipe = make_recipe("transfer", point.settings,
+                             {"content": [args.content], "style": args.style})
+        save_image(point.image, directory / name, encode(recipe))
         records.append({"file": name, **point_record(point)})
     _write_csv(directory / "results.csv", records)
     atomic_write(directory / "results.json",
@@ -464,6 +529,7 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 _COMMANDS = {
+    "recipe": _recipe,
     "transfer": _transfer,
     "reconstruct": _reconstruct,
     "grid": _grid,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import PainterlyError
 from .outputs import atomic_write, check_output_path
@@ -101,8 +101,20 @@ def check_image_path(path: str | os.PathLike[str]) -> Path:
     return check_output_path(path, OUTPUT_FORMATS)
 
 
-def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
-    """Write ``image`` as PNG or JPEG (by extension) to ``path``, atomically."""
+def save_image(
+    image: Image.Image, path: str | os.PathLike[str], recipe: str | None = None
+) -> Path:
+    """Write ``image`` as PNG or JPEG (by extension) to ``path``, atomically.
+
+    ``recipe`` (text) goes into a PNG iTXt chunk named ``painterly`` or the JPEG comment.
+    """
     out = check_image_path(path)
     image_format, options = OUTPUT_FORMATS[out.suffix.lower()]
+    options = dict(options)
+    if recipe is not None and image_format == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("painterly", recipe, zip=True)
+        options["pnginfo"] = info
+    elif recipe is not None:
+        options["comment"] = recipe.encode("utf-8")
     return atomic_write(out, lambda handle: image.save(handle, format=image_format, **options))

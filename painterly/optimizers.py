@@ -1,8 +1,9 @@
 """Minimisers over the pixels of an image: L-BFGS (torch), L-BFGS-B (SciPy), Adam, GD.
 
 Each takes a loss function of the image, a start image (1, 3, H, W) in [0, 1] and an
-iteration count, calls ``on_iteration(iteration, loss)`` after every iteration (1-based,
-with the loss of the method's latest evaluation) and returns the final image. One
+iteration count, calls ``on_iteration(iteration, loss, image)`` after every iteration
+(1-based, with the loss of the method's latest evaluation and the current image, not to
+be modified) and returns the final image. One
 iteration is one accepted step of the method.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 LossFunction = Callable[[torch.Tensor], torch.Tensor]
-IterationCallback = Callable[[int, float], None]
+IterationCallback = Callable[[int, float, torch.Tensor], None]
 
 #: Default step sizes, in pixel units of the [0, 1] image.
 DEFAULT_STEPS = {"adam": 0.02, "gd": 0.05}
@@ -72,7 +73,7 @@ def _lbfgs(
 
     for iteration in range(1, iterations + 1):
         loss = optimizer.step(closure)
-        on_iteration(iteration, float(loss.detach()))
+        on_iteration(iteration, float(loss.detach()), image.detach())
     return image.detach()
 
 
@@ -94,7 +95,8 @@ def _lbfgs_b(
     def callback(intermediate_result) -> None:
         nonlocal iteration
         iteration += 1
-        on_iteration(iteration, float(intermediate_result.fun))
+        image = torch.from_numpy(intermediate_result.x.reshape(shape)).to(device, torch.float32)
+        on_iteration(iteration, float(intermediate_result.fun), image)
 
     result = scipy_minimize(
         fun,
@@ -125,7 +127,7 @@ def _adam(
         optimizer.step()
         with torch.no_grad():
             image.clamp_(0.0, 1.0)
-        on_iteration(iteration, float(loss.detach()))
+        on_iteration(iteration, float(loss.detach()), image.detach())
     return image.detach()
 
 
@@ -154,5 +156,5 @@ def _gradient_descent(
                 rate *= 1.5
                 break
             rate *= 0.5
-        on_iteration(iteration, loss)
+        on_iteration(iteration, loss, image)
     return image

@@ -240,6 +240,9 @@ class Progress:
     style: float
     tv: float
     elapsed: float  # seconds since the optimisation started
+    # The current image, (1, 3, h, w) in [0, 1] at this scale's size (the luminance
+    # image in luminance mode); shared with the optimiser: read it, don't keep it.
+    image: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -428,7 +431,7 @@ class _ProgressCounter:
         self.size = 0
         self.began = time.perf_counter()
 
-    def __call__(self, terms: LossTerms, loss: float) -> None:
+    def __call__(self, terms: LossTerms, loss: float, image: torch.Tensor) -> None:
         self.done += 1
         if self.callback is None:
             return
@@ -442,6 +445,7 @@ class _ProgressCounter:
                 style=float(terms.style.detach()),
                 tv=float(terms.tv.detach()),
                 elapsed=time.perf_counter() - self.began,
+                image=image,
             )
         )
 
@@ -450,10 +454,11 @@ def run_objective(
     objective: Objective,
     start: torch.Tensor,
     settings: TransferSettings,
-    on_iteration: Callable[[LossTerms, float], None],
+    on_iteration: Callable[[LossTerms, float, torch.Tensor], None],
 ) -> torch.Tensor:
     """Minimise ``objective`` from ``start`` with the settings' optimiser and iteration
-    count; ``on_iteration(terms, loss)`` gets the latest evaluated terms each iteration."""
+    count; ``on_iteration(terms, loss, image)`` gets the latest evaluated terms and the
+    current image each iteration."""
     last: list[LossTerms] = []
 
     def loss_fn(image: torch.Tensor) -> torch.Tensor:
@@ -466,6 +471,6 @@ def run_objective(
         start,
         settings.optimizer,
         settings.iterations,
-        lambda _iteration, loss: on_iteration(last[0], loss),
+        lambda _iteration, loss, image: on_iteration(last[0], loss, image),
         settings.step,
     )

@@ -207,3 +207,47 @@ def test_bad_experiment_options(tmp_path, inputs, capsys, argv, message):
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.glob("o.png")) == [] and not (tmp_path / "d").exists()
+
+
+def test_several_paintings_and_colour_modes(tmp_path, inputs):
+    out = tmp_path / "blend.png"
+    argv = ["transfer", str(inputs[0]), str(inputs[1]), str(inputs[0]), "--style-blend",
+            "0.7,0.3", "--preserve-color", "luminance", "--style-scale", "0.5", "-o", str(out),
+            *FAST, "-q"]
+    assert main(argv) == 0
+    assert Image.open(out).size == (64, 48)
+
+
+def test_snapshots_and_animation_from_the_cli(tmp_path, inputs):
+    out = tmp_path / "out.png"
+    argv = ["transfer", *map(str, inputs), "-o", str(out), *FAST, "--snapshots",
+            str(tmp_path / "snaps"), "--save-every", "2", "--animate", str(tmp_path / "a.gif"),
+            "-q"]
+    assert main(argv) == 0
+    assert len(list((tmp_path / "snaps").glob("snapshot_*.png"))) == 3  # 2, 4 and the last, 5
+    assert Image.open(tmp_path / "a.gif").n_frames >= 3
+
+
+ARTIST_BAD = [
+    (["--style-blend", "0.5,0.3,0.2"], "--style-blend: got 3 weights for 1 paintings"),
+    (["--style-blend", "1,-1"], "--style-blend"),
+    (["--style-scale", "-2"], "--style-scale"),
+    (["--style-size", "3"], "--style-size"),
+    (["--preserve-color", "sepia"], "--preserve-color"),
+    (["--animate", "x.avi"], "unsupported output type"),
+    (["--save-every", "0"], "--save-every"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), ARTIST_BAD)
+def test_bad_artist_options(tmp_path, inputs, capsys, extra, message):
+    out = tmp_path / "out.png"
+    code = main(["transfer", *map(str, inputs), "-o", str(out), *FAST, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_transfer_needs_inputs_or_a_recipe(capsys):
+    assert main(["transfer"]) == 2
+    assert "give CONTENT and at least one STYLE" in capsys.readouterr().err

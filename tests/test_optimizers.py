@@ -21,7 +21,7 @@ def test_reaches_the_minimum(method):
     start = torch.full_like(TARGET, 0.5)
     seen = []
     iterations = 300 if method in ("adam", "gd") else 60
-    result = minimize(quadratic, start, method, iterations, lambda i, loss: seen.append(i))
+    result = minimize(quadratic, start, method, iterations, lambda i, loss, image: seen.append(i))
     assert seen == list(range(1, iterations + 1))
     assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
     assert result.shape == start.shape
@@ -30,7 +30,7 @@ def test_reaches_the_minimum(method):
 def test_lbfgs_b_keeps_pixels_in_range():
     target = torch.full_like(TARGET, 1.5)  # optimum outside [0, 1]
     result = minimize(lambda x: ((x - target) ** 2).sum(), TARGET.clone(), "lbfgs-b", 20,
-                      lambda i, loss: None)
+                      lambda i, loss, image: None)
     assert float(result.max()) <= 1.0
     torch.testing.assert_close(result, torch.ones_like(result))
 
@@ -40,10 +40,10 @@ def test_gd_step_adapts_to_scale():
     for scale in (1e-6, 1e6):
         start = torch.full_like(TARGET, 0.5)
         loss_fn = lambda x, s=scale: s * quadratic(x)  # noqa: E731
-        result = minimize(loss_fn, start, "gd", 300, lambda i, loss: None)
+        result = minimize(loss_fn, start, "gd", 300, lambda i, loss, image: None)
         assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
 
 
 def test_unknown_method():
     with pytest.raises(ValueError, match="unknown optimizer"):
-        minimize(quadratic, TARGET, "newton", 1, lambda i, loss: None)
+        minimize(quadratic, TARGET, "newton", 1, lambda i, loss, image: None)
