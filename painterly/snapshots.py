@@ -89,7 +89,9 @@ def _write_mp4(out: Path, frames: list[Image.Image], seconds_per_frame: float) -
     stack = np.stack([np.asarray(f.crop((0, 0, width, height))) for f in frames])
     temp = out.with_name(f".{out.name}.tmp.mp4")
     try:
-        iio.imwrite(temp, stack, fps=1.0 / seconds_per_frame, codec="libx264")
+        iio.imwrite(
+            temp, stack, fps=1.0 / seconds_per_frame, codec="libx264", macro_block_size=2
+        )
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)

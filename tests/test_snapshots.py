@@ -28,3 +28,13 @@ def test_animation_needs_frames_and_a_known_type(tmp_path):
         snapshots.animate(tmp_path / "a.gif")
     with pytest.raises(PainterlyError, match="unsupported output type"):
         snapshots.animate(tmp_path / "a.avi")
+
+
+def test_mp4_animation(tmp_path, small_content, small_style):
+    iio = pytest.importorskip("imageio.v3")  # the [video] extra; the test extra has it
+    snapshots = Snapshots(every=2, keep_frames=True)
+    stylize(small_content, small_style, TransferSettings(size=48, iterations=6),
+            callback=snapshots)
+    out = snapshots.animate(tmp_path / "growth.mp4")
+    frames = iio.imread(out)
+    assert frames.shape[1:] == (36, 48, 3) and frames.shape[0] >= 3
