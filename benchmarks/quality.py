@@ -28,11 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from painterly import TransferSettings, __version__, stylize  # noqa: E402
-from painterly.images import save_image  # noqa: E402
-from painterly.metrics import measure  # noqa: E402
-from painterly.transfer import resolve_device  # noqa: E402
-from painterly.vgg import load_extractor  # noqa: E402
+from painterly import TransferSettings, __version__, stylize
+from painterly.images import save_image
+from painterly.metrics import measure
+from painterly.transfer import resolve_device
+from painterly.vgg import load_extractor
 
 PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"

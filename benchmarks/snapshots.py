@@ -22,8 +22,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from painterly import TransferSettings, __version__, stylize  # noqa: E402
-from painterly.snapshots import Snapshots  # noqa: E402
+from painterly import TransferSettings, __version__, stylize
+from painterly.snapshots import Snapshots
 
 
 def main() -> None:

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import torch
+from PIL import Image
 
 from . import __version__
 from .errors import PainterlyError, SettingsError
-from PIL import Image
-
 from .experiments import (
     TARGETS,
     ReconstructSettings,
@@ -478,7 +477,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     if not axes:
         raise PainterlyError("nothing to sweep: give at least one option several values")
-    planned = sweep_settings(base, axes)  # every point is checked before any runs
+    sweep_settings(base, axes)  # every point is checked before the directory is made
     directory = Path(args.output)
     check_output_dir(directory.parent if not directory.exists() else directory, directory)
     directory.mkdir(exist_ok=True)

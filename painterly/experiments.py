@@ -127,7 +127,7 @@ def grid(
         layer_settings = replace(settings, layer=layer)
         last: list[Progress] = []
 
-        def follow(progress: Progress, layer: str = layer) -> None:
+        def follow(progress: Progress, layer: str = layer, last: list = last) -> None:
             last[:] = [progress]
             if callback is not None:
                 callback(layer, progress)

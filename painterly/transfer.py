@@ -116,24 +116,14 @@ class TransferSettings:
             raise SettingsError("style_layers", "a layer is named twice")
         object.__setattr__(self, "style_layers", layers)
         if self.style_layer_weights is not None:
-            weights = tuple(self.style_layer_weights)
+            weights = _check_weight_list(self, "style_layer_weights")
             if len(weights) != len(layers):
                 raise SettingsError(
                     "style_layer_weights",
                     f"got {len(weights)} weights for {len(layers)} style layers",
                 )
-            for weight in weights:
-                _check_weight("style_layer_weights", weight)
-            if sum(weights) <= 0:
-                raise SettingsError("style_layer_weights", "at least one must be positive")
-            object.__setattr__(self, "style_layer_weights", weights)
         if self.style_blend is not None:
-            blend = tuple(self.style_blend)
-            for weight in blend:
-                _check_weight("style_blend", weight)
-            if not blend or sum(blend) <= 0:
-                raise SettingsError("style_blend", "at least one weight must be positive")
-            object.__setattr__(self, "style_blend", blend)
+            _check_weight_list(self, "style_blend")
         if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
             raise SettingsError(
                 "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
@@ -162,19 +152,6 @@ class TransferSettings:
 
     def stage_sizes(self) -> tuple[int, ...]:
         """Long side of each stage, coarse to fine, ending with ``size``."""
-        if self.style_blend is not None:
-            blend = tuple(self.style_blend)
-            for weight in blend:
-                _check_weight("style_blend", weight)
-            if not blend or sum(blend) <= 0:
-                raise SettingsError("style_blend", "at least one weight must be positive")
-            object.__setattr__(self, "style_blend", blend)
-        if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
-            raise SettingsError(
-                "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
-            )
-        if self.style_size is not None:
-            _check_int(self, "style_size", minimum=MIN_SIDE)
         if self.scales is not None:
             return (*self.scales, self.size)
         sizes = [self.size]
@@ -211,6 +188,17 @@ def _check_int(settings: TransferSettings, name: str, minimum: int) -> None:
     value = getattr(settings, name)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise SettingsError(name, f"must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_weight_list(settings: TransferSettings, name: str) -> tuple[float, ...]:
+    """Check a list of weights (each >= 0, some > 0); store and return it as a tuple."""
+    weights = tuple(getattr(settings, name))
+    for weight in weights:
+        _check_weight(name, weight)
+    if sum(weights) <= 0:
+        raise SettingsError(name, "at least one weight must be positive")
+    object.__setattr__(settings, name, weights)
+    return weights
 
 
 def _check_weight(name: str, value: object) -> None:

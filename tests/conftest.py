@@ -31,3 +31,12 @@ def small_content(content_path: Path) -> Image.Image:
 def small_style(style_path: Path) -> Image.Image:
     with Image.open(style_path) as image:
         return image.convert("RGB").resize((64, 40), Image.Resampling.LANCZOS)
+
+
+@pytest.fixture()
+def inputs(tmp_path, small_content, small_style) -> tuple[Path, Path]:
+    """The small photo and painting saved as files."""
+    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
+    small_content.save(content)
+    small_style.save(style)
+    return content, style

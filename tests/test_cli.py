@@ -14,12 +14,6 @@ from painterly.cli import main
 FAST = ["--size", "64", "--iterations", "5"]
 
 
-@pytest.fixture()
-def inputs(tmp_path, small_content, small_style):
-    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
-    small_content.save(content)
-    small_style.save(style)
-    return content, style
 
 
 def test_transfer_writes_png_of_requested_size(tmp_path, inputs, capsys):
@@ -251,3 +245,12 @@ def test_bad_artist_options(tmp_path, inputs, capsys, extra, message):
 def test_transfer_needs_inputs_or_a_recipe(capsys):
     assert main(["transfer"]) == 2
     assert "give CONTENT and at least one STYLE" in capsys.readouterr().err
+
+
+def test_sweep_can_vary_the_blend(tmp_path, inputs):
+    out = tmp_path / "blends"
+    argv = ["sweep", str(inputs[0]), str(inputs[1]), str(inputs[0]), "-o", str(out),
+            "--style-blend", "1,0;0.5,0.5", "--size", "32", "--iterations", "1", "-q"]
+    assert main(argv) == 0
+    names = sorted(p.name for p in out.glob("0*.png"))
+    assert names == ["001_style_blend-1-0.png", "002_style_blend-0.5-0.5.png"]

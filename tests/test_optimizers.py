@@ -39,7 +39,7 @@ def test_gd_step_adapts_to_scale():
     # The same default step converges whether the loss is tiny or huge.
     for scale in (1e-6, 1e6):
         start = torch.full_like(TARGET, 0.5)
-        loss_fn = lambda x, s=scale: s * quadratic(x)  # noqa: E731
+        loss_fn = lambda x, s=scale: s * quadratic(x)
         result = minimize(loss_fn, start, "gd", 300, lambda i, loss, image: None)
         assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
 

@@ -16,14 +16,6 @@ from painterly.images import save_image
 from painterly.recipes import encode, make_recipe, read_recipe, settings_from_recipe
 
 
-@pytest.fixture()
-def inputs(tmp_path, small_content, small_style):
-    content, style = tmp_path / "photo.png", tmp_path / "painting.png"
-    small_content.save(content)
-    small_style.save(style)
-    return content, style
-
-
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_recipe_round_trip_through_png_and_jpeg(tmp_path, inputs, suffix):
     settings = TransferSettings(size=48, style_layers=("relu1_1", "conv2_1"), seed=7)

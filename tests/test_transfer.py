@@ -11,7 +11,7 @@ from PIL import Image
 from painterly import Progress, SettingsError, TransferSettings, stylize
 from painterly.errors import PainterlyError
 
-FAST = dict(size=64, iterations=30)
+FAST = {"size": 64, "iterations": 30}
 
 
 def test_loss_falls_tenfold_in_30_iterations(small_content, small_style):
