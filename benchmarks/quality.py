@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--style-weight", type=float)
     parser.add_argument("--scales", help="auto, none, or comma-separated sizes")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args()
     if args.scales is not None:

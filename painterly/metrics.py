@@ -8,7 +8,7 @@ objective's unweighted content and style terms (see :mod:`painterly.losses`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
@@ -33,7 +33,8 @@ def measure(
 ) -> Distances:
     """Distances of ``picture`` to ``content`` (resized to the picture's size) and to
     ``style`` (long side ``style_size``, default the picture's long side)."""
-    settings = settings or TransferSettings()
+    # Always fp32: a distance must not depend on the precision a picture was made in.
+    settings = replace(settings or TransferSettings(), precision="fp32")
     device = resolve_device(settings.device)
     image = load_image(picture)
     photo = load_image(content).resize(image.size, Image.Resampling.LANCZOS)

@@ -20,6 +20,8 @@ IterationCallback = Callable[[int, float, torch.Tensor], None]
 #: Default step sizes, in pixel units of the [0, 1] image.
 DEFAULT_STEPS = {"adam": 0.02, "gd": 0.05}
 OPTIMIZERS = ("lbfgs", "lbfgs-b", "adam", "gd")
+#: Correction pairs L-BFGS keeps. Each costs two passes over the image per iteration.
+LBFGS_HISTORY = 20
 
 
 def minimize(
@@ -62,7 +64,8 @@ def _lbfgs(
     # One iteration per step() call keeps the history between calls and costs one
     # function evaluation per iteration, as in neural-style.
     optimizer = torch.optim.LBFGS(
-        [image], lr=1.0, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+        [image], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+        tolerance_change=0.0,
     )
 
     def closure() -> torch.Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +31,7 @@ MIN_SIDE = 16
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
 PRESERVE_COLOR = ("none", "luminance", "histogram")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class TransferSettings:
         default=None, metadata={"help": "VGG19 weights file (default: bundled)"}
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
+                  "natively, else fp32), fp32 or bf16; losses are always fp32 (default: auto)"},
+    )
 
     def __post_init__(self) -> None:
         _check_int(self, "size", minimum=MIN_SIDE)
@@ -142,6 +148,7 @@ class TransferSettings:
             ("optimizer", OPTIMIZERS),
             ("pooling", ("max", "avg")),
             ("preserve_color", PRESERVE_COLOR),
+            ("precision", PRECISIONS),
         ):
             if getattr(self, name) not in allowed:
                 raise SettingsError(
@@ -249,6 +256,8 @@ class Objective:
     content_weight: float
     style_weight: float
     tv_weight: float
+    # The network's arithmetic under autocast (torch.bfloat16), or None for fp32.
+    compute_dtype: torch.dtype | None = None
 
     def layers(self) -> set[str]:
         needed = set(self.style_grams) if self.style_weight > 0 else set()
@@ -257,7 +266,7 @@ class Objective:
         return needed
 
     def __call__(self, image: torch.Tensor) -> LossTerms:
-        features = self.extractor(image, self.layers())
+        features = extract(self.extractor, image, self.layers(), self.compute_dtype)
         zero = image.new_zeros(())
         content = zero
         if self.content_layer in features and self.content_target is not None:
@@ -297,11 +306,13 @@ def build_objective(
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings' Gram matrices are mixed by the style blend."""
     blend = settings.normalized_style_blend(len(styles))
+    dtype = resolve_precision(settings.precision, content.device)
     with torch.no_grad():
-        content_target = extractor(content, [settings.content_layer])[settings.content_layer]
+        layer = settings.content_layer
+        content_target = extract(extractor, content, [layer], dtype)[layer]
         grams: dict[str, torch.Tensor] = {}
         for weight, style in zip(blend, styles):
-            features = extractor(style, settings.style_layers)
+            features = extract(extractor, style, settings.style_layers, dtype)
             for layer in settings.style_layers:
                 gram = weight * gram_matrix(features[layer])
                 grams[layer] = grams[layer] + gram if layer in grams else gram
@@ -314,7 +325,34 @@ def build_objective(
         content_weight=settings.content_weight,
         style_weight=settings.style_weight,
         tv_weight=settings.tv_weight,
+        compute_dtype=dtype,
     )
+
+
+def extract(
+    extractor: VGG19Features,
+    image: torch.Tensor,
+    layers: Iterable[str],
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Features of ``image`` with the network run in ``dtype`` (None: fp32), returned
+    in fp32: the losses, Gram matrices above all, need its range and precision. Targets
+    and iterates go through here alike, so the photo's own content loss is exactly 0."""
+    with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
+        features = extractor(image, layers)
+    return {layer: value.float() for layer, value in features.items()}
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision setting on a device (None: plain fp32)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    # oneDNN's check: true where the CPU has native bf16 (avx512_bf16 or AMX).
+    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tensor:

@@ -126,7 +126,8 @@ def test_sweep_settings_are_checked_before_running():
 
 
 def test_parallel_sweep_matches_serial(small_content, small_style):
-    base = TransferSettings(size=32, iterations=3, scales=())
+    # fp32: with bf16, the workers' other thread count shifts early L-BFGS steps visibly.
+    base = TransferSettings(size=32, iterations=3, scales=(), precision="fp32")
     axes = {"style_weight": [1.0, 10.0]}
     _, serial = sweep(small_content, small_style, base, axes, jobs=1)
     _, parallel = sweep(small_content, small_style, base, axes, jobs=2)

@@ -176,3 +176,27 @@ def test_style_scale_changes_the_picture(small_content, small_style):
     base = np.asarray(stylize(small_content, small_style, settings))
     bigger = np.asarray(stylize(small_content, small_style, replace(settings, style_scale=2.0)))
     assert base.shape == bigger.shape and not np.array_equal(base, bigger)
+
+
+def test_precision_resolves_per_device():
+    import torch
+
+    from painterly.transfer import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
+    with pytest.raises(SettingsError):
+        TransferSettings(precision="fp8")
+
+
+def test_bf16_paints_like_fp32(small_content, small_style):
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        logs[precision] = []
+        stylize(small_content, small_style, TransferSettings(size=64, iterations=30,
+                precision=precision), callback=logs[precision].append)
+    assert logs["bf16"][0].content == 0.0  # targets and iterates share the precision
+    fp32, bf16 = logs["fp32"][-1], logs["bf16"][-1]
+    assert bf16.total == pytest.approx(fp32.total, rel=0.05)

