@@ -29,8 +29,9 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     F is features reshaped to (C, H W), so that it does not grow with the image's size.
     """
     channels = features.shape[1]
-    flat = features.reshape(channels, -1)
-    return (flat @ flat.T) / flat.shape[1]
+    # (H W, C) rows: a free view of channels-last features, which VGG19Features returns.
+    rows = features.permute(0, 2, 3, 1).reshape(-1, channels)
+    return (rows.T @ rows) / rows.shape[0]
 
 
 def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
