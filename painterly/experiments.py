@@ -23,7 +23,7 @@ from .layers import LAYERS, canonical_layer
 from .metrics import Distances, measure
 from .optimizers import OPTIMIZERS
 from .sheets import contact_sheet
-from .transfer import DEFAULT_STYLE_LAYERS, Progress, TransferSettings, stylize
+from .transfer import DEFAULT_STYLE_LAYERS, Progress, TransferSettings, style_sources, stylize
 
 TARGETS = ("content", "style")
 
@@ -216,7 +216,7 @@ def sweep(
     Returns a labelled contact sheet (one varied option across; with several, the first
     down and the others across) and the points in product order. ``callback(point, done, total)`` follows each point.
     """
-    styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+    styles = style_sources(style)
     photo, paintings = load_image(content), [load_image(s) for s in styles]
     planned = sweep_settings(base, axes)
     points: list[SweepPoint] = []

@@ -397,7 +397,7 @@ def stylize(
     naming the problem.
     """
     settings = settings or TransferSettings()
-    styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+    styles = style_sources(style)
     if not styles:
         raise PainterlyError("give at least one painting")
     settings.normalized_style_blend(len(styles))  # a wrong count fails before any work
@@ -433,6 +433,11 @@ def stylize(
     if settings.preserve_color == "luminance":
         image = with_chroma_of(image, to_tensor(fit_long_side(photo, sizes[-1])).to(device))
     return to_pil(image)
+
+
+def style_sources(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+    """One painting or several, as a list."""
+    return [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
 
 
 def _prepare_colors(
