@@ -32,7 +32,7 @@ from painterly import TransferSettings, __version__, stylize
 from painterly.images import save_image
 from painterly.metrics import measure
 from painterly.transfer import resolve_device
-from painterly.vgg import load_extractor
+from speed import floor_seconds  # benchmarks/speed.py, beside this script
 
 PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -68,7 +68,7 @@ def main() -> None:
         else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     )
 
-    floor = forward_backward_seconds(settings, device)
+    floor = floor_seconds(512, "fp32", device)  # the fp32 floor: the unit of 'evals'
     rows = []
     for name, painting in PAINTINGS.items():
         style = ROOT / "examples" / "style" / painting
@@ -127,20 +127,6 @@ def main() -> None:
         f"{' with ' + str(overrides) if overrides else ''}; floor (VGG19 forward + "
         f"backward to conv5_1, 512x384): {floor:.3f} s\n\n" + "\n".join(lines) + "\n"
     )
-
-
-def forward_backward_seconds(settings: TransferSettings, device: torch.device) -> float:
-    """Median time of one bare VGG19 forward + backward through conv5_1 at 512x384."""
-    extractor = load_extractor(settings.weights, settings.pooling, device)
-    image = torch.rand(1, 3, 384, 512, device=device, requires_grad=True)
-    times = []
-    for _ in range(6):
-        began = time.perf_counter()
-        extractor(image, ["conv5_1"])["conv5_1"].sum().backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - began)
-    return sorted(times[1:])[len(times[1:]) // 2]  # the first run warms up
 
 
 if __name__ == "__main__":
