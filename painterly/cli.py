@@ -549,7 +549,7 @@ class _ProgressBar:
         return self
 
     def update(self, progress: Progress) -> None:
-        self.history.append(progress)
+        self.history.append(progress.numbers())
         if not self.enabled:
             return
         if self.bar is None:  # opened at the first iteration, once the inputs have loaded

@@ -42,7 +42,7 @@ class ReconstructSettings:
     iterations: int = field(default=300, metadata={"help": "optimiser iterations"})
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
-        default=None, metadata={"help": "step of gd and adam (default: 0.05 for gd, 0.02 for adam)"}
+        default=None, metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), first move of gd (0.05)"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the white-noise start"})
     pooling: str = field(default="max", metadata={"help": "max or avg"})
@@ -128,7 +128,7 @@ def grid(
         last: list[Progress] = []
 
         def follow(progress: Progress, layer: str = layer, last: list = last) -> None:
-            last[:] = [progress]
+            last[:] = [progress.numbers()]
             if callback is not None:
                 callback(layer, progress)
 
@@ -190,7 +190,7 @@ def _run_point(
         torch.set_num_threads(threads)
     history: list[Progress] = []
     began = time.perf_counter()
-    picture = stylize(content, styles, settings, history.append)
+    picture = stylize(content, styles, settings, lambda p: history.append(p.numbers()))
     seconds = time.perf_counter() - began
     final = history[-1]
     # Distances are to the first painting, by the default layers, comparable across points.

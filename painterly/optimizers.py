@@ -1,27 +1,59 @@
 """Minimisers over the pixels of an image: L-BFGS (torch), L-BFGS-B (SciPy), Adam, GD.
 
-Each takes a loss function of the image, a start image (1, 3, H, W) in [0, 1] and an
-iteration count, calls ``on_iteration(iteration, loss, image)`` after every iteration
-(1-based, with the loss of the method's latest evaluation and the current image, not to
-be modified) and returns the final image. One
-iteration is one accepted step of the method.
+``minimize`` takes a loss function of the image, a start image (1, 3, H, W) in [0, 1] and
+an iteration count, calls ``on_iteration(Iterate)`` after every iteration (one accepted
+step of the method) and returns the final image. It also
+
+- resumes from a state an earlier run's ``Iterate.state()`` gave, to the same result an
+  uninterrupted run reaches (L-BFGS, Adam and GD; L-BFGS-B keeps its memory inside
+  SciPy, so it restarts its memory from the saved image);
+- catches divergence: a step that makes the loss or the image NaN or infinite, or the
+  loss ``BLOW_UP`` times the run's first, is undone, the method's memory dropped and its
+  step divided by ten; after ``MAX_ROLLBACKS`` such steps it raises :class:`Diverged`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-LossFunction = Callable[[torch.Tensor], torch.Tensor]
-IterationCallback = Callable[[int, float, torch.Tensor], None]
+from .errors import PainterlyError
 
-#: Default step sizes, in pixel units of the [0, 1] image.
-DEFAULT_STEPS = {"adam": 0.02, "gd": 0.05}
+LossFunction = Callable[[torch.Tensor], torch.Tensor]
+
+#: Default step sizes: L-BFGS's multiple of its own step, Adam's learning rate, and GD's
+#: largest pixel change of its first move (pixel units of the [0, 1] image).
+DEFAULT_STEPS = {"lbfgs": 1.0, "adam": 0.02, "gd": 0.05}
 OPTIMIZERS = ("lbfgs", "lbfgs-b", "adam", "gd")
 #: Correction pairs L-BFGS keeps. Each costs two passes over the image per iteration.
 LBFGS_HISTORY = 20
+#: Undone steps after which a run is declared diverged (its step is then 10^-6 of the
+#: first).
+MAX_ROLLBACKS = 6
+#: A loss this many times the first one counts as divergence. L-BFGS's early steps
+#: overshoot by a few times at most; a runaway grows without bound.
+BLOW_UP = 1e3
+
+
+class Diverged(PainterlyError):
+    """The loss or the image stayed NaN or infinite even with much smaller steps."""
+
+
+@dataclass(frozen=True)
+class Iterate:
+    """What ``on_iteration`` learns after one iteration."""
+
+    iteration: int  # 1-based, counted from the run's first iteration, resumed or not
+    loss: float  # of the method's latest evaluation
+    image: torch.Tensor  # the current iterate; shared with the optimiser: don't modify it
+    # The optimiser's state to resume from; builds nothing until called.
+    state: Callable[[], dict] = field(repr=False, compare=False)
+
+
+IterationCallback = Callable[[Iterate], None]
 
 
 def minimize(
@@ -31,23 +63,148 @@ def minimize(
     iterations: int,
     on_iteration: IterationCallback,
     step: float | None = None,
+    resume: dict | None = None,
 ) -> torch.Tensor:
     """Minimise ``loss_fn`` over the pixels of ``start`` with ``method`` (see OPTIMIZERS).
 
-    ``step`` is the learning rate of ``adam`` and the first trial step of ``gd`` (the
-    largest pixel change of the first move); L-BFGS ignores it.
+    ``step`` scales L-BFGS's steps, and is the learning rate of ``adam`` and the first
+    trial step of ``gd``. ``resume`` is a state from ``Iterate.state()``, with ``start``
+    the image that came with it; the run then continues at the iteration after it.
     """
-    if method == "lbfgs":
-        return _lbfgs(loss_fn, start, iterations, on_iteration)
+    if method not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {method!r}; use one of {', '.join(OPTIMIZERS)}")
     if method == "lbfgs-b":
-        return _lbfgs_b(loss_fn, start, iterations, on_iteration)
-    if method == "adam":
-        return _adam(loss_fn, start, iterations, on_iteration, step or DEFAULT_STEPS["adam"])
-    if method == "gd":
-        return _gradient_descent(
-            loss_fn, start, iterations, on_iteration, step or DEFAULT_STEPS["gd"]
+        return _lbfgs_b(loss_fn, start, iterations, on_iteration, resume)
+    step = step if step is not None else DEFAULT_STEPS[method]
+    image = start.detach().clone()
+    done = 0
+    if resume is not None:
+        done, step = resume["iteration"], resume["step"]
+    stepper = _STEPPERS[method](loss_fn, image, step, resume and resume["optimizer"])
+    confirmed = image.clone()  # the last iterate whose loss was finite
+    first_loss = None
+    rollbacks = 0
+    while done < iterations:
+        before = image.detach().clone()
+        loss = stepper.step()
+        first_loss = loss if first_loss is None else first_loss
+        blown = first_loss != 0 and abs(loss) > BLOW_UP * abs(first_loss)
+        bad_loss = blown or not np.isfinite(loss)
+        if bad_loss or not bool(torch.isfinite(image).all()):
+            rollbacks += 1
+            if rollbacks > MAX_ROLLBACKS:
+                raise Diverged(
+                    f"the loss kept blowing up ({loss:.3g} at iteration {done + 1}) with steps "
+                    f"cut to 1/{10**MAX_ROLLBACKS:.0e} of the first; lower the weights or "
+                    "--step"
+                )
+            # The loss was evaluated at `before`: if it is bad, so is that iterate.
+            with torch.no_grad():
+                image.copy_(confirmed if bad_loss else before)
+            step /= 10
+            stepper = _STEPPERS[method](loss_fn, image, step, None)
+            continue
+        confirmed = before
+        done += 1
+        current = stepper
+
+        def state(current=current, done=done, step=step) -> dict:
+            return {"iteration": done, "step": step, "optimizer": current.state_dict()}
+
+        on_iteration(Iterate(done, loss, image.detach(), state))
+    return image.detach()
+
+
+class _TorchStepper:
+    optimizer: torch.optim.Optimizer
+
+    def state_dict(self) -> dict:
+        return self.optimizer.state_dict()
+
+
+class _LBFGS(_TorchStepper):
+    """torch's L-BFGS, one iteration (one evaluation) per step as in neural-style."""
+
+    def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
+                 state: dict | None) -> None:
+        self.image = image.requires_grad_(True)
+        self.optimizer = torch.optim.LBFGS(
+            [image], lr=step, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+            tolerance_change=0.0,
         )
-    raise ValueError(f"unknown optimizer {method!r}; use one of {', '.join(OPTIMIZERS)}")
+        if state is not None:
+            self.optimizer.load_state_dict(state)
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad()
+            loss = loss_fn(self.image)
+            loss.backward()
+            return loss
+
+        self.closure = closure
+
+    def step(self) -> float:
+        return float(self.optimizer.step(self.closure).detach())
+
+
+class _Adam(_TorchStepper):
+    """Adam on the pixels, kept in [0, 1]."""
+
+    def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
+                 state: dict | None) -> None:
+        self.image = image.requires_grad_(True)
+        self.loss_fn = loss_fn
+        self.optimizer = torch.optim.Adam([image], lr=step)
+        if state is not None:
+            self.optimizer.load_state_dict(state)
+
+    def step(self) -> float:
+        self.optimizer.zero_grad()
+        loss = self.loss_fn(self.image)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            self.image.clamp_(0.0, 1.0)
+        return float(loss.detach())
+
+
+class _GradientDescent:
+    """Projected gradient descent with a backtracking (Armijo) line search.
+
+    The step adapts itself, so one default converges on every layer's loss, whose
+    gradients differ by orders of magnitude; the report had to tune one step per layer.
+    """
+
+    def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
+                 state: dict | None) -> None:
+        self.loss_fn = loss_fn
+        self.image = image
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+        self.loss, self.grad = _loss_and_grad(loss_fn, image)
+        if state is not None:
+            self.rate = state["rate"]
+        else:  # first move: at most `step`
+            self.rate = step / float(self.grad.abs().max().clamp_min(1e-30))
+
+    def step(self) -> float:
+        for _ in range(40):
+            trial = (self.image - self.rate * self.grad).clamp(0.0, 1.0)
+            trial_loss, trial_grad = _loss_and_grad(self.loss_fn, trial)
+            decrease = float((self.grad * (self.image - trial)).sum())
+            if np.isfinite(trial_loss) and trial_loss <= self.loss - 1e-4 * decrease:
+                self.image.copy_(trial)
+                self.loss, self.grad = trial_loss, trial_grad
+                self.rate *= 1.5
+                break
+            self.rate *= 0.5
+        return self.loss
+
+    def state_dict(self) -> dict:
+        return {"rate": self.rate}
+
+
+_STEPPERS = {"lbfgs": _LBFGS, "adam": _Adam, "gd": _GradientDescent}
 
 
 def _loss_and_grad(loss_fn: LossFunction, image: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -57,50 +214,37 @@ def _loss_and_grad(loss_fn: LossFunction, image: torch.Tensor) -> tuple[float, t
     return float(loss.detach()), grad
 
 
-def _lbfgs(
-    loss_fn: LossFunction, start: torch.Tensor, iterations: int, on_iteration: IterationCallback
-) -> torch.Tensor:
-    image = start.detach().clone().requires_grad_(True)
-    # One iteration per step() call keeps the history between calls and costs one
-    # function evaluation per iteration, as in neural-style.
-    optimizer = torch.optim.LBFGS(
-        [image], lr=1.0, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
-        tolerance_change=0.0,
-    )
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = loss_fn(image)
-        loss.backward()
-        return loss
-
-    for iteration in range(1, iterations + 1):
-        loss = optimizer.step(closure)
-        on_iteration(iteration, float(loss.detach()), image.detach())
-    return image.detach()
-
-
 def _lbfgs_b(
-    loss_fn: LossFunction, start: torch.Tensor, iterations: int, on_iteration: IterationCallback
+    loss_fn: LossFunction,
+    start: torch.Tensor,
+    iterations: int,
+    on_iteration: IterationCallback,
+    resume: dict | None,
 ) -> torch.Tensor:
     from scipy.optimize import minimize as scipy_minimize
 
     shape, device = start.shape, start.device
-    iteration = 0
-    last_loss = float("nan")
+    iteration = resume["iteration"] if resume is not None else 0
+    if iteration >= iterations:
+        return start.detach().clone()
 
     def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        nonlocal last_loss
         image = torch.from_numpy(flat.reshape(shape)).to(device=device, dtype=torch.float32)
-        last_loss, grad = _loss_and_grad(loss_fn, image)
-        return last_loss, grad.double().cpu().numpy().ravel()
+        loss, grad = _loss_and_grad(loss_fn, image)
+        if not (np.isfinite(loss) and bool(torch.isfinite(grad).all())):
+            # An infinite value makes SciPy's line search step back.
+            return np.inf, np.zeros(flat.size)
+        return loss, grad.double().cpu().numpy().ravel()
 
     def callback(intermediate_result) -> None:
         nonlocal iteration
         iteration += 1
         image = torch.from_numpy(intermediate_result.x.reshape(shape)).to(device, torch.float32)
-        on_iteration(iteration, float(intermediate_result.fun), image)
+        done = iteration
+        on_iteration(Iterate(done, float(intermediate_result.fun), image,
+                             lambda: {"iteration": done, "step": None, "optimizer": None}))
 
+    remaining = iterations - iteration
     result = scipy_minimize(
         fun,
         start.detach().double().cpu().numpy().ravel(),
@@ -108,56 +252,7 @@ def _lbfgs_b(
         method="L-BFGS-B",
         bounds=[(0.0, 1.0)] * start.numel(),
         callback=callback,
-        options={"maxiter": iterations, "maxfun": 4 * iterations + 20, "maxcor": 20,
+        options={"maxiter": remaining, "maxfun": 4 * remaining + 20, "maxcor": 20,
                  "ftol": 0.0, "gtol": 0.0},
     )
     return torch.from_numpy(result.x.reshape(shape)).to(device=device, dtype=torch.float32)
-
-
-def _adam(
-    loss_fn: LossFunction,
-    start: torch.Tensor,
-    iterations: int,
-    on_iteration: IterationCallback,
-    step: float,
-) -> torch.Tensor:
-    image = start.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([image], lr=step)
-    for iteration in range(1, iterations + 1):
-        optimizer.zero_grad()
-        loss = loss_fn(image)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            image.clamp_(0.0, 1.0)
-        on_iteration(iteration, float(loss.detach()), image.detach())
-    return image.detach()
-
-
-def _gradient_descent(
-    loss_fn: LossFunction,
-    start: torch.Tensor,
-    iterations: int,
-    on_iteration: IterationCallback,
-    step: float,
-) -> torch.Tensor:
-    """Projected gradient descent with a backtracking (Armijo) line search.
-
-    The step adapts itself, so one default converges on every layer's loss, whose
-    gradients differ by orders of magnitude; the report had to tune one step per layer.
-    """
-    image = start.detach().clamp(0.0, 1.0)
-    loss, grad = _loss_and_grad(loss_fn, image)
-    rate = step / float(grad.abs().max().clamp_min(1e-30))  # first move: at most `step`
-    for iteration in range(1, iterations + 1):
-        for _ in range(40):
-            trial = (image - rate * grad).clamp(0.0, 1.0)
-            trial_loss, trial_grad = _loss_and_grad(loss_fn, trial)
-            decrease = float((grad * (image - trial)).sum())
-            if trial_loss <= loss - 1e-4 * decrease and np.isfinite(trial_loss):
-                image, loss, grad = trial, trial_loss, trial_grad
-                rate *= 1.5
-                break
-            rate *= 0.5
-        on_iteration(iteration, loss, image)
-    return image

@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ from .errors import PainterlyError, SettingsError
 from .images import ImageSource, fit_long_side, load_image, to_pil, to_tensor
 from .layers import canonical_layer
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
-from .optimizers import OPTIMIZERS, minimize
+from .optimizers import OPTIMIZERS, Iterate, minimize
 from .vgg import VGG19Features, load_extractor
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -84,7 +84,7 @@ class TransferSettings:
     )
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
-        default=None, metadata={"help": "step of gd and adam (default: 0.05 for gd, 0.02 for adam)"}
+        default=None, metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), first move of gd (0.05)"}
     )
     init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
     seed: int = field(default=0, metadata={"help": "random seed (noise start)"})
@@ -238,6 +238,39 @@ class Progress:
     # The current image, (1, 3, h, w) in [0, 1] at this scale's size (the luminance
     # image in luminance mode); shared with the optimiser: read it, don't keep it.
     image: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    # Where the run stands, to continue it later with stylize(resume=...); builds (and
+    # copies the image) only when called, and only valid during the callback.
+    checkpoint: Callable[[], Checkpoint] | None = field(default=None, repr=False, compare=False)
+
+    def numbers(self) -> Progress:
+        """This progress without the image and the checkpoint: safe to keep or pickle."""
+        return replace(self, image=None, checkpoint=None)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Enough to continue a transfer to the result an uninterrupted run gives (with the
+    same inputs and settings)."""
+
+    stage: int  # index into settings.stage_sizes()
+    done: int  # iterations finished, across all stages
+    image: torch.Tensor  # (1, 3, h, w) the iterate at this stage's size, on the CPU
+    optimizer: dict  # the optimiser's state (see optimizers.minimize's resume)
+
+
+class StopRequested(Exception):
+    """Raise this from a progress callback to stop a run; :func:`stylize` then raises
+    :class:`Interrupted` with the picture so far."""
+
+
+class Interrupted(Exception):
+    """A run stopped by its callback: the picture so far, and where it stood."""
+
+    def __init__(self, picture: Image.Image, progress: Progress, checkpoint: Checkpoint) -> None:
+        super().__init__(f"stopped at iteration {progress.iteration} of {progress.iterations}")
+        self.picture = picture
+        self.progress = progress
+        self.checkpoint = checkpoint
 
 
 @dataclass(frozen=True)
@@ -388,14 +421,17 @@ def stylize(
     style: ImageSource | Sequence[ImageSource],
     settings: TransferSettings | None = None,
     callback: Callable[[Progress], None] | None = None,
+    resume: Checkpoint | None = None,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one painting or several, mixed by
     ``settings.style_blend``) and return the picture.
 
     Images are paths or PIL images; ``callback`` receives a :class:`Progress` after every
-    iteration. With several scales, each stage starts from the last one's result,
-    upsampled. Raises :class:`PainterlyError` for bad input, with a one-line message
-    naming the problem.
+    iteration, and may raise :class:`StopRequested` to end the run early, which then
+    raises :class:`Interrupted` carrying the picture so far and a :class:`Checkpoint`.
+    ``resume`` continues from such a checkpoint (same inputs and settings). With several
+    scales, each stage starts from the last one's result, upsampled. Raises
+    :class:`PainterlyError` for bad input, with a one-line message naming the problem.
     """
     settings = settings or TransferSettings()
     styles = style_sources(style)
@@ -410,10 +446,23 @@ def stylize(
         fit_checked(photo, size, _name(content, "content"))
         for source, painting in zip(styles, paintings):
             fit_checked(painting, settings.style_long_side(size), _name(source, "style"))
+    if resume is not None and not 0 <= resume.stage < len(sizes):
+        raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device)
     counter = _ProgressCounter(callback, settings.iterations * len(sizes))
+
+    def finish(image: torch.Tensor) -> Image.Image:
+        """The picture at the final size, in the chosen colour mode."""
+        full = to_tensor(fit_long_side(photo, sizes[-1])).to(device)
+        image = _resize(image, full)
+        if settings.preserve_color == "luminance":
+            image = with_chroma_of(image, full)
+        return to_pil(image)
+
     image: torch.Tensor | None = None
-    for size in sizes:
+    for stage, size in enumerate(sizes):
+        if resume is not None and stage < resume.stage:
+            continue
         content_tensor = to_tensor(fit_long_side(photo, size)).to(device)
         style_tensors = [
             to_tensor(fit_long_side(painting, settings.style_long_side(size))).to(device)
@@ -423,17 +472,31 @@ def stylize(
             content_tensor, style_tensors, settings.preserve_color
         )
         objective = build_objective(extractor, content_tensor, style_tensors, settings)
-        if image is None:
+        state = None
+        if resume is not None and stage == resume.stage:
+            start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
+        elif image is None:
             start = start_image(content_tensor, settings)
         else:
-            start = F.interpolate(
-                image, size=content_tensor.shape[-2:], mode="bicubic", align_corners=False
-            ).clamp(0.0, 1.0)
-        counter.size = size
-        image = run_objective(objective, start, settings, counter)
-    if settings.preserve_color == "luminance":
-        image = with_chroma_of(image, to_tensor(fit_long_side(photo, sizes[-1])).to(device))
-    return to_pil(image)
+            start = _resize(image, content_tensor)
+        counter.stage, counter.size = stage, size
+        try:
+            image = run_objective(objective, start, settings, counter, state)
+        except StopRequested:
+            last = counter.last
+            if last is None or last.image is None or last.checkpoint is None:
+                raise
+            raise Interrupted(finish(last.image), last, last.checkpoint()) from None
+    assert image is not None
+    return finish(image)
+
+
+def _resize(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``image`` resized to the height and width of ``like`` (bicubic, kept in [0, 1])."""
+    if image.shape[-2:] == like.shape[-2:]:
+        return image
+    resized = F.interpolate(image, size=like.shape[-2:], mode="bicubic", align_corners=False)
+    return resized.clamp(0.0, 1.0)
 
 
 def style_sources(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
@@ -454,43 +517,52 @@ def _prepare_colors(
 
 
 class _ProgressCounter:
-    """Turns each stage's iterations into one count across all stages, with timing."""
+    """Turns each stage's iterations into one count across all stages, with timing;
+    keeps the latest Progress for a stop."""
 
     def __init__(self, callback: Callable[[Progress], None] | None, iterations: int) -> None:
         self.callback = callback
         self.iterations = iterations
         self.done = 0
+        self.stage = 0
         self.size = 0
         self.began = time.perf_counter()
+        self.last: Progress | None = None
 
-    def __call__(self, terms: LossTerms, loss: float, image: torch.Tensor) -> None:
+    def __call__(self, terms: LossTerms, step: Iterate) -> None:
         self.done += 1
         if self.callback is None:
             return
-        self.callback(
-            Progress(
-                iteration=self.done,
-                iterations=self.iterations,
-                size=self.size,
-                total=loss,
-                content=float(terms.content.detach()),
-                style=float(terms.style.detach()),
-                tv=float(terms.tv.detach()),
-                elapsed=time.perf_counter() - self.began,
-                image=image,
-            )
+        stage, done = self.stage, self.done
+
+        def checkpoint() -> Checkpoint:
+            return Checkpoint(stage, done, step.image.detach().cpu().clone(), step.state())
+
+        self.last = Progress(
+            iteration=self.done,
+            iterations=self.iterations,
+            size=self.size,
+            total=step.loss,
+            content=float(terms.content.detach()),
+            style=float(terms.style.detach()),
+            tv=float(terms.tv.detach()),
+            elapsed=time.perf_counter() - self.began,
+            image=step.image,
+            checkpoint=checkpoint,
         )
+        self.callback(self.last)
 
 
 def run_objective(
     objective: Objective,
     start: torch.Tensor,
     settings: TransferSettings,
-    on_iteration: Callable[[LossTerms, float, torch.Tensor], None],
+    on_iteration: Callable[[LossTerms, Iterate], None],
+    resume: dict | None = None,
 ) -> torch.Tensor:
     """Minimise ``objective`` from ``start`` with the settings' optimiser and iteration
-    count; ``on_iteration(terms, loss, image)`` gets the latest evaluated terms and the
-    current image each iteration."""
+    count (continuing from the optimiser state ``resume``); ``on_iteration(terms, step)``
+    gets the latest evaluated terms and the optimiser's iterate each iteration."""
     last: list[LossTerms] = []
 
     def loss_fn(image: torch.Tensor) -> torch.Tensor:
@@ -503,6 +575,7 @@ def run_objective(
         start,
         settings.optimizer,
         settings.iterations,
-        lambda _iteration, loss, image: on_iteration(last[0], loss, image),
+        lambda step: on_iteration(last[0], step),
         settings.step,
+        resume,
     )

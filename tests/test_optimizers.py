@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.optimizers import OPTIMIZERS, minimize
+import copy
+
+from painterly.optimizers import MAX_ROLLBACKS, OPTIMIZERS, Diverged, minimize
 
 TARGET = torch.linspace(0.1, 0.9, 2 * 3 * 4 * 5).view(1, 3, 4 * 2, 5)
 # Curvatures spanning four orders of magnitude, like the losses of shallow and deep layers.
@@ -21,7 +23,7 @@ def test_reaches_the_minimum(method):
     start = torch.full_like(TARGET, 0.5)
     seen = []
     iterations = 300 if method in ("adam", "gd") else 60
-    result = minimize(quadratic, start, method, iterations, lambda i, loss, image: seen.append(i))
+    result = minimize(quadratic, start, method, iterations, lambda step: seen.append(step.iteration))
     assert seen == list(range(1, iterations + 1))
     assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
     assert result.shape == start.shape
@@ -30,7 +32,7 @@ def test_reaches_the_minimum(method):
 def test_lbfgs_b_keeps_pixels_in_range():
     target = torch.full_like(TARGET, 1.5)  # optimum outside [0, 1]
     result = minimize(lambda x: ((x - target) ** 2).sum(), TARGET.clone(), "lbfgs-b", 20,
-                      lambda i, loss, image: None)
+                      lambda step: None)
     assert float(result.max()) <= 1.0
     torch.testing.assert_close(result, torch.ones_like(result))
 
@@ -40,10 +42,55 @@ def test_gd_step_adapts_to_scale():
     for scale in (1e-6, 1e6):
         start = torch.full_like(TARGET, 0.5)
         loss_fn = lambda x, s=scale: s * quadratic(x)
-        result = minimize(loss_fn, start, "gd", 300, lambda i, loss, image: None)
+        result = minimize(loss_fn, start, "gd", 300, lambda step: None)
         assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
 
 
 def test_unknown_method():
     with pytest.raises(ValueError, match="unknown optimizer"):
-        minimize(quadratic, TARGET, "newton", 1, lambda i, loss, image: None)
+        minimize(quadratic, TARGET, "newton", 1, lambda step: None)
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam", "gd"])
+def test_resumed_run_equals_straight_run(method):
+    start = torch.full_like(TARGET, 0.5)
+    straight = minimize(quadratic, start, method, 20, lambda step: None)
+    saved = {}
+
+    def keep(step):
+        if step.iteration == 8:  # as a checkpoint file would: a deep copy, taken now
+            saved.update(image=step.image.clone(), state=copy.deepcopy(step.state()))
+
+    minimize(quadratic, start, method, 8, keep)
+    seen = []
+    resumed = minimize(quadratic, saved["image"], method, 20,
+                       lambda step: seen.append(step.iteration), resume=saved["state"])
+    assert seen == list(range(9, 21))
+    torch.testing.assert_close(resumed, straight, rtol=0, atol=0)
+
+
+def _blows_up(image: torch.Tensor) -> torch.Tensor:
+    # Finite near the minimum, NaN once a step throws a pixel past 3.
+    loss = quadratic(image)
+    return torch.where(image.abs().max() > 3, torch.full_like(loss, float("nan")), loss)
+
+
+def test_divergent_steps_are_undone_and_the_run_recovers():
+    # L-BFGS with its steps scaled 10^4: the first one lands far outside. (Adam and GD
+    # keep pixels in [0, 1]; L-BFGS-B's bounds and line search keep it finite.)
+    start = torch.full_like(TARGET, 0.5)
+    losses, finite_images = [], []
+    result = minimize(
+        _blows_up, start, "lbfgs", 200,
+        lambda s: (losses.append(s.loss), finite_images.append(bool(torch.isfinite(s.image).all()))),
+        step=1e4,
+    )
+    assert all(finite_images) and all(torch.isfinite(torch.tensor(losses)))
+    assert float(quadratic(result)) < 1e-2 * float(quadratic(start))
+
+
+def test_a_run_that_cannot_recover_stops_with_a_message():
+    with pytest.raises(Diverged, match="kept blowing up"):
+        minimize(lambda x: quadratic(x) * float("inf"), torch.full_like(TARGET, 0.5), "lbfgs",
+                 10, lambda step: None)
+    assert MAX_ROLLBACKS >= 3

@@ -10,6 +10,7 @@ from PIL import Image
 
 from painterly import Progress, SettingsError, TransferSettings, stylize
 from painterly.errors import PainterlyError
+from painterly.transfer import Interrupted, StopRequested
 
 FAST = {"size": 64, "iterations": 30}
 
@@ -200,3 +201,47 @@ def test_bf16_paints_like_fp32(small_content, small_style):
     assert logs["bf16"][0].content == 0.0  # targets and iterates share the precision
     fp32, bf16 = logs["fp32"][-1], logs["bf16"][-1]
     assert bf16.total == pytest.approx(fp32.total, rel=0.05)
+
+
+def test_a_runaway_step_is_undone_and_the_picture_is_sound(small_content, small_style):
+    # L-BFGS steps 10^4 times too long throw the pixels to ~1e20 (measured); the run
+    # must come back and paint a normal picture.
+    totals = []
+    settings = TransferSettings(size=64, iterations=30, scales=(), step=1e4)
+    picture = np.asarray(stylize(small_content, small_style, settings,
+                                 callback=lambda p: totals.append(p.total)))
+    assert np.isfinite(totals).all() and max(totals) < 1e3 * totals[0]
+    photo = np.asarray(small_content).astype(float)
+    correlation = np.corrcoef(picture.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1]
+    assert picture.std() > 20 and correlation > 0.3
+
+
+def test_weights_too_large_for_float32_stop_with_a_message(small_content, small_style):
+    with pytest.raises(PainterlyError, match="kept blowing up"):
+        stylize(small_content, small_style,
+                TransferSettings(size=64, iterations=30, scales=(), style_weight=1e38))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "gd"])
+def test_stopped_and_resumed_equals_straight_through(small_content, small_style, optimizer):
+    # Three scales, stopped in the middle one: the checkpoint carries the stage, the
+    # image and the optimiser's memory.
+    settings = TransferSettings(size=64, iterations=6, scales=(32, 48),
+                                optimizer=optimizer)
+    straight = np.asarray(stylize(small_content, small_style, settings))
+
+    def stop_at_9(progress: Progress) -> None:
+        if progress.iteration == 9:
+            raise StopRequested
+
+    with pytest.raises(Interrupted) as stopped:
+        stylize(small_content, small_style, settings, callback=stop_at_9)
+    checkpoint = stopped.value.checkpoint
+    assert (checkpoint.stage, checkpoint.done) == (1, 9)
+    assert stopped.value.picture.size == (64, 48)  # the picture so far, at full size
+    seen = []
+    resumed = np.asarray(stylize(small_content, small_style, settings,
+                                 callback=lambda p: seen.append(p.iteration),
+                                 resume=checkpoint))
+    assert seen == list(range(10, 19))
+    np.testing.assert_array_equal(resumed, straight)
