@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
-
-import copy
 
 from painterly.optimizers import MAX_ROLLBACKS, OPTIMIZERS, Diverged, minimize
 
