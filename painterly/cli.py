@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import functools
 import io
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ import torch
 from PIL import Image
 
 from . import __version__
+from .checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint, write_checkpoint
 from .errors import PainterlyError, SettingsError
 from .experiments import (
     TARGETS,
@@ -36,10 +40,11 @@ from .outputs import atomic_write, check_output_dir
 from .plots import check_plot_path, plot_losses
 from .recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
 from .snapshots import Snapshots, check_animation_path
-from .transfer import Progress, TransferSettings, stylize
+from .transfer import Checkpoint, Interrupted, Progress, StopRequested, TransferSettings, stylize
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+#: 128 + the signal's number, as shells report a process killed by it.
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,8 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help="iterations between snapshots (default: 10)")
     transfer.add_argument("--animate", metavar="FILE",
                           help="make an animation of the snapshots, .gif or .mp4")
+    _add_checkpoint_options(transfer)
     _add_common(transfer)
     _add_settings_options(transfer, TransferSettings)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a transfer from its checkpoint file",
+        description="Continue the transfer saved in CHECKPOINT (by --checkpoint, or at an "
+        "interrupt) to the picture an uninterrupted run would have made.",
+    )
+    resume.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt file")
+    resume.add_argument("-o", "--output", metavar="OUT",
+                        help="where to write the picture (default: the run's own output)")
+    resume.add_argument("--checkpoint-every", metavar="N", type=_positive_int,
+                        help="iterations between checkpoints (default: as the run had it)")
+    _add_common(resume)
 
     rebuild = commands.add_parser(
         "reconstruct",
@@ -275,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_checkpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint", metavar="FILE",
+        help="save the run's state to FILE (.ckpt) every --checkpoint-every iterations and "
+        "when interrupted; continue it with 'painterly resume FILE'",
+    )
+    parser.add_argument("--checkpoint-every", metavar="N", type=_positive_int, default=20,
+                        help="iterations between checkpoints (default: 20)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE",
                         help="also draw the loss curves to FILE (.png, .svg or .pdf)")
@@ -308,21 +337,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_request:  # usage errors, --help and --version
         return int(exit_request.code or 0)
     try:
-        if args.command in _COMMANDS:
-            return _COMMANDS[args.command](args)
-        if args.command == "layers":
-            return _layers()
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        with _STOP.catching_signals():
+            if args.command in _COMMANDS:
+                return _COMMANDS[args.command](args)
+            if args.command == "layers":
+                return _layers()
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
     except SettingsError as error:
         return _fail(f"{_option(error.field)}: {error.problem}")
     except PainterlyError as error:
         return _fail(str(error))
     except (MemoryError, torch.OutOfMemoryError):
         return _fail("out of memory; try a smaller --size or fewer/shallower layers")
-    except KeyboardInterrupt:
-        print("\npainterly: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        print("\npainterly: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_SIGNAL[getattr(stop, "signal", signal.SIGINT)]
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT would raise KeyboardInterrupt."""
+
+    signal = signal.SIGTERM
+
+
+class _StopOnSignal:
+    """The first SIGINT or SIGTERM asks the run to stop after the iteration under way,
+    so that its picture can be saved; before the first iteration, or at a second
+    signal, it stops at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.running = False  # an iteration has finished: there is something to save
+
+    def handle(self, signum: int, _frame: object) -> None:
+        if self.signal is not None or not self.running:
+            raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signal = signum
+
+    def check(self, _progress: Progress) -> None:
+        """A progress callback: raises StopRequested once a signal has come."""
+        self.running = True
+        if self.signal is not None:
+            raise StopRequested
+
+    def catching_signals(self) -> _SignalScope:
+        return _SignalScope(self)
+
+
+class _SignalScope:
+    def __init__(self, stop: _StopOnSignal) -> None:
+        self.stop = stop
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        self.stop.signal, self.stop.running = None, False
+        if threading.current_thread() is threading.main_thread():  # only there can it
+            for signum in EXIT_SIGNAL:
+                self.previous[signum] = signal.signal(signum, self.stop.handle)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous.clear()
+
+
+_STOP = _StopOnSignal()
 
 
 def _fail(message: str) -> int:
@@ -357,20 +437,74 @@ def _transfer(args: argparse.Namespace) -> int:
     output = Path(
         args.output or "_".join(Path(name).stem for name in [content, *styles]) + ".png"
     )
+
+    # Made once the run has started: it reads the weights file, which stylize checks first.
+    @functools.cache
+    def recipe() -> dict:
+        return make_recipe("transfer", settings, {"content": [content], "style": styles})
+
+    return _paint(args, content, styles, settings, recipe, output, args.checkpoint_every)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    saved = read_checkpoint(args.checkpoint)
+    recipe = saved.recipe
+    settings = settings_from_recipe(recipe, TransferSettings, args.checkpoint)
+    content = find_input(recipe["inputs"]["content"][0], "content", args.checkpoint)
+    styles = [find_input(e, "style", args.checkpoint) for e in recipe["inputs"]["style"]]
+    args.snapshots = args.animate = None  # resume has no snapshot options
+    output = Path(args.output or saved.output)
+    every = args.checkpoint_every or saved.every
+    return _paint(args, content, styles, settings, lambda: recipe, output, every,
+                  saved.checkpoint)
+
+
+def _paint(
+    args: argparse.Namespace,
+    content: str,
+    styles: list[str],
+    settings: TransferSettings,
+    recipe: Callable[[], dict],
+    output: Path,
+    checkpoint_every: int,
+    resume: Checkpoint | None = None,
+) -> int:
+    """Run one transfer for ``transfer`` and ``resume``: progress, snapshots, checkpoints,
+    and on a signal the picture so far (and a checkpoint) before exiting."""
     check_image_path(output)  # before minutes of work, not after
     _check_plot(args)
     if args.animate:
         check_animation_path(args.animate)
+    checkpoint_path = check_checkpoint_path(args.checkpoint) if args.checkpoint else None
+
+    def save_checkpoint(checkpoint: Checkpoint) -> None:
+        if checkpoint_path is not None:
+            write_checkpoint(
+                checkpoint_path,
+                CheckpointFile(recipe(), str(output), checkpoint_every, checkpoint),
+            )
+
     began = time.perf_counter()
     with _ProgressBar(enabled=not args.quiet) as progress:
-        callback: Callable[[Progress], None] = progress.update
         snapshots = None
         if args.snapshots or args.animate:
-            snapshots = Snapshots(args.save_every, args.snapshots, bool(args.animate), callback)
-            callback = snapshots
-        picture = stylize(content, styles, settings, callback=callback)
-    recipe = make_recipe("transfer", settings, {"content": [content], "style": styles})
-    save_image(picture, output, encode(recipe))
+            snapshots = Snapshots(args.save_every, args.snapshots, bool(args.animate))
+
+        def follow(step: Progress) -> None:
+            progress.update(step)
+            if snapshots is not None:
+                snapshots(step)
+            due = checkpoint_path is not None and step.iteration % checkpoint_every == 0
+            if due and step.checkpoint is not None:
+                save_checkpoint(step.checkpoint())
+            _STOP.check(step)
+
+        try:
+            picture = stylize(content, styles, settings, callback=follow, resume=resume)
+        except Interrupted as stop:
+            progress.close()
+            return _save_interrupted(stop, output, recipe(), checkpoint_path, save_checkpoint)
+    save_image(picture, output, encode(recipe()))
     if args.plot:
         plot_losses({"transfer": progress.history}, args.plot)
     if snapshots is not None and args.animate:
@@ -378,6 +512,26 @@ def _transfer(args: argparse.Namespace) -> int:
         print(f"painterly: animation in {args.animate}", file=sys.stderr)
     _report(output, picture, began)
     return 0
+
+
+def _save_interrupted(
+    stop: Interrupted,
+    output: Path,
+    recipe: dict,
+    checkpoint_path: Path | None,
+    save_checkpoint: Callable[[Checkpoint], None],
+) -> int:
+    """Write the picture so far (and the checkpoint); a second signal during the writes
+    stops them, leaving no half-written file."""
+    save_image(stop.picture, output, encode(recipe))
+    save_checkpoint(stop.checkpoint)
+    done = stop.progress
+    message = (f"painterly: stopped at iteration {done.iteration} of {done.iterations}; "
+               f"the picture so far is in {output}")
+    if checkpoint_path is not None:
+        message += f"; continue with: painterly resume {checkpoint_path}"
+    print(message, file=sys.stderr)
+    return EXIT_SIGNAL[_STOP.signal or signal.SIGINT]
 
 
 def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
@@ -414,11 +568,23 @@ def _reconstruct(args: argparse.Namespace) -> int:
     )
     check_image_path(output)
     _check_plot(args)
+
+    def recipe() -> dict:
+        return make_recipe("reconstruct", settings, {"image": [args.image]})
+
     began = time.perf_counter()
     with _ProgressBar(enabled=not args.quiet) as progress:
-        picture = reconstruct(args.image, settings, callback=progress.update)
-    recipe = make_recipe("reconstruct", settings, {"image": [args.image]})
-    save_image(picture, output, encode(recipe))
+
+        def follow(step: Progress) -> None:
+            progress.update(step)
+            _STOP.check(step)
+
+        try:
+            picture = reconstruct(args.image, settings, callback=follow)
+        except Interrupted as stop:
+            progress.close()
+            return _save_interrupted(stop, output, recipe(), None, lambda _checkpoint: None)
+    save_image(picture, output, encode(recipe()))
     if args.plot:
         plot_losses({settings.layer: progress.history}, args.plot)
     _report(output, picture, began)
@@ -530,6 +696,7 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
 _COMMANDS = {
     "recipe": _recipe,
     "transfer": _transfer,
+    "resume": _resume,
     "reconstruct": _reconstruct,
     "grid": _grid,
     "sweep": _sweep,

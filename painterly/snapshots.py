@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -23,17 +22,13 @@ def check_animation_path(path: str | os.PathLike[str]) -> Path:
 
 class Snapshots:
     """A progress callback that keeps the picture every ``every`` iterations (and the
-    last), writing each to ``directory`` as snapshot_NNNNN.png when one is given.
-
-    Wraps another callback (``then``), so it can sit in front of a progress bar.
-    """
+    last), writing each to ``directory`` as snapshot_NNNNN.png when one is given."""
 
     def __init__(
         self,
         every: int,
         directory: str | os.PathLike[str] | None = None,
         keep_frames: bool = False,
-        then: Callable[[Progress], None] | None = None,
     ) -> None:
         if every < 1:
             raise PainterlyError(f"--save-every: must be at least 1, got {every}")
@@ -44,7 +39,6 @@ class Snapshots:
             self.directory.mkdir(exist_ok=True)
         self.keep_frames = keep_frames
         self.frames: list[Image.Image] = []
-        self.then = then
 
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
@@ -54,8 +48,6 @@ class Snapshots:
                 save_image(picture, self.directory / f"snapshot_{progress.iteration:05d}.png")
             if self.keep_frames:
                 self.frames.append(picture)
-        if self.then is not None:
-            self.then(progress)
 
     def animate(self, path: str | os.PathLike[str], seconds_per_frame: float = 0.12) -> Path:
         """Write the kept frames, all at the last frame's size, as a GIF or an MP4."""

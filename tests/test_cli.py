@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -254,3 +256,98 @@ def test_sweep_can_vary_the_blend(tmp_path, inputs):
     assert main(argv) == 0
     names = sorted(p.name for p in out.glob("0*.png"))
     assert names == ["001_style_blend-1-0.png", "002_style_blend-0.5-0.5.png"]
+
+
+def _wait_for(path, process, seconds=120.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_the_picture_so_far_and_resume_finishes_the_same(
+    tmp_path, inputs, capsys, signum, status
+):
+    # Stopped at whatever iteration the signal lands on, resumed: the same picture as
+    # one run straight through (CPU arithmetic is deterministic).
+    settings = ["--size", "128", "--scales", "64", "--iterations", "40", "-q"]
+    straight = tmp_path / "straight.png"
+    assert main(["transfer", *map(str, inputs), "-o", str(straight), *settings]) == 0
+    out, checkpoint = tmp_path / "out.png", tmp_path / "run.ckpt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painterly", "transfer", *map(str, inputs), "-o", str(out),
+         *settings, "--checkpoint", str(checkpoint), "--checkpoint-every", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(checkpoint, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status, err
+    assert "stopped at iteration" in err and "painterly resume" in err
+    assert "Traceback" not in err
+    with Image.open(out) as partial:  # the picture so far, at the size asked for
+        assert partial.size == (128, 96)
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-written file
+    capsys.readouterr()
+    resumed = tmp_path / "resumed.png"
+    assert main(["resume", str(checkpoint), "-o", str(resumed), "-q"]) == 0
+    with Image.open(resumed) as a, Image.open(straight) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_signal_handler_stops_after_the_iteration_then_at_once():
+    from painterly.cli import _StopOnSignal, _Terminated
+    from painterly.transfer import StopRequested
+
+    stop = _StopOnSignal()
+    with pytest.raises(KeyboardInterrupt):  # nothing to save yet: stop at once
+        stop.handle(signal.SIGINT, None)
+    stop.check(None)  # an iteration finished
+    stop.handle(signal.SIGTERM, None)  # first signal: only noted
+    with pytest.raises(StopRequested):
+        stop.check(None)  # ... and acted on after the iteration
+    with pytest.raises(_Terminated):  # a second signal: at once
+        stop.handle(signal.SIGTERM, None)
+
+
+def test_interrupt_before_the_first_iteration_writes_nothing(tmp_path, inputs, capsys,
+                                                              monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("painterly.cli.stylize", interrupted)
+    out = tmp_path / "out.png"
+    assert main(["transfer", *map(str, inputs), "-o", str(out), *FAST]) == 130
+    assert "nothing was written" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b""), "not a painterly checkpoint"),
+        (lambda p: p.write_text("hello"), "not a painterly checkpoint"),
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+)
+def test_resume_from_a_bad_checkpoint(tmp_path, capsys, make, message):
+    path = tmp_path / "run.ckpt"
+    make(path)
+    assert main(["resume", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_diverging_run_says_why_and_writes_nothing(tmp_path, inputs, capsys):
+    out = tmp_path / "out.png"
+    argv = ["transfer", *map(str, inputs), "-o", str(out), "--size", "64", "--iterations", "30",
+            "--style-weight", "1e38", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "kept blowing up" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
