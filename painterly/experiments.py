@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .errors import PainterlyError, SettingsError
-from .images import ImageSource, load_image
+from .images import MAX_INPUT_PIXELS, ImageSource, load_image
 from .layers import LAYERS, canonical_layer
 from .metrics import Distances, measure
 from .optimizers import OPTIMIZERS
@@ -50,6 +50,14 @@ class ReconstructSettings:
         default=None, metadata={"help": "VGG19 weights file (default: bundled)"}
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    max_input_pixels: int = field(
+        default=MAX_INPUT_PIXELS,
+        metadata={"help": "refuse input images with more pixels than this, before decoding"},
+    )
+    max_memory: float | None = field(
+        default=None,
+        metadata={"help": "GB the run may use (default: the memory available now)"},
+    )
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -86,6 +94,8 @@ class ReconstructSettings:
             pooling=self.pooling,
             weights=self.weights,
             device=self.device,
+            max_input_pixels=self.max_input_pixels,
+            max_memory=self.max_memory,
         )
 
 
@@ -96,7 +106,7 @@ def reconstruct(
 ) -> Image.Image:
     """Reconstruct ``image`` from one layer's content features or style (Gram matrices)."""
     settings = settings or ReconstructSettings()
-    source = load_image(image)
+    source = load_image(image, settings.max_input_pixels)
     return stylize(source, source, settings.transfer_settings(), callback)
 
 
@@ -121,7 +131,7 @@ def grid(
     Returns the contact sheet and the tiles; ``callback(layer, progress)`` follows each.
     """
     settings = settings or ReconstructSettings()
-    source = load_image(image)
+    source = load_image(image, settings.max_input_pixels)
     tiles = []
     for layer in [canonical_layer(name) for name in layers]:
         layer_settings = replace(settings, layer=layer)
@@ -217,7 +227,8 @@ def sweep(
     down and the others across) and the points in product order. ``callback(point, done, total)`` follows each point.
     """
     styles = style_sources(style)
-    photo, paintings = load_image(content), [load_image(s) for s in styles]
+    limit = base.max_input_pixels
+    photo, paintings = load_image(content, limit), [load_image(s, limit) for s in styles]
     planned = sweep_settings(base, axes)
     points: list[SweepPoint] = []
     if jobs <= 1:

@@ -26,13 +26,19 @@ OUTPUT_FORMATS = {
 }
 
 
-def load_image(source: ImageSource) -> Image.Image:
+#: Inputs with more pixels are refused before decoding (a decompression bomb claims
+#: billions in a few bytes). 50 MP is a large camera's photo.
+MAX_INPUT_PIXELS = 50_000_000
+
+
+def load_image(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """Open a path (or take a PIL image) and return it as 8-bit RGB, EXIF-rotated.
 
-    Raises :class:`PainterlyError` naming the file if it is missing, a directory, or
-    not a readable image.
+    Raises :class:`PainterlyError` naming the file if it is missing, a directory, not a
+    readable image, or over ``max_pixels`` (checked from the header, before decoding).
     """
     if isinstance(source, Image.Image):
+        _check_pixels(source, max_pixels, "the image")
         return to_rgb(source)
     path = Path(source)
     if path.is_dir():
@@ -41,15 +47,30 @@ def load_image(source: ImageSource) -> Image.Image:
         raise PainterlyError(f"{path}: no such file")
     try:
         with Image.open(path) as image:
+            _check_pixels(image, max_pixels, str(path))
             image.load()
             return to_rgb(image)
     except UnidentifiedImageError:
         raise PainterlyError(f"{path}: not an image file Pillow can read") from None
-    except Image.DecompressionBombError as error:
-        raise PainterlyError(f"{path}: image too large ({error})") from None
+    except Image.DecompressionBombError:
+        # Pillow refuses, at opening, what claims over twice its MAX_IMAGE_PIXELS.
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        raise PainterlyError(
+            f"{path}: over {limit:.0f} megapixels, Pillow's limit for any image "
+            "(a decompression bomb?)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         # Truncated or corrupt data surfaces as any of these from Pillow's decoders.
         raise PainterlyError(f"{path}: unreadable image ({error})") from None
+
+
+def _check_pixels(image: Image.Image, max_pixels: int, name: str) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PainterlyError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the "
+            f"limit of {max_pixels / 1e6:g} (--max-input-pixels)"
+        )
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

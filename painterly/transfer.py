@@ -19,8 +19,9 @@ from PIL import Image
 
 from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
 from .errors import PainterlyError, SettingsError
-from .images import ImageSource, fit_long_side, load_image, to_pil, to_tensor
-from .layers import canonical_layer
+from .images import MAX_INPUT_PIXELS, ImageSource, fit_long_side, load_image, to_pil, to_tensor
+from .layers import LAYERS, canonical_layer
+from .memory import GB, available_bytes, check_fits, estimate_bytes
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 from .optimizers import OPTIMIZERS, Iterate, minimize
 from .vgg import VGG19Features, load_extractor
@@ -98,11 +99,26 @@ class TransferSettings:
         metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
                   "natively, else fp32), fp32 or bf16; losses are always fp32 (default: auto)"},
     )
+    max_input_pixels: int = field(
+        default=MAX_INPUT_PIXELS,
+        metadata={"help": "refuse input images with more pixels than this, before decoding"},
+    )
+    max_memory: float | None = field(
+        default=None,
+        metadata={"help": "GB the run may use; refused before it starts if the estimate is "
+                  "over (default: the memory available now)"},
+    )
 
     def __post_init__(self) -> None:
         _check_int(self, "size", minimum=MIN_SIDE)
         _check_int(self, "iterations", minimum=1)
         _check_int(self, "seed", minimum=0)
+        _check_int(self, "max_input_pixels", minimum=1)
+        if self.max_memory is not None and not (
+            _is_number(self.max_memory) and math.isfinite(self.max_memory) and self.max_memory > 0
+        ):
+            raise SettingsError("max_memory", f"must be a positive number of GB, got "
+                                f"{self.max_memory!r}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_weight(name, getattr(self, name))
         if self.step is not None and not (_is_number(self.step) and self.step > 0):
@@ -397,7 +413,7 @@ def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tens
         generator = torch.Generator().manual_seed(settings.seed)
         return torch.rand(content.shape, generator=generator).to(content.device)
     height, width = content.shape[-2:]
-    image = load_image(settings.init).resize((width, height), Image.Resampling.LANCZOS)
+    image = load_image(settings.init, settings.max_input_pixels).resize((width, height), Image.Resampling.LANCZOS)
     return to_tensor(image).to(content.device)
 
 
@@ -439,13 +455,14 @@ def stylize(
         raise PainterlyError("give at least one painting")
     settings.normalized_style_blend(len(styles))  # a wrong count fails before any work
     device = resolve_device(settings.device)
-    photo = load_image(content)
-    paintings = [load_image(painting) for painting in styles]
+    photo = load_image(content, settings.max_input_pixels)
+    paintings = [load_image(painting, settings.max_input_pixels) for painting in styles]
     sizes = settings.stage_sizes()
     for size in sizes:  # every stage's inputs are checked before any work starts
         fit_checked(photo, size, _name(content, "content"))
         for source, painting in zip(styles, paintings):
             fit_checked(painting, settings.style_long_side(size), _name(source, "style"))
+    check_memory(settings, photo.size, [p.size for p in paintings], device)
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device)
@@ -489,6 +506,63 @@ def stylize(
             raise Interrupted(finish(last.image), last, last.checkpoint()) from None
     assert image is not None
     return finish(image)
+
+
+def memory_needed(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    painting_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+) -> int:
+    """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes."""
+    def pixels(size: tuple[int, int], long_side: int) -> int:
+        scale = long_side / max(size)
+        return max(1, round(size[0] * scale)) * max(1, round(size[1] * scale))
+
+    sizes = settings.stage_sizes()
+    stages = [pixels(photo_size, size) for size in sizes]
+    # The constants were measured with a painting as large as the photo. A larger one
+    # only goes forward, without gradients: count its excess at a quarter.
+    painting = max(pixels(p, settings.style_long_side(sizes[-1])) for p in painting_sizes)
+    extra = max(0, painting - stages[-1]) // 4
+    layers = []
+    if settings.style_weight > 0:
+        layers += settings.style_layers
+    if settings.content_weight > 0:
+        layers.append(settings.content_layer)
+    deepest = max(layers or ["conv1_1"], key=LAYERS.index)
+    dtype = resolve_precision(settings.precision, device)
+    return estimate_bytes([*stages[:-1], stages[-1] + extra], deepest, dtype, settings.optimizer)
+
+
+def check_memory(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    painting_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+) -> None:
+    """Refuse a run whose estimated memory is over ``settings.max_memory`` (or what the
+    device has available), naming the largest ``size`` that fits."""
+    if settings.max_memory is not None:
+        limit, source = int(settings.max_memory * GB), "--max-memory"
+    else:
+        limit, source = available_bytes(device), f"this machine's free {device.type} memory"
+    needed = memory_needed(settings, photo_size, painting_sizes, device)
+    largest = None
+    if needed > limit:
+        def fits(size: int) -> bool:
+            scales = None if settings.scales is None else tuple(
+                s for s in settings.scales if s < size)
+            smaller = replace(settings, size=size, scales=scales)
+            return memory_needed(smaller, photo_size, painting_sizes, device) <= limit
+
+        low, high = MIN_SIDE, settings.size - 1  # the largest size that fits is in here
+        if fits(low):
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if fits(middle) else (low, middle - 1)
+            largest = low
+    check_fits(needed, limit, largest, source)
 
 
 def _resize(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

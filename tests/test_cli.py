@@ -79,6 +79,9 @@ BAD = [
     (["--scales", "big"], "--scales"),
     (["--weights", "/no/such/weights.pth"], "weights.pth: weights file not found"),
     (["--init", "/no/such/start.png"], "start.png: no such file"),
+    (["--max-memory", "0.5"], "no size fits"),
+    (["--max-memory", "-1"], "--max-memory"),
+    (["--max-input-pixels", "0"], "--max-input-pixels"),
 ]
 
 

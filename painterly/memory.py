@@ -1,0 +1,79 @@
+"""How much memory a transfer will need, checked before it starts.
+
+The estimate is linear in the pixels of each stage, with the activations VGG19 keeps for
+its backward pass scaled by how deep the losses reach, plus the optimiser's memory at the
+final size. Its constants were measured as peak resident memory of whole processes on
+the 2-core CPU (benchmarks/speed.py memory prints the estimate beside the measurement):
+memory that a stage frees stays with the process, so the stages add up.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import PainterlyError
+from .layers import LAYERS, layer_channels
+
+GB = 1024**3
+#: The process with torch and the network loaded, and its inputs.
+BASE_BYTES = int(0.65 * GB)
+#: Bytes per pixel of a stage's image for the network's saved activations and their
+#: gradients, through conv5_1 (the default losses' deepest layer).
+ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.13 * GB / 1e6}
+#: Bytes per pixel of the final image for each optimiser's memory (L-BFGS: 20 pairs).
+OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
+                             "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
+#: Smallest long side offered when nothing fits.
+SMALLEST = 16
+
+
+def _activations_per_pixel(deepest: str) -> float:
+    """Values of the feature maps (with pools) up to ``deepest``, per input pixel."""
+    total, area = 0.0, 1.0
+    for index, layer in enumerate(LAYERS[: LAYERS.index(deepest) + 1]):
+        if index > 0 and layer.endswith("_1"):
+            area /= 4
+            total += layer_channels(LAYERS[index - 1]) * area  # the pool's output
+        total += layer_channels(layer) * area
+    return total
+
+
+def estimate_bytes(
+    stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str
+) -> int:
+    """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
+    is the final size), with losses reaching ``deepest`` and the network in ``dtype``."""
+    depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
+    per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
+    activations = sum(per_pixel * pixels for pixels in stage_pixels)
+    return int(BASE_BYTES + activations + OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1])
+
+
+def available_bytes(device: torch.device) -> int:
+    """Memory free for a run now: the GPU's free memory, or the machine's available RAM."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free + BASE_BYTES)  # the process's own base lives in host memory
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(needed: int, limit: int, largest_size: int | None, source: str) -> None:
+    """Refuse a run that needs more than ``limit`` bytes, naming the largest size that
+    fits (``largest_size``; None if none does)."""
+    if needed <= limit:
+        return
+    advice = (f"--size {largest_size} fits" if largest_size is not None
+              else "no size fits; free memory or lower the style scale")
+    raise PainterlyError(
+        f"this run needs about {needed / GB:.1f} GB but {source} allows {limit / GB:.1f} GB; "
+        f"{advice} (or set --max-memory)"
+    )
