@@ -25,6 +25,7 @@ from .checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint,
 from .errors import PainterlyError, SettingsError
 from .experiments import (
     TARGETS,
+    GridTile,
     ReconstructSettings,
     SweepPoint,
     format_value,
@@ -606,18 +607,29 @@ def _grid(args: argparse.Namespace) -> int:
                 bar.close()
             bars[layer] = _ProgressBar(enabled=not args.quiet, label=layer)
         bars[layer].update(progress)
+        _STOP.check(progress)
+
+    def tile_recipe(layer: str) -> str:
+        layer_settings = dataclasses.replace(settings, layer=layer)
+        return encode(make_recipe("reconstruct", layer_settings, {"image": [args.image]}))
+
+    def save_tile(tile: GridTile) -> None:  # as each is done: an interrupt keeps them
+        tiles_dir.mkdir(exist_ok=True)
+        save_image(tile.image, tiles_dir / f"{tile.layer}.png", tile_recipe(tile.layer))
 
     try:
-        sheet, tiles = grid(args.image, settings, args.layers, callback=follow)
+        sheet, tiles = grid(args.image, settings, args.layers, callback=follow, on_tile=save_tile)
+    except Interrupted as stop:
+        layer = next(reversed(bars))
+        partial = tiles_dir / f"{layer}_partial.png"
+        tiles_dir.mkdir(exist_ok=True)
+        save_image(stop.picture, partial, tile_recipe(layer))
+        print(f"painterly: stopped in {layer} at iteration {stop.progress.iteration}; the "
+              f"finished tiles and {partial.name} are in {tiles_dir}", file=sys.stderr)
+        return EXIT_SIGNAL[_STOP.signal or signal.SIGINT]
     finally:
         for bar in bars.values():
             bar.close()
-    tiles_dir.mkdir(exist_ok=True)
-    for tile in tiles:
-        recipe = make_recipe(
-            "reconstruct", dataclasses.replace(settings, layer=tile.layer), {"image": [args.image]}
-        )
-        save_image(tile.image, tiles_dir / f"{tile.layer}.png", encode(recipe))
     rows = [
         {"layer": t.layer, "loss": t.loss, "iterations": t.iterations,
          "optimizer": settings.optimizer, "seconds": round(t.seconds, 3)}
@@ -650,7 +662,16 @@ def _sweep(args: argparse.Namespace) -> int:
     _check_plot(args)  # may name a file inside the new directory
     began = time.perf_counter()
 
+    records = []
+
     def follow(point: SweepPoint, done: int, total: int) -> None:
+        # Each picture is written as soon as it is done: an interrupt keeps them.
+        label = "_".join(f"{k}-{format_value(v)}" for k, v in point.values.items())
+        name = f"{done:03d}_{_safe_name(label)}.png"
+        recipe = make_recipe("transfer", point.settings,
+                             {"content": [args.content], "style": args.style})
+        save_image(point.image, directory / name, encode(recipe))
+        records.append({"file": name, **point_record(point)})
         if not args.quiet:
             values = " ".join(f"{k}={format_value(v)}" for k, v in point.values.items())
             print(
@@ -659,15 +680,13 @@ def _sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    sheet, points = sweep(args.content, args.style, base, axes, jobs=args.jobs, callback=follow)
-    records = []
-    for index, point in enumerate(points, start=1):
-        label = "_".join(f"{k}-{format_value(v)}" for k, v in point.values.items())
-        name = f"{index:03d}_{_safe_name(label)}.png"
-        recipe = make_recipe("transfer", point.settings,
-                             {"content": [args.content], "style": args.style})
-        save_image(point.image, directory / name, encode(recipe))
-        records.append({"file": name, **point_record(point)})
+    try:
+        sheet, points = sweep(args.content, args.style, base, axes, jobs=args.jobs,
+                              callback=follow)
+    except KeyboardInterrupt as stop:
+        print(f"\npainterly: interrupted; the {len(records)} pictures finished are in "
+              f"{directory}", file=sys.stderr)
+        return EXIT_SIGNAL[getattr(stop, "signal", signal.SIGINT)]
     _write_csv(directory / "results.csv", records)
     atomic_write(directory / "results.json",
                  lambda handle: handle.write(json.dumps(records, indent=1).encode() + b"\n"))

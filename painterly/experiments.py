@@ -42,7 +42,9 @@ class ReconstructSettings:
     iterations: int = field(default=300, metadata={"help": "optimiser iterations"})
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
-        default=None, metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), first move of gd (0.05)"}
+        default=None,
+        metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), "
+                  "first move of gd (0.05)"},
     )
     seed: int = field(default=0, metadata={"help": "seed of the white-noise start"})
     pooling: str = field(default="max", metadata={"help": "max or avg"})
@@ -124,11 +126,13 @@ def grid(
     settings: ReconstructSettings | None = None,
     layers: Sequence[str] = LAYERS,
     callback: Callable[[str, Progress], None] | None = None,
+    on_tile: Callable[[GridTile], None] | None = None,
 ) -> tuple[Image.Image, list[GridTile]]:
     """Reconstruct ``image`` from each of ``layers`` and lay the results out as the
     report's table: rows Block1..Block5, columns Conv1..Conv4, the original first.
 
-    Returns the contact sheet and the tiles; ``callback(layer, progress)`` follows each.
+    Returns the contact sheet and the tiles; ``callback(layer, progress)`` follows each
+    run, and ``on_tile(tile)`` gets each tile as soon as it is done.
     """
     settings = settings or ReconstructSettings()
     source = load_image(image, settings.max_input_pixels)
@@ -148,6 +152,8 @@ def grid(
             GridTile(layer, picture, last[-1].total, settings.iterations,
                      time.perf_counter() - began)
         )
+        if on_tile is not None:
+            on_tile(tiles[-1])
     original = source.resize(tiles[0].image.size, Image.Resampling.LANCZOS)
     cells = {(0, 0): (original, "original")}
     for tile in tiles:
@@ -224,7 +230,8 @@ def sweep(
     """Run every combination of ``axes`` over ``base``; ``jobs`` processes at once.
 
     Returns a labelled contact sheet (one varied option across; with several, the first
-    down and the others across) and the points in product order. ``callback(point, done, total)`` follows each point.
+    down and the others across) and the points in product order.
+    ``callback(point, done, total)`` follows each point.
     """
     styles = style_sources(style)
     limit = base.max_input_pixels

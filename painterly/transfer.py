@@ -21,8 +21,8 @@ from .color import luminance, match_color_statistics, match_luminance, with_chro
 from .errors import PainterlyError, SettingsError
 from .images import MAX_INPUT_PIXELS, ImageSource, fit_long_side, load_image, to_pil, to_tensor
 from .layers import LAYERS, canonical_layer
-from .memory import GB, available_bytes, check_fits, estimate_bytes
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .memory import GB, available_bytes, check_fits, estimate_bytes
 from .optimizers import OPTIMIZERS, Iterate, minimize
 from .vgg import VGG19Features, load_extractor
 
@@ -85,7 +85,9 @@ class TransferSettings:
     )
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
-        default=None, metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), first move of gd (0.05)"}
+        default=None,
+        metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), "
+                  "first move of gd (0.05)"},
     )
     init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
     seed: int = field(default=0, metadata={"help": "random seed (noise start)"})
@@ -413,7 +415,8 @@ def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tens
         generator = torch.Generator().manual_seed(settings.seed)
         return torch.rand(content.shape, generator=generator).to(content.device)
     height, width = content.shape[-2:]
-    image = load_image(settings.init, settings.max_input_pixels).resize((width, height), Image.Resampling.LANCZOS)
+    image = load_image(settings.init, settings.max_input_pixels)
+    image = image.resize((width, height), Image.Resampling.LANCZOS)
     return to_tensor(image).to(content.device)
 
 

@@ -261,14 +261,20 @@ def test_sweep_can_vary_the_blend(tmp_path, inputs):
     assert names == ["001_style_blend-1-0.png", "002_style_blend-0.5-0.5.png"]
 
 
-def _wait_for(path, process, seconds=120.0):
+def _wait_for(pattern, directory, process, seconds=120.0):
+    """Wait until a file matching ``pattern`` appears in ``directory``."""
     import time
 
     deadline = time.monotonic() + seconds
-    while not path.exists():
+    while not list(directory.glob(pattern)):
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint appeared"
+        assert time.monotonic() < deadline, f"no {pattern} appeared"
         time.sleep(0.01)
+
+
+def _painterly(*argv):
+    return subprocess.Popen([sys.executable, "-m", "painterly", *map(str, argv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -281,12 +287,9 @@ def test_a_signal_saves_the_picture_so_far_and_resume_finishes_the_same(
     straight = tmp_path / "straight.png"
     assert main(["transfer", *map(str, inputs), "-o", str(straight), *settings]) == 0
     out, checkpoint = tmp_path / "out.png", tmp_path / "run.ckpt"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "painterly", "transfer", *map(str, inputs), "-o", str(out),
-         *settings, "--checkpoint", str(checkpoint), "--checkpoint-every", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    _wait_for(checkpoint, process)
+    process = _painterly("transfer", *inputs, "-o", out, *settings, "--checkpoint", checkpoint,
+                         "--checkpoint-every", "5")
+    _wait_for(checkpoint.name, tmp_path, process)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == status, err
@@ -354,3 +357,29 @@ def test_a_diverging_run_says_why_and_writes_nothing(tmp_path, inputs, capsys):
     err = capsys.readouterr().err
     assert "kept blowing up" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_interrupted_grid_keeps_the_finished_tiles(tmp_path, inputs):
+    sheet = tmp_path / "sheet.png"
+    process = _painterly("grid", "content", inputs[0], "-o", sheet, "--layers",
+                         "conv1_1,conv2_1,conv3_1", "--size", "64", "--iterations", "400", "-q")
+    _wait_for("sheet_tiles/conv1_1.png", tmp_path, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "stopped in conv2_1" in err and "Traceback" not in err
+    tiles = sorted(p.name for p in (tmp_path / "sheet_tiles").iterdir())
+    assert tiles == ["conv1_1.png", "conv2_1_partial.png"]
+    assert not sheet.exists()
+
+
+def test_interrupted_sweep_keeps_the_finished_pictures(tmp_path, inputs):
+    out = tmp_path / "sweep"
+    process = _painterly("sweep", *inputs, "-o", out, "--style-weight", "1,10,100", "--size",
+                         "64", "--iterations", "400", "-q")
+    _wait_for("sweep/001_*.png", tmp_path, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "pictures finished are in" in err and "Traceback" not in err
+    assert [p.name for p in out.glob("*.png")] == ["001_style_weight-1.png"]

@@ -23,7 +23,8 @@ def test_reaches_the_minimum(method):
     start = torch.full_like(TARGET, 0.5)
     seen = []
     iterations = 300 if method in ("adam", "gd") else 60
-    result = minimize(quadratic, start, method, iterations, lambda step: seen.append(step.iteration))
+    result = minimize(quadratic, start, method, iterations,
+                      lambda step: seen.append(step.iteration))
     assert seen == list(range(1, iterations + 1))
     assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
     assert result.shape == start.shape
@@ -82,7 +83,8 @@ def test_divergent_steps_are_undone_and_the_run_recovers():
     losses, finite_images = [], []
     result = minimize(
         _blows_up, start, "lbfgs", 200,
-        lambda s: (losses.append(s.loss), finite_images.append(bool(torch.isfinite(s.image).all()))),
+        lambda s: (losses.append(s.loss),
+                   finite_images.append(bool(torch.isfinite(s.image).all()))),
         step=1e4,
     )
     assert all(finite_images) and all(torch.isfinite(torch.tensor(losses)))
