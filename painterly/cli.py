@@ -41,6 +41,7 @@ from .outputs import atomic_write, check_output_dir
 from .plots import check_plot_path, plot_losses
 from .recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
 from .snapshots import Snapshots, check_animation_path
+from .studio import StudioSettings, serve
 from .transfer import Checkpoint, Interrupted, Progress, StopRequested, TransferSettings, stylize
 
 EXIT_USAGE = 2
@@ -292,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("picture", metavar="PICTURE", help="a .png or .jpg painterly wrote")
 
     commands.add_parser("layers", help="list the VGG19 layer names and their aliases")
+
+    studio = commands.add_parser(
+        "serve", help="start the web studio (needs painterly[web])",
+        description="Serve a page where anyone who can reach it paints a photo in the style "
+        "of a painting, watching it emerge. Listens on loopback unless --host says otherwise.",
+    )
+    _add_settings_options(studio, StudioSettings)
     return parser
 
 
@@ -557,6 +565,25 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
     return content, styles, settings
 
 
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(StudioSettings, args)
+
+    def ready(url: str) -> None:
+        print(f"painterly: studio running; open {url} (Ctrl-C to stop)", file=sys.stderr)
+        print(url, flush=True)
+
+    try:
+        serve(settings, ready)
+    except ImportError as missing:
+        raise PainterlyError(
+            f"the studio needs the web extra ({missing.name} is missing): "
+            "pip install 'painterly[web]'"
+        ) from None
+    except KeyboardInterrupt:
+        print("\npainterly: studio stopped", file=sys.stderr)
+    return 0
+
+
 def _recipe(args: argparse.Namespace) -> int:
     print(encode(read_recipe(args.picture)))
     return 0
@@ -714,6 +741,7 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
 
 _COMMANDS = {
     "recipe": _recipe,
+    "serve": _serve,
     "transfer": _transfer,
     "resume": _resume,
     "reconstruct": _reconstruct,

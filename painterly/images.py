@@ -7,6 +7,7 @@ out as plain 8-bit RGB the right way up. Outputs are written atomically.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,13 @@ def load_image(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image
     if not path.exists():
         raise PainterlyError(f"{path}: no such file")
     try:
-        with Image.open(path) as image:
-            _check_pixels(image, max_pixels, str(path))
-            image.load()
-            return to_rgb(image)
+        # Pillow warns about damaged metadata it then skips; the picture decides.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                _check_pixels(image, max_pixels, str(path))
+                image.load()
+                return to_rgb(image)
     except UnidentifiedImageError:
         raise PainterlyError(f"{path}: not an image file Pillow can read") from None
     except Image.DecompressionBombError:
@@ -93,11 +97,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def fitted_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``long_side``."""
+    width, height = size
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_long_side(image: Image.Image, size: int) -> Image.Image:
     """Resize so that the longer side is ``size`` px, keeping the aspect ratio."""
-    width, height = image.size
-    scale = size / max(width, height)
-    new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    new_size = fitted_size(image.size, size)
     if new_size == image.size:
         return image
     return image.resize(new_size, Image.Resampling.LANCZOS)

@@ -19,7 +19,15 @@ from PIL import Image
 
 from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
 from .errors import PainterlyError, SettingsError
-from .images import MAX_INPUT_PIXELS, ImageSource, fit_long_side, load_image, to_pil, to_tensor
+from .images import (
+    MAX_INPUT_PIXELS,
+    ImageSource,
+    fit_long_side,
+    fitted_size,
+    load_image,
+    to_pil,
+    to_tensor,
+)
 from .layers import LAYERS, canonical_layer
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 from .memory import GB, available_bytes, check_fits, estimate_bytes
@@ -518,9 +526,10 @@ def memory_needed(
     device: torch.device,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes."""
+
     def pixels(size: tuple[int, int], long_side: int) -> int:
-        scale = long_side / max(size)
-        return max(1, round(size[0] * scale)) * max(1, round(size[1] * scale))
+        width, height = fitted_size(size, long_side)
+        return width * height
 
     sizes = settings.stage_sizes()
     stages = [pixels(photo_size, size) for size in sizes]

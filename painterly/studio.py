@@ -1,0 +1,368 @@
+"""The web studio: a page, served by painterly itself, that paints one picture at a time
+for each visitor and shows it emerge (``painterly serve``; needs the ``[web]`` extra).
+
+Built on Gradio, the ML ecosystem's usual web library: it brings uploads, a job queue
+with each visitor's place in it, progress bars and cancellation. Uploads are decoded
+only by :func:`painterly.images.load_image` (with the CLI's pixel limit), and uploads
+and results live in one temporary directory, removed when the studio stops. The browser
+sends names and files, never paths: bundled examples are chosen by name.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from .errors import PainterlyError, SettingsError
+from .images import MAX_INPUT_PIXELS, load_image, save_image, to_pil
+from .optimizers import OPTIMIZERS
+from .recipes import encode, make_recipe
+from .transfer import (
+    PRESERVE_COLOR,
+    Interrupted,
+    Progress,
+    StopRequested,
+    TransferSettings,
+    stylize,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: How often the page's picture is refreshed, in iterations.
+PREVIEW_EVERY = 5
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    """Settings of ``painterly serve``; the CLI's options are built from these fields."""
+
+    host: str = field(
+        default="127.0.0.1",
+        metadata={
+            "help": "address to listen on; loopback unless you mean to share (default: 127.0.0.1)"
+        },
+    )
+    port: int = field(default=7860, metadata={"help": "port to listen on"})
+    concurrency: int = field(
+        default=1, metadata={"help": "paintings made at once; others wait in a queue (default: 1)"}
+    )
+    max_upload_mb: float = field(default=25.0, metadata={"help": "largest upload, in MB"})
+    max_input_pixels: int = field(
+        default=MAX_INPUT_PIXELS,
+        metadata={"help": "refuse uploads with more pixels than this, before decoding"},
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise SettingsError("port", f"must be a port number 0..65535, got {self.port!r}")
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise SettingsError("concurrency", f"must be at least 1, got {self.concurrency!r}")
+        if not self.max_upload_mb > 0:
+            raise SettingsError("max_upload_mb", f"must be positive, got {self.max_upload_mb!r}")
+
+
+def bundled_examples(kind: str) -> dict[str, Path]:
+    """Example name -> file, for ``content`` or ``style`` (empty if not installed)."""
+    folder = EXAMPLES / kind
+    return {p.stem.replace("_", " "): p for p in sorted(folder.glob("*.jpg"))}
+
+
+@dataclass
+class _Job:
+    """One painting under way: its stop switch and the updates its thread posts."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    updates: queue.Queue = field(default_factory=queue.Queue)
+
+
+class Studio:
+    """The page and its jobs. ``blocks`` is the Gradio app; ``workdir`` holds uploads
+    and results."""
+
+    def __init__(self, settings: StudioSettings, workdir: Path) -> None:
+        self.settings = settings
+        self.workdir = workdir
+        self.jobs: dict[str, _Job] = {}  # session -> its job under way
+        self.count = 0
+        self.lock = threading.Lock()
+        self.blocks = self._build()
+
+    def _build(self):  # noqa: ANN202 - gradio's Blocks
+        import gradio as gr
+
+        defaults = TransferSettings()
+        photos, paintings = bundled_examples("content"), bundled_examples("style")
+        with gr.Blocks(title="painterly studio") as blocks:
+            gr.Markdown(
+                "# painterly studio\nPaint a photograph in the style of a painting "
+                "(Gatys et al., CVPR 2016). Upload a photo and one or more paintings, "
+                "or pick the examples, and press Start."
+            )
+            with gr.Row():
+                with gr.Column():
+                    photo = gr.File(label="Photo", file_types=["image"], elem_id="photo")
+                    photo_example = gr.Dropdown(
+                        ["(upload)", *photos],
+                        value="(upload)",
+                        label="or an example photo",
+                        elem_id="photo-example",
+                    )
+                    styles = gr.File(
+                        label="Painting(s)",
+                        file_count="multiple",
+                        file_types=["image"],
+                        elem_id="paintings",
+                    )
+                    style_example = gr.Dropdown(
+                        ["(upload)", *paintings],
+                        value="(upload)",
+                        label="or an example painting",
+                        elem_id="painting-example",
+                    )
+                with gr.Column():
+                    size = gr.Slider(
+                        64,
+                        2048,
+                        value=defaults.size,
+                        step=16,
+                        label="Size (long side, px)",
+                        elem_id="size",
+                    )
+                    iterations = gr.Slider(
+                        1,
+                        1000,
+                        value=defaults.iterations,
+                        step=1,
+                        label="Iterations at each scale",
+                        elem_id="iterations",
+                    )
+                    strength = gr.Number(
+                        value=defaults.style_weight,
+                        label="Style strength (style weight; content weight is 1)",
+                        elem_id="strength",
+                    )
+                    color = gr.Radio(
+                        list(PRESERVE_COLOR),
+                        value=defaults.preserve_color,
+                        label="Colours",
+                        elem_id="color",
+                    )
+                    style_scale = gr.Slider(
+                        0.25,
+                        4,
+                        value=defaults.style_scale,
+                        step=0.05,
+                        label="Style scale (>1: bigger strokes)",
+                        elem_id="style-scale",
+                    )
+                    optimizer = gr.Dropdown(
+                        list(OPTIMIZERS),
+                        value=defaults.optimizer,
+                        label="Optimiser",
+                        elem_id="optimizer",
+                    )
+                    seed = gr.Number(value=defaults.seed, precision=0, label="Seed", elem_id="seed")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="start")
+                cancel = gr.Button("Cancel", elem_id="cancel")
+            status = gr.Markdown("", elem_id="status")
+            with gr.Row():
+                picture = gr.Image(
+                    label="Painting", type="pil", format="png", interactive=False, elem_id="picture"
+                )
+                with gr.Column():
+                    download = gr.File(
+                        label="Download (PNG with its recipe)",
+                        interactive=False,
+                        elem_id="download",
+                    )
+                    gallery = gr.Gallery(
+                        label="This session's paintings", columns=3, elem_id="gallery"
+                    )
+            history = gr.State([])
+            # One token per page: a visitor's Cancel finds their own job by it.
+            session = gr.State(lambda: uuid.uuid4().hex)
+
+            def paint(
+                photo_file,
+                style_files,
+                photo_name,
+                style_name,
+                size,
+                iterations,
+                strength,
+                color,
+                style_scale,
+                optimizer,
+                seed,
+                history,
+                session,
+                progress=gr.Progress(),
+            ) -> Iterator[tuple]:
+                try:
+                    photo_path = _chosen(photo_file, photo_name, photos, "a photo")
+                    style_paths = _chosen(style_files, style_name, paintings, "a painting")
+                    style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
+                    settings = TransferSettings(
+                        size=int(size),
+                        iterations=int(iterations),
+                        style_weight=float(strength),
+                        preserve_color=color,
+                        style_scale=float(style_scale),
+                        optimizer=optimizer,
+                        seed=int(seed or 0),
+                        max_input_pixels=self.settings.max_input_pixels,
+                    )
+                except PainterlyError as error:
+                    raise gr.Error(str(error)) from None
+                job = _Job()
+                self.jobs[session] = job
+                thread = threading.Thread(
+                    target=_run, daemon=True, args=(job, photo_path, style_paths, settings)
+                )
+                began = time.perf_counter()
+                thread.start()
+                try:
+                    while True:
+                        kind, value, image = job.updates.get()
+                        if kind == "progress":
+                            done, total = value.iteration, value.iterations
+                            left = (time.perf_counter() - began) / done * (total - done)
+                            progress(
+                                (done, total), desc=f"{value.size} px, about {left:.0f} s left"
+                            )
+                            text = (
+                                f"Iteration {done} of {total} at {value.size} px; "
+                                f"style {value.style:.4f}, content {value.content:.3f}; "
+                                f"about {left:.0f} s left"
+                            )
+                            yield image, text, None, history, history
+                        elif kind == "done":
+                            path = self._save(image, photo_path, style_paths, settings)
+                            caption = (
+                                f"{settings.size} px, style {settings.style_weight:g}, "
+                                f"{settings.preserve_color}, scale {settings.style_scale:g}"
+                            )
+                            history = [*history, (str(path), caption)]
+                            seconds = time.perf_counter() - began
+                            yield image, f"Done in {seconds:.0f} s.", str(path), history, history
+                            return
+                        elif kind == "stopped":
+                            yield image, "Cancelled.", None, history, history
+                            return
+                        else:
+                            raise gr.Error(value)
+                finally:
+                    job.stop.set()  # a cancelled or closed page stops the painting too
+                    self.jobs.pop(session, None)
+
+            def stop(session: str) -> str:
+                job = self.jobs.get(session)
+                if job is not None:
+                    job.stop.set()
+                return "Cancelled."
+
+            inputs = [
+                photo,
+                styles,
+                photo_example,
+                style_example,
+                size,
+                iterations,
+                strength,
+                color,
+                style_scale,
+                optimizer,
+                seed,
+                history,
+                session,
+            ]
+            running = start.click(
+                paint, inputs, [picture, status, download, gallery, history], concurrency_id="paint"
+            )
+            cancel.click(stop, session, status, cancels=[running], queue=False)
+        blocks.queue(default_concurrency_limit=self.settings.concurrency)
+        return blocks
+
+    def _save(
+        self, picture: Image.Image, photo: Path, paintings: list[Path], settings: TransferSettings
+    ) -> Path:
+        with self.lock:
+            self.count += 1
+            number = self.count
+        recipe = make_recipe("transfer", settings, {"content": [photo], "style": paintings})
+        return save_image(picture, self.workdir / f"painterly_{number:03d}.png", encode(recipe))
+
+
+def _chosen(upload, example: str, examples: dict[str, Path], what: str):  # noqa: ANN001, ANN202
+    """The uploaded file(s), else the named example; never a path from the browser."""
+    if upload:
+        if isinstance(upload, list):
+            return [Path(getattr(item, "name", item)) for item in upload]
+        return Path(getattr(upload, "name", upload))
+    if example in examples:
+        return examples[example]
+    raise PainterlyError(f"give {what}: upload one or pick an example")
+
+
+def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettings) -> None:
+    """Paint in a thread, posting (kind, value, image) updates to the job's queue."""
+
+    def follow(progress: Progress) -> None:
+        if job.stop.is_set():
+            raise StopRequested
+        last = progress.iteration == progress.iterations
+        if progress.image is not None and (progress.iteration % PREVIEW_EVERY == 0 or last):
+            job.updates.put(("progress", progress.numbers(), to_pil(progress.image)))
+
+    try:
+        for path in [photo, *paintings]:  # each upload through the one loader, limits and all
+            load_image(path, settings.max_input_pixels)
+        picture = stylize(photo, paintings, settings, callback=follow)
+        job.updates.put(("done", None, picture))
+    except Interrupted as stopped:
+        job.updates.put(("stopped", None, stopped.picture))
+    except PainterlyError as error:
+        message = str(error)
+        for path in [photo, *paintings]:  # uploads by their own name, not the server's path
+            message = message.replace(str(path), path.name)
+        job.updates.put(("error", message, None))
+    except (MemoryError, RuntimeError) as error:
+        job.updates.put(("error", f"the painting failed: {error}", None))
+
+
+def serve(settings: StudioSettings, ready: Callable[[str], None] | None = None) -> None:
+    """Run the studio until interrupted; ``ready(url)`` is called once it listens. The
+    temporary directory with the uploads and results is removed on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix="painterly-studio-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir)  # where Gradio keeps the uploads
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        studio = Studio(settings, workdir)
+        _, url, _ = studio.blocks.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            share=False,
+            max_file_size=int(settings.max_upload_mb * 1024**2),
+            prevent_thread_lock=True,
+            quiet=True,
+            allowed_paths=[str(workdir)],
+        )
+        if ready is not None:
+            ready(url)
+        try:
+            while True:
+                time.sleep(0.5)
+        finally:
+            studio.blocks.close()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,140 @@
+"""The web studio: its settings and the CLI command, and an end-to-end run in headless
+Chromium (skipped where Debian's chromium and chromium-driver are missing, unless
+PAINTERLY_REQUIRE_BROWSER=1, as CI sets)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import browser
+import numpy as np
+import pytest
+from PIL import Image
+
+from painterly.cli import main
+from painterly.errors import PainterlyError
+from painterly.studio import StudioSettings, _chosen, bundled_examples
+
+needs_browser = pytest.mark.skipif(
+    not (browser.CHROMIUM and browser.CHROMEDRIVER)
+    and not os.environ.get("PAINTERLY_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium and chromium-driver",
+)
+
+
+def test_settings_are_checked():
+    with pytest.raises(PainterlyError, match="port"):
+        StudioSettings(port=70000)
+    with pytest.raises(PainterlyError, match="concurrency"):
+        StudioSettings(concurrency=0)
+    assert StudioSettings().host == "127.0.0.1"  # loopback unless asked
+
+
+def test_bad_serve_options_are_one_line(capsys):
+    assert main(["serve", "--port", "-5"]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_uploads_win_over_examples_and_paths_come_only_from_the_server(tmp_path):
+    examples = bundled_examples("style")
+    assert "starry night" in examples
+    upload = tmp_path / "mine.png"
+    assert _chosen(str(upload), "starry night", examples, "a painting") == upload
+    assert _chosen(None, "starry night", examples, "a painting") == examples["starry night"]
+    with pytest.raises(PainterlyError, match="give a painting"):
+        _chosen(None, "/etc/passwd", examples, "a painting")  # a name, never a path
+
+
+@pytest.fixture(scope="module")
+def studio():
+    process, url = browser.start_studio()
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture()
+def page(studio):
+    driver = browser.browser()
+    driver.get(studio)
+    browser.wait_for_text(driver, "painterly studio", 60)
+    yield driver
+    driver.quit()
+
+
+def _start(driver, photo, painting, size, iterations):
+    from selenium.webdriver.common.by import By
+
+    browser.upload(driver, "photo", photo)
+    browser.upload(driver, "paintings", painting)
+    browser.set_number(driver, "size", size)
+    browser.set_number(driver, "iterations", iterations)
+    time.sleep(1.0)  # uploads finish
+    driver.find_element(By.CSS_SELECTOR, "#start").click()
+
+
+@needs_browser
+def test_a_small_painting_end_to_end(page, inputs):
+    from selenium.webdriver.common.by import By
+
+    _start(page, *inputs, 64, 10)
+    browser.wait_for_text(page, "Done in", 180)
+    width, height = page.execute_script(
+        "const i = document.querySelector('#picture img');"
+        "return [i.naturalWidth, i.naturalHeight];"
+    )
+    assert (width, height) == (64, 48)
+    links = page.find_elements(By.CSS_SELECTOR, "#download a")
+    assert links and links[0].get_attribute("href")
+    assert page.find_elements(By.CSS_SELECTOR, "#gallery img")
+
+
+@needs_browser
+def test_a_second_job_queues_and_cancel_frees_the_slot(studio, inputs):
+    from selenium.webdriver.common.by import By
+
+    first, second = browser.browser(), browser.browser()
+    try:
+        for driver in (first, second):
+            driver.get(studio)
+            browser.wait_for_text(driver, "painterly studio", 60)
+        _start(first, *inputs, 128, 1000)  # long enough to be under way
+        browser.wait_for_text(first, "Iteration", 120)
+        assert "queue" not in browser.page_text(second)
+        _start(second, *inputs, 64, 10)
+        browser.wait_for_text(second, "queue", 60)  # Gradio shows its place in the queue
+        first.find_element(By.CSS_SELECTOR, "#cancel").click()
+        browser.wait_for_text(first, "Cancelled", 30)
+        began = time.monotonic()
+        browser.wait_for_text(second, "Done in", 120)
+        assert time.monotonic() - began < 60
+    finally:
+        first.quit()
+        second.quit()
+
+
+@needs_browser
+def test_a_text_file_as_image_gives_a_message(page, tmp_path, inputs):
+    (tmp_path / "fake").mkdir()
+    fake = tmp_path / "fake" / "photo.png"  # beside, not over, the real photo.png
+    fake.write_text("not a picture at all\n")
+    _start(page, fake, inputs[1], 64, 5)
+    browser.wait_for_text(page, "photo.png: not an image file", 60, source=True)
+    # ... and the studio keeps serving
+    page.refresh()
+    browser.wait_for_text(page, "painterly studio", 60)
+    _start(page, *inputs, 64, 5)
+    browser.wait_for_text(page, "Done in", 180)
+
+
+def test_downloaded_png_carries_its_recipe(tmp_path, inputs):
+    from painterly.recipes import read_recipe
+    from painterly.studio import Studio
+    from painterly.transfer import TransferSettings
+
+    pytest.importorskip("gradio")
+    studio = Studio(StudioSettings(), tmp_path)
+    picture = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    path = studio._save(picture, inputs[0], [inputs[1]], TransferSettings(size=64))
+    assert read_recipe(path)["settings"]["size"] == 64
