@@ -568,8 +568,9 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(StudioSettings, args)
 
-    def ready(url: str) -> None:
-        print(f"painterly: studio running; open {url} (Ctrl-C to stop)", file=sys.stderr)
+    def ready(url: str, workdir: Path) -> None:
+        print(f"painterly: studio running; open {url} (Ctrl-C to stop). Uploads and "
+              f"results are kept in {workdir} until it stops.", file=sys.stderr, flush=True)
         print(url, flush=True)
 
     try:

@@ -223,7 +223,7 @@ class Studio:
                         max_input_pixels=self.settings.max_input_pixels,
                     )
                 except PainterlyError as error:
-                    raise gr.Error(str(error)) from None
+                    raise gr.Error(str(error), print_exception=False) from None
                 job = _Job()
                 self.jobs[session] = job
                 thread = threading.Thread(
@@ -260,7 +260,7 @@ class Studio:
                             yield image, "Cancelled.", None, history, history
                             return
                         else:
-                            raise gr.Error(value)
+                            raise gr.Error(value, print_exception=False)
                 finally:
                     job.stop.set()  # a cancelled or closed page stops the painting too
                     self.jobs.pop(session, None)
@@ -340,9 +340,10 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
         job.updates.put(("error", f"the painting failed: {error}", None))
 
 
-def serve(settings: StudioSettings, ready: Callable[[str], None] | None = None) -> None:
-    """Run the studio until interrupted; ``ready(url)`` is called once it listens. The
-    temporary directory with the uploads and results is removed on the way out."""
+def serve(settings: StudioSettings, ready: Callable[[str, Path], None] | None = None) -> None:
+    """Run the studio until interrupted; ``ready(url, workdir)`` is called once it
+    listens. The temporary directory with the uploads and results, ``workdir``, is
+    removed on the way out."""
     workdir = Path(tempfile.mkdtemp(prefix="painterly-studio-"))
     os.environ["GRADIO_TEMP_DIR"] = str(workdir)  # where Gradio keeps the uploads
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -358,7 +359,7 @@ def serve(settings: StudioSettings, ready: Callable[[str], None] | None = None) 
             allowed_paths=[str(workdir)],
         )
         if ready is not None:
-            ready(url)
+            ready(url, workdir)
         try:
             while True:
                 time.sleep(0.5)

@@ -5,7 +5,9 @@ PAINTERLY_REQUIRE_BROWSER=1, as CI sets)."""
 from __future__ import annotations
 
 import os
+import signal
 import time
+from pathlib import Path
 
 import browser
 import numpy as np
@@ -138,3 +140,17 @@ def test_downloaded_png_carries_its_recipe(tmp_path, inputs):
     picture = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
     path = studio._save(picture, inputs[0], [inputs[1]], TransferSettings(size=64))
     assert read_recipe(path)["settings"]["size"] == 64
+
+
+def test_stopping_removes_the_uploads_and_results(tmp_path):
+    pytest.importorskip("gradio")
+    process, _url = browser.start_studio()
+    line = process.stderr.readline()
+    while "kept in" not in line:  # past anything Gradio says first
+        line = process.stderr.readline()
+    workdir = Path(line.split("kept in ")[1].split(" until")[0])
+    assert workdir.is_dir()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "studio stopped" in err and "Traceback" not in err
+    assert not workdir.exists()
