@@ -490,7 +490,7 @@ def _paint(
         if checkpoint_path is not None:
             write_checkpoint(
                 checkpoint_path,
-                CheckpointFile(recipe(), str(output), checkpoint_every, checkpoint),
+                CheckpointFile(recipe(), str(output.resolve()), checkpoint_every, checkpoint),
             )
 
     began = time.perf_counter()

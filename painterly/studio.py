@@ -66,8 +66,14 @@ class StudioSettings:
             raise SettingsError("port", f"must be a port number 0..65535, got {self.port!r}")
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
             raise SettingsError("concurrency", f"must be at least 1, got {self.concurrency!r}")
-        if not self.max_upload_mb > 0:
-            raise SettingsError("max_upload_mb", f"must be positive, got {self.max_upload_mb!r}")
+        if not isinstance(self.max_input_pixels, int) or self.max_input_pixels < 1:
+            raise SettingsError(
+                "max_input_pixels", f"must be at least 1, got {self.max_input_pixels!r}"
+            )
+        if not (isinstance(self.max_upload_mb, (int, float)) and 0 < self.max_upload_mb < 1e6):
+            raise SettingsError(
+                "max_upload_mb", f"must be a number of MB above 0, got {self.max_upload_mb!r}"
+            )
 
 
 def bundled_examples(kind: str) -> dict[str, Path]:

@@ -30,6 +30,9 @@ def test_settings_are_checked():
         StudioSettings(port=70000)
     with pytest.raises(PainterlyError, match="concurrency"):
         StudioSettings(concurrency=0)
+    for size in (0, float("inf"), float("nan")):
+        with pytest.raises(PainterlyError, match="max_upload_mb"):
+            StudioSettings(max_upload_mb=size)
     assert StudioSettings().host == "127.0.0.1"  # loopback unless asked
 
 
