@@ -135,47 +135,20 @@ class Studio:
                         elem_id="painting-example",
                     )
                 with gr.Column():
-                    size = gr.Slider(
-                        64,
-                        2048,
-                        value=defaults.size,
-                        step=16,
-                        label="Size (long side, px)",
-                        elem_id="size",
-                    )
-                    iterations = gr.Slider(
-                        1,
-                        1000,
-                        value=defaults.iterations,
-                        step=1,
-                        label="Iterations at each scale",
-                        elem_id="iterations",
-                    )
-                    strength = gr.Number(
-                        value=defaults.style_weight,
-                        label="Style strength (style weight; content weight is 1)",
-                        elem_id="strength",
-                    )
-                    color = gr.Radio(
-                        list(PRESERVE_COLOR),
-                        value=defaults.preserve_color,
-                        label="Colours",
-                        elem_id="color",
-                    )
-                    style_scale = gr.Slider(
-                        0.25,
-                        4,
-                        value=defaults.style_scale,
-                        step=0.05,
-                        label="Style scale (>1: bigger strokes)",
-                        elem_id="style-scale",
-                    )
-                    optimizer = gr.Dropdown(
-                        list(OPTIMIZERS),
-                        value=defaults.optimizer,
-                        label="Optimiser",
-                        elem_id="optimizer",
-                    )
+                    # The CLI's defaults, from TransferSettings; ids for the browser test.
+                    size = gr.Slider(64, 2048, value=defaults.size, step=16,
+                                     label="Size (long side, px)", elem_id="size")
+                    iterations = gr.Slider(1, 1000, value=defaults.iterations, step=1,
+                                           label="Iterations at each scale", elem_id="iterations")
+                    strength = gr.Number(value=defaults.style_weight, elem_id="strength",
+                                         label="Style strength (style weight; content weight is 1)")
+                    color = gr.Radio(list(PRESERVE_COLOR), value=defaults.preserve_color,
+                                     label="Colours", elem_id="color")
+                    style_scale = gr.Slider(0.25, 4, value=defaults.style_scale, step=0.05,
+                                            label="Style scale (>1: bigger strokes)",
+                                            elem_id="style-scale")
+                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer,
+                                            label="Optimiser", elem_id="optimizer")
                     seed = gr.Number(value=defaults.seed, precision=0, label="Seed", elem_id="seed")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="start")
@@ -198,35 +171,18 @@ class Studio:
             # One token per page: a visitor's Cancel finds their own job by it.
             session = gr.State(lambda: uuid.uuid4().hex)
 
-            def paint(
-                photo_file,
-                style_files,
-                photo_name,
-                style_name,
-                size,
-                iterations,
-                strength,
-                color,
-                style_scale,
-                optimizer,
-                seed,
-                history,
-                session,
-                progress=gr.Progress(),
-            ) -> Iterator[tuple]:
+            # One argument per input component, in the order of `inputs` below.
+            def paint(photo_file, style_files, photo_name, style_name, size, iterations,
+                      strength, color, style_scale, optimizer, seed, history, session,
+                      progress=gr.Progress()) -> Iterator[tuple]:  # noqa: B008 (how Gradio finds its bar)
                 try:
                     photo_path = _chosen(photo_file, photo_name, photos, "a photo")
                     style_paths = _chosen(style_files, style_name, paintings, "a painting")
                     style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
                     settings = TransferSettings(
-                        size=int(size),
-                        iterations=int(iterations),
-                        style_weight=float(strength),
-                        preserve_color=color,
-                        style_scale=float(style_scale),
-                        optimizer=optimizer,
-                        seed=int(seed or 0),
-                        max_input_pixels=self.settings.max_input_pixels,
+                        size=int(size), iterations=int(iterations), style_weight=float(strength),
+                        preserve_color=color, style_scale=float(style_scale), optimizer=optimizer,
+                        seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
                     )
                 except PainterlyError as error:
                     raise gr.Error(str(error), print_exception=False) from None
@@ -277,21 +233,8 @@ class Studio:
                     job.stop.set()
                 return "Cancelled."
 
-            inputs = [
-                photo,
-                styles,
-                photo_example,
-                style_example,
-                size,
-                iterations,
-                strength,
-                color,
-                style_scale,
-                optimizer,
-                seed,
-                history,
-                session,
-            ]
+            inputs = [photo, styles, photo_example, style_example, size, iterations, strength,
+                      color, style_scale, optimizer, seed, history, session]
             running = start.click(
                 paint, inputs, [picture, status, download, gallery, history], concurrency_id="paint"
             )
