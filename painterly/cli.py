@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MemoryError, torch.OutOfMemoryError):
         return _fail("out of memory; try a smaller --size or fewer/shallower layers")
     except KeyboardInterrupt as stop:
-        print("\npainterly: interrupted; nothing was written", file=sys.stderr)
+        print("\npainterly: interrupted; no file is left half-written", file=sys.stderr)
         return EXIT_SIGNAL[getattr(stop, "signal", signal.SIGINT)]
 
 

@@ -328,7 +328,7 @@ def test_interrupt_before_the_first_iteration_writes_nothing(tmp_path, inputs, c
     monkeypatch.setattr("painterly.cli.stylize", interrupted)
     out = tmp_path / "out.png"
     assert main(["transfer", *map(str, inputs), "-o", str(out), *FAST]) == 130
-    assert "nothing was written" in capsys.readouterr().err
+    assert "interrupted; no file is left half-written" in capsys.readouterr().err
     assert not out.exists()
 
 
