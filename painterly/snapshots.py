@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import PainterlyError
-from .images import save_image, to_pil
+from .images import save_image
 from .outputs import atomic_write, check_output_dir, check_output_path
 from .transfer import Progress
 
@@ -42,8 +42,8 @@ class Snapshots:
 
     def __call__(self, progress: Progress) -> None:
         last = progress.iteration == progress.iterations
-        if progress.image is not None and (progress.iteration % self.every == 0 or last):
-            picture = to_pil(progress.image)
+        if progress.picture is not None and (progress.iteration % self.every == 0 or last):
+            picture = progress.picture()
             if self.directory is not None:
                 save_image(picture, self.directory / f"snapshot_{progress.iteration:05d}.png")
             if self.keep_frames:

@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import PainterlyError, SettingsError
-from .images import MAX_INPUT_PIXELS, load_image, save_image, to_pil
+from .images import MAX_INPUT_PIXELS, load_image, save_image
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
 from .transfer import (
@@ -270,8 +270,8 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
         if job.stop.is_set():
             raise StopRequested
         last = progress.iteration == progress.iterations
-        if progress.image is not None and (progress.iteration % PREVIEW_EVERY == 0 or last):
-            job.updates.put(("progress", progress.numbers(), to_pil(progress.image)))
+        if progress.picture is not None and (progress.iteration % PREVIEW_EVERY == 0 or last):
+            job.updates.put(("progress", progress.numbers(), progress.picture()))
 
     try:
         for path in [photo, *paintings]:  # each upload through the one loader, limits and all

@@ -267,10 +267,13 @@ class Progress:
     # Where the run stands, to continue it later with stylize(resume=...); builds (and
     # copies the image) only when called, and only valid during the callback.
     checkpoint: Callable[[], Checkpoint] | None = field(default=None, repr=False, compare=False)
+    # The picture as it looks now, at this scale's size and in the chosen colour mode
+    # (the photo's chroma put back in luminance mode); only valid during the callback.
+    picture: Callable[[], Image.Image] | None = field(default=None, repr=False, compare=False)
 
     def numbers(self) -> Progress:
-        """This progress without the image and the checkpoint: safe to keep or pickle."""
-        return replace(self, image=None, checkpoint=None)
+        """This progress without the image and callables: safe to keep or pickle."""
+        return replace(self, image=None, checkpoint=None, picture=None)
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,9 @@ def stylize(
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device)
-    counter = _ProgressCounter(callback, settings.iterations * len(sizes))
+    counter = _ProgressCounter(
+        callback, settings.iterations * len(sizes), settings.preserve_color == "luminance"
+    )
 
     def finish(image: torch.Tensor) -> Image.Image:
         """The picture at the final size, in the chosen colour mode."""
@@ -496,6 +501,7 @@ def stylize(
             to_tensor(fit_long_side(painting, settings.style_long_side(size))).to(device)
             for painting in paintings
         ]
+        counter.photo = content_tensor  # for pictures of the run in luminance mode
         content_tensor, style_tensors = _prepare_colors(
             content_tensor, style_tensors, settings.preserve_color
         )
@@ -606,9 +612,13 @@ class _ProgressCounter:
     """Turns each stage's iterations into one count across all stages, with timing;
     keeps the latest Progress for a stop."""
 
-    def __init__(self, callback: Callable[[Progress], None] | None, iterations: int) -> None:
+    def __init__(
+        self, callback: Callable[[Progress], None] | None, iterations: int, luminance: bool
+    ) -> None:
         self.callback = callback
         self.iterations = iterations
+        self.luminance = luminance
+        self.photo: torch.Tensor | None = None  # this stage's photo, in colour
         self.done = 0
         self.stage = 0
         self.size = 0
@@ -624,6 +634,12 @@ class _ProgressCounter:
         def checkpoint() -> Checkpoint:
             return Checkpoint(stage, done, step.image.detach().cpu().clone(), step.state())
 
+        def picture(photo: torch.Tensor | None = self.photo) -> Image.Image:
+            image = step.image.detach()
+            if self.luminance and photo is not None:
+                image = with_chroma_of(image, photo)
+            return to_pil(image)
+
         self.last = Progress(
             iteration=self.done,
             iterations=self.iterations,
@@ -635,6 +651,7 @@ class _ProgressCounter:
             elapsed=time.perf_counter() - self.began,
             image=step.image,
             checkpoint=checkpoint,
+            picture=picture,
         )
         self.callback(self.last)
 

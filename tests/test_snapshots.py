@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -38,3 +39,15 @@ def test_mp4_animation(tmp_path, small_content, small_style):
     out = snapshots.animate(tmp_path / "growth.mp4")
     frames = iio.imread(out)
     assert frames.shape[1:] == (36, 48, 3) and frames.shape[0] >= 3
+
+
+def test_luminance_mode_snapshots_are_in_the_photos_colours(small_content, small_style):
+    # The optimiser works on a gray luminance image there; what a user watches must be
+    # the picture as it will come out, with the photo's chroma.
+    snapshots = Snapshots(every=5, keep_frames=True)
+    final = stylize(small_content, small_style,
+                    TransferSettings(size=48, iterations=5, scales=(), preserve_color="luminance"),
+                    callback=snapshots)
+    last = np.asarray(snapshots.frames[-1], dtype=float)
+    assert np.abs(last[..., 0] - last[..., 2]).mean() > 5  # not gray
+    assert np.array_equal(np.asarray(snapshots.frames[-1]), np.asarray(final))
