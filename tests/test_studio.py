@@ -73,9 +73,13 @@ def _start(driver, photo, painting, size, iterations):
 
     browser.upload(driver, "photo", photo)
     browser.upload(driver, "paintings", painting)
+    deadline = time.monotonic() + 60
+    while browser.page_text(driver).count("⇣") < 2:  # each upload, once on the server,
+        assert time.monotonic() < deadline, "the uploads did not finish"  # is a link ⇣
+        time.sleep(0.1)
     browser.set_number(driver, "size", size)
     browser.set_number(driver, "iterations", iterations)
-    time.sleep(1.0)  # uploads finish
+    time.sleep(0.5)  # the numbers reach the server
     driver.find_element(By.CSS_SELECTOR, "#start").click()
 
 
