@@ -4,6 +4,7 @@ the terminal. ``main(argv) -> exit status``; user errors are one line and status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -13,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -390,25 +391,18 @@ class _StopOnSignal:
         if self.signal is not None:
             raise StopRequested
 
-    def catching_signals(self) -> _SignalScope:
-        return _SignalScope(self)
-
-
-class _SignalScope:
-    def __init__(self, stop: _StopOnSignal) -> None:
-        self.stop = stop
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> None:
-        self.stop.signal, self.stop.running = None, False
-        if threading.current_thread() is threading.main_thread():  # only there can it
-            for signum in EXIT_SIGNAL:
-                self.previous[signum] = signal.signal(signum, self.stop.handle)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous.clear()
+    @contextlib.contextmanager
+    def catching_signals(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM while a command runs (only the main thread can)."""
+        self.signal, self.running = None, False
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {signum: signal.signal(signum, self.handle) for signum in EXIT_SIGNAL}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 _STOP = _StopOnSignal()

@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import PainterlyError, SettingsError
-from .images import MAX_INPUT_PIXELS, load_image, save_image
+from .images import MAX_INPUT_PIXELS, save_image
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
 from .transfer import (
@@ -273,9 +273,7 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
         if progress.picture is not None and (progress.iteration % PREVIEW_EVERY == 0 or last):
             job.updates.put(("progress", progress.numbers(), progress.picture()))
 
-    try:
-        for path in [photo, *paintings]:  # each upload through the one loader, limits and all
-            load_image(path, settings.max_input_pixels)
+    try:  # stylize decodes each upload with load_image and the settings' pixel limit
         picture = stylize(photo, paintings, settings, callback=follow)
         job.updates.put(("done", None, picture))
     except Interrupted as stopped:
