@@ -5,7 +5,9 @@
     python benchmarks/speed.py pastiche  # painterly's defaults vs pastiche's 300 steps
 
 Each prints a table and writes benchmarks/results/speed_<what>.md. Ratios are taken
-within one run; the machine is named in each file.
+within one run; the machine is named in each file. Like the command line, they let the
+process keep the memory it frees (painterly.memory.keep_freed_memory);
+``--allocator default`` measures glibc's defaults instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from painterly import TransferSettings, __version__, stylize  # noqa: E402
 from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
+from painterly.memory import keep_freed_memory  # noqa: E402
 from painterly.metrics import measure  # noqa: E402
 from painterly.transfer import extract, resolve_device, resolve_precision  # noqa: E402
 from painterly.vgg import load_extractor  # noqa: E402
@@ -33,10 +36,13 @@ STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+ALLOCATOR = "glibc defaults"  # or, once main() has set it up, the CLI's
+
+
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, malloc: {ALLOCATOR}"
 
 
 def write(name: str, lines: list[str]) -> None:
@@ -68,27 +74,42 @@ def floor_seconds(size: int, precision: str, device: torch.device, repeats: int 
     return times[len(times) // 2]
 
 
+def iteration_seconds(settings: TransferSettings) -> float:
+    """Median time between painterly's progress reports in one run, past the warm-up."""
+    stamps: list[float] = []
+    stylize(CONTENT, STYLE, settings, callback=lambda p: stamps.append(p.elapsed))
+    gaps = sorted(b - a for a, b in zip(stamps[2:], stamps[3:]))
+    return gaps[len(gaps) // 2]
+
+
 def step(args: argparse.Namespace) -> None:
+    """Floor and iteration timed in alternating rounds, so that a slow spell of the
+    machine falls on both; the ratio is the median of the rounds' ratios."""
     device = resolve_device(args.device)
     lines = [
         f"painterly {__version__} on {machine(device)}; {args.size} px, one scale, L-BFGS; "
-        "median seconds",
+        f"median seconds over {args.rounds} alternating rounds",
         "",
-        "| precision | floor: VGG19 fwd+bwd to conv5_1 | painterly iteration | ratio |",
-        "|---|---|---|---|",
+        "| precision | floor: VGG19 fwd+bwd to conv5_1 | painterly iteration | ratio "
+        "| each round's ratio |",
+        "|---|---|---|---|---|",
     ]
     for precision in ("fp32", "bf16"):
         settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
                                     precision=precision, device=args.device)
-        floor = floor_seconds(args.size, precision, device)
-        stamps: list[float] = []
-        stylize(CONTENT, STYLE, settings, callback=lambda p: stamps.append(p.elapsed))
-        gaps = sorted(b - a for a, b in zip(stamps[2:], stamps[3:]))  # past the warm-up
-        iteration = gaps[len(gaps) // 2]
-        floor_after = floor_seconds(args.size, precision, device)  # bracket the run
-        floor = min(floor, floor_after)
-        lines.append(f"| {precision} | {floor:.3f} | {iteration:.3f} | {iteration / floor:.2f} |")
+        floors, iterations, ratios = [], [], []
+        for _ in range(args.rounds):
+            floors.append(floor_seconds(args.size, precision, device))
+            iterations.append(iteration_seconds(settings))
+            ratios.append(iterations[-1] / floors[-1])
+        each = ", ".join(f"{r:.3f}" for r in ratios)
+        lines.append(f"| {precision} | {_median(floors):.3f} | {_median(iterations):.3f} | "
+                     f"{_median(ratios):.3f} | {each} |")
     write(f"step_{device.type}", lines)
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -100,8 +121,9 @@ def memory(args: argparse.Namespace) -> None:
 
     iterations = args.iterations
     lines = [
-        f"painterly {__version__}, {platform.machine()}: peak resident memory of a whole "
-        f"process running one transfer (defaults, {iterations} iterations a scale)",
+        f"painterly {__version__}, {platform.machine()}, malloc: {ALLOCATOR}: peak resident "
+        f"memory of a whole process running one transfer (defaults, {iterations} iterations "
+        "a scale)",
         "",
         "| size | peak RSS (GB) | estimate (GB) | seconds |",
         "|---|---|---|---|",
@@ -110,8 +132,10 @@ def memory(args: argparse.Namespace) -> None:
     for size in args.sizes:
         settings = TransferSettings(size=size, iterations=iterations, device=args.device)
         estimate = memory_needed(settings, photo, [painting], resolve_device(args.device))
+        keep = "from painterly.memory import keep_freed_memory; keep_freed_memory(); " * (
+            ALLOCATOR != "glibc defaults")
         code = (
-            "import resource, sys; from painterly import stylize, TransferSettings; "
+            f"import resource, sys; {keep}from painterly import stylize, TransferSettings; "
             f"stylize(r'{CONTENT}', r'{STYLE}', TransferSettings(size={size}, "
             f"iterations={iterations}, device='{args.device}')); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
@@ -172,8 +196,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="step: timed iterations (default 12); memory: per scale (25)")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5, help="step: alternating rounds")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                        help="keep: freed memory kept for reuse, as the CLI does (default)")
     args = parser.parse_args()
+    if args.allocator == "keep" and keep_freed_memory():
+        global ALLOCATOR
+        ALLOCATOR = "freed memory kept (as the CLI)"
     if args.iterations is None:
         args.iterations = 25 if args.what == "memory" else 12
     {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)

@@ -28,8 +28,9 @@ LossFunction = Callable[[torch.Tensor], torch.Tensor]
 #: largest pixel change of its first move (pixel units of the [0, 1] image).
 DEFAULT_STEPS = {"lbfgs": 1.0, "adam": 0.02, "gd": 0.05}
 OPTIMIZERS = ("lbfgs", "lbfgs-b", "adam", "gd")
-#: Correction pairs L-BFGS keeps. Each costs two passes over the image per iteration.
-LBFGS_HISTORY = 20
+#: Correction pairs L-BFGS keeps. Each costs two passes over the image per iteration;
+#: 10 paint the same picture as 20 or 100 (benchmarks/README.md).
+LBFGS_HISTORY = 10
 #: Undone steps after which a run is declared diverged (its step is then 10^-6 of the
 #: first).
 MAX_ROLLBACKS = 6

@@ -25,6 +25,7 @@ from PIL import Image
 
 from .errors import PainterlyError, SettingsError
 from .images import MAX_INPUT_PIXELS, save_image
+from .memory import release_freed_memory
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
 from .transfer import (
@@ -285,6 +286,8 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
         job.updates.put(("error", message, None))
     except (MemoryError, RuntimeError) as error:
         job.updates.put(("error", f"the painting failed: {error}", None))
+    finally:  # the command line keeps freed memory for speed; a server between jobs need not
+        release_freed_memory()
 
 
 def serve(settings: StudioSettings, ready: Callable[[str, Path], None] | None = None) -> None:
