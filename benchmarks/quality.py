@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from painterly import TransferSettings, __version__, stylize
 from painterly.images import save_image
+from painterly.memory import keep_freed_memory
 from painterly.metrics import measure
 from painterly.transfer import resolve_device
 from speed import floor_seconds  # benchmarks/speed.py, beside this script
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args()
+    keep_freed_memory()  # as the command line does
     if args.scales is not None:
         args.scales = (
             () if args.scales == "none" else None if args.scales == "auto"

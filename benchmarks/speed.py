@@ -114,7 +114,7 @@ def _median(values: list[float]) -> float:
 
 def memory(args: argparse.Namespace) -> None:
     """Peak RSS of whole processes, each one transfer with the defaults but for
-    --iterations per scale (25: enough to fill L-BFGS's 20 pairs), beside the estimate
+    --iterations per scale (25: more than L-BFGS's 10 pairs), beside the estimate
     painterly checks before a run."""
     from painterly.images import load_image as open_image
     from painterly.transfer import memory_needed

@@ -25,7 +25,8 @@ BASE_BYTES = int(0.65 * GB)
 #: Bytes per pixel of a stage's image for the network's saved activations and their
 #: gradients, through conv5_1 (the default losses' deepest layer).
 ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.13 * GB / 1e6}
-#: Bytes per pixel of the final image for each optimiser's memory (L-BFGS: 20 pairs).
+#: Bytes per pixel of the final image for each optimiser's memory (L-BFGS: 10 pairs;
+#: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
 #: Smallest long side offered when nothing fits.

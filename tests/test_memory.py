@@ -34,10 +34,11 @@ def test_estimate_grows_with_pixels_depth_precision_and_optimizer():
 
 def test_estimate_matches_the_measured_peak():
     # Measured on the 2-core CPU (peak RSS of a whole process, one 1024 px stage of 24
-    # L-BFGS iterations, bf16): 2.27 GB. The estimate should be within 15%.
+    # L-BFGS iterations, bf16, freed memory kept as the CLI does): 2.35 GB. The estimate
+    # should be within 15%.
     settings = TransferSettings(size=1024, scales=(), precision="bf16")
     needed = memory_needed(settings, PHOTO, [(1024, 811)], CPU)
-    assert needed / GB == pytest.approx(2.27, rel=0.15)
+    assert needed / GB == pytest.approx(2.35, rel=0.15)
 
 
 def test_too_much_names_the_largest_size_that_fits():
