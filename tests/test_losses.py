@@ -20,8 +20,10 @@ def _np_gram(features: np.ndarray) -> np.ndarray:
     return np.einsum("ik,jk->ij", flat, flat) / (h * w)
 
 
-def test_gram_matches_numpy_reference():
-    features = _features(0)
+# 30 positions, summed as two halves; 25, in one piece.
+@pytest.mark.parametrize("shape", [(1, 4, 5, 6), (1, 4, 5, 5)], ids=["even", "odd"])
+def test_gram_matches_numpy_reference(shape):
+    features = _features(0, shape)
     expected = _np_gram(features.numpy())
     np.testing.assert_allclose(gram_matrix(features).numpy(), expected, rtol=1e-12)
 
@@ -84,10 +86,11 @@ def test_gradients_pass_gradcheck(loss):
     assert torch.autograd.gradcheck(loss, (x,), eps=1e-6, atol=1e-7)
 
 
-def test_gram_backward_passes_gradcheck_on_its_own():
+@pytest.mark.parametrize("shape", [(1, 4, 5, 6), (1, 4, 5, 5)], ids=["even", "odd"])
+def test_gram_backward_passes_gradcheck_on_its_own(shape):
     # The hand-written symmetric backward, on a non-symmetric upstream gradient.
     weights = _features(11, shape=(4, 4))[0, 0]
-    x = _features(12).requires_grad_(True)
+    x = _features(12, shape).requires_grad_(True)
     assert torch.autograd.gradcheck(
         lambda f: (gram_matrix(f) * weights).sum(), (x,), eps=1e-6, atol=1e-7
     )
