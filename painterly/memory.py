@@ -92,9 +92,9 @@ def keep_freed_memory() -> bool:
 
     PyTorch on a CPU frees and allocates every activation and gradient again in each
     iteration; glibc's malloc maps large blocks anew and trims the heap's free top, and
-    the kernel zeroes each page on its first touch. That was 8% of a 512 px iteration
-    (benchmarks/README.md). Peak memory stays the same: what the run freed is reused
-    by it. This changes the whole process's allocator, so the command line calls it and
+    the kernel zeroes each page on its first touch: 2-8% of a 512 px iteration here
+    (benchmarks/README.md). What a run frees is reused by it, so its peak barely moves.
+    This changes the whole process's allocator, so the command line calls it and
     a library leaves it to the program; :func:`release_freed_memory` gives the memory
     back. Returns False (and does nothing) where the C library is not glibc.
     """
