@@ -29,8 +29,6 @@ ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.13 * GB /
 #: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
-#: Smallest long side offered when nothing fits.
-SMALLEST = 16
 
 
 def _activations_per_pixel(deepest: str) -> float:
