@@ -28,7 +28,12 @@ from painterly import TransferSettings, __version__, stylize  # noqa: E402
 from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
 from painterly.memory import keep_freed_memory  # noqa: E402
 from painterly.metrics import measure  # noqa: E402
-from painterly.transfer import extract, resolve_device, resolve_precision  # noqa: E402
+from painterly.transfer import (  # noqa: E402
+    cpu_has_native_bf16,
+    extract,
+    resolve_device,
+    resolve_precision,
+)
 from painterly.vgg import load_extractor  # noqa: E402
 
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -42,7 +47,19 @@ ALLOCATOR = "glibc defaults"  # or, once main() has set it up, the CLI's
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, malloc: {ALLOCATOR}"
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no bf16 instructions"
+    return (f"{cpu_name()} ({platform.machine()}, {bf16}), {torch.get_num_threads()} threads, "
+            f"malloc: {ALLOCATOR}")
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as Linux reports it (machines here differ: AMD, Intel)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "CPU"
 
 
 def write(name: str, lines: list[str]) -> None:
@@ -94,7 +111,7 @@ def step(args: argparse.Namespace) -> None:
         "| each round's ratio |",
         "|---|---|---|---|---|",
     ]
-    for precision in ("fp32", "bf16"):
+    for precision in args.precisions:
         settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
                                     precision=precision, device=args.device)
         floors, iterations, ratios = [], [], []
@@ -105,7 +122,7 @@ def step(args: argparse.Namespace) -> None:
         each = ", ".join(f"{r:.3f}" for r in ratios)
         lines.append(f"| {precision} | {_median(floors):.3f} | {_median(iterations):.3f} | "
                      f"{_median(ratios):.3f} | {each} |")
-    write(f"step_{device.type}", lines)
+    write(f"step_{device.type}{args.tag}", lines)
 
 
 def _median(values: list[float]) -> float:
@@ -197,13 +214,21 @@ def main() -> None:
                         help="step: timed iterations (default 12); memory: per scale (25)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5, help="step: alternating rounds")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
+                        help="step: default fp32, and bf16 where the device has it natively "
+                        "(emulated bf16 is several times slower than fp32, not worth timing)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    parser.add_argument("--tag", default="",
+                        help="appended to the results file's name, to keep another machine's")
     parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
                         help="keep: freed memory kept for reuse, as the CLI does (default)")
     args = parser.parse_args()
     if args.allocator == "keep" and keep_freed_memory():
         global ALLOCATOR
         ALLOCATOR = "freed memory kept (as the CLI)"
+    if args.precisions is None:
+        native = resolve_precision("auto", resolve_device(args.device)) is not None
+        args.precisions = ["fp32", "bf16"] if native else ["fp32"]
     if args.iterations is None:
         args.iterations = 25 if args.what == "memory" else 12
     {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)

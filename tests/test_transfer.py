@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,9 +190,26 @@ def test_precision_resolves_per_device():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) is torch.bfloat16
-    assert resolve_precision("auto", cpu) in (None, torch.bfloat16)
     with pytest.raises(SettingsError):
         TransferSettings(precision="fp8")
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64",
+                    reason="reads the CPU's flags from Linux's /proc/cpuinfo")
+def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_instructions():
+    # oneDNN emulates bf16 on plain AVX-512 at several times the cost of fp32, so auto
+    # must follow the instruction flags the kernel reports, not oneDNN's support check.
+    import torch
+
+    from painterly.transfer import resolve_precision
+
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    expected = torch.bfloat16 if native else None
+    assert resolve_precision("auto", torch.device("cpu")) is expected
 
 
 def test_bf16_paints_like_fp32(small_content, small_style):
