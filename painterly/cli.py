@@ -44,7 +44,16 @@ from .plots import check_plot_path, plot_losses
 from .recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
 from .snapshots import Snapshots, check_animation_path
 from .studio import StudioSettings, serve
-from .transfer import Checkpoint, Interrupted, Progress, StopRequested, TransferSettings, stylize
+from .transfer import (
+    Checkpoint,
+    Interrupted,
+    Progress,
+    StopRequested,
+    TransferSettings,
+    cpu_has_native_bf16,
+    resolve_device,
+    stylize,
+)
 
 EXIT_USAGE = 2
 #: 128 + the signal's number, as shells report a process killed by it.
@@ -481,6 +490,11 @@ def _paint(
     if args.animate:
         check_animation_path(args.animate)
     checkpoint_path = check_checkpoint_path(args.checkpoint) if args.checkpoint else None
+    on_cpu = resolve_device(settings.device).type == "cpu"
+    if settings.precision == "bf16" and on_cpu and not cpu_has_native_bf16():
+        print("painterly: note: this CPU has no bf16 instructions, so --precision bf16 is "
+              "emulated and several times slower than fp32 (--precision auto picks fp32 here)",
+              file=sys.stderr)
 
     def save_checkpoint(checkpoint: Checkpoint) -> None:
         if checkpoint_path is not None:

@@ -23,8 +23,9 @@ GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
 BASE_BYTES = int(0.65 * GB)
 #: Bytes per pixel of a stage's image for the network's saved activations and their
-#: gradients, through conv5_1 (the default losses' deepest layer).
-ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.13 * GB / 1e6}
+#: gradients, through conv5_1 (the default losses' deepest layer). fp32: 2.13 measured
+#: with glibc's defaults, 2.25 with freed memory kept (session 4; 3.55 GB at 1024 px).
+ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.25 * GB / 1e6}
 #: Bytes per pixel of the final image for each optimiser's memory (L-BFGS: 10 pairs;
 #: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,

@@ -29,6 +29,17 @@ def test_transfer_writes_png_of_requested_size(tmp_path, inputs, capsys):
     assert "wrote" in captured.err
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_bf16_instructions_gets_a_note(tmp_path, inputs, capsys,
+                                                            monkeypatch, native):
+    monkeypatch.setattr("painterly.cli.cpu_has_native_bf16", lambda: native)
+    out = tmp_path / "out.png"
+    argv = ["transfer", *map(str, inputs), "-o", str(out), "-q", "--size", "32",
+            "--iterations", "1", "--scales", "none", "--device", "cpu", "--precision", "bf16"]
+    assert main(argv) == 0 and out.exists()
+    assert ("no bf16 instructions" in capsys.readouterr().err) is not native
+
+
 def test_jpeg_output_and_default_name(tmp_path, inputs, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["transfer", *map(str, inputs), "-q", *FAST]) == 0
