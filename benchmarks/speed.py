@@ -106,14 +106,15 @@ def paired_seconds(settings: TransferSettings, floor: Callable[[], float],
     timed, then the time to the next report is painterly's iteration. A slow spell of
     the machine (seconds long here) falls on both halves of a pair alike."""
     pairs: list[tuple[float, float]] = []
-    last: list[float] = []  # the floor pass just timed, and when the iteration began
+    floor_time, iteration_began = 0.0, None
 
     def on_progress(progress: Progress) -> None:
+        nonlocal floor_time, iteration_began
         now = time.perf_counter()
-        if last:
-            pairs.append((last[0], now - last[1]))
+        if iteration_began is not None:
+            pairs.append((floor_time, now - iteration_began))
         floor_time = floor()
-        last[:] = [floor_time, time.perf_counter()]
+        iteration_began = time.perf_counter()
 
     stylize(CONTENT, STYLE, settings, callback=on_progress)
     return pairs[warm_up:]
