@@ -2,9 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import PainterlyError, SettingsError
+from .errors import MemoryRefused, PainterlyError, SettingsError
+from .events import Checkpoint, Interrupted, Progress, StopRequested
 from .layers import LAYERS
-from .transfer import Progress, TransferSettings, stylize
+from .settings import ReconstructSettings, TransferSettings
+from .transfer import stylize
 
 try:
     __version__ = version("painterly")
@@ -13,9 +15,14 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "LAYERS",
+    "Checkpoint",
+    "Interrupted",
+    "MemoryRefused",
     "PainterlyError",
     "Progress",
+    "ReconstructSettings",
     "SettingsError",
+    "StopRequested",
     "TransferSettings",
     "__version__",
     "stylize",

@@ -15,7 +15,7 @@ import torch
 
 from .errors import PainterlyError
 from .outputs import atomic_write, check_output_path
-from .transfer import Checkpoint
+from .events import Checkpoint
 
 FORMAT = "painterly-checkpoint-1"
 SUFFIXES = (".ckpt", ".pt")

@@ -73,7 +73,8 @@ def _check_pixels(image: Image.Image, max_pixels: int, name: str) -> None:
     if width * height > max_pixels:
         raise PainterlyError(
             f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the "
-            f"limit of {max_pixels / 1e6:g} (--max-input-pixels)"
+            f"limit of {max_pixels / 1e6:g}",
+            setting="max_input_pixels",
         )
 
 

@@ -6,6 +6,8 @@ import re
 
 from .errors import PainterlyError
 
+#: The smallest side VGG19's four pools leave at least one position for at conv5.
+MIN_SIDE = 16
 # Convolutions per block of VGG19, and the channel count of each block.
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)

@@ -1,5 +1,4 @@
-"""How much memory a transfer will need, checked before it starts; and the process's
-allocator, told to keep what a run frees for its next iteration.
+"""How much memory a transfer will need, checked before it starts.
 
 The estimate is linear in the pixels of each stage, with the activations VGG19 keeps for
 its backward pass scaled by how deep the losses reach, plus the optimiser's memory at the
@@ -10,14 +9,16 @@ memory that a stage frees stays with the process, so the stages add up.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
-from .errors import PainterlyError
-from .layers import LAYERS, layer_channels
+from .errors import MemoryRefused
+from .images import fitted_size
+from .layers import LAYERS, MIN_SIDE, layer_channels
+from .settings import TransferSettings
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -54,6 +55,62 @@ def estimate_bytes(
     return int(BASE_BYTES + activations + OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1])
 
 
+def memory_needed(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    painting_sizes: Sequence[tuple[int, int]],
+    dtype: torch.dtype | None,
+) -> int:
+    """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
+    with the network in ``dtype``."""
+
+    def pixels(size: tuple[int, int], long_side: int) -> int:
+        width, height = fitted_size(size, long_side)
+        return width * height
+
+    sizes = settings.stage_sizes()
+    stages = [pixels(photo_size, size) for size in sizes]
+    # The constants were measured with a painting as large as the photo. A larger one
+    # only goes forward, without gradients: count its excess at a quarter.
+    painting = max(pixels(p, settings.style_long_side(sizes[-1])) for p in painting_sizes)
+    extra = max(0, painting - stages[-1]) // 4
+    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+    return estimate_bytes([*stages[:-1], stages[-1] + extra], deepest, dtype, settings.optimizer)
+
+
+def check_memory(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    painting_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> None:
+    """Refuse a run whose estimated memory is over ``settings.max_memory`` (or what the
+    device has available) with :class:`MemoryRefused`, naming the largest ``size`` that
+    fits."""
+    if settings.max_memory is not None:
+        limit = int(settings.max_memory * GB)
+    else:
+        limit = available_bytes(device)
+    needed = memory_needed(settings, photo_size, painting_sizes, dtype)
+    if needed <= limit:
+        return
+
+    def fits(size: int) -> bool:
+        scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
+        smaller = replace(settings, size=size, scales=scales)
+        return memory_needed(smaller, photo_size, painting_sizes, dtype) <= limit
+
+    largest = None
+    low, high = MIN_SIDE, settings.size - 1  # the largest size that fits is in here
+    if fits(low):
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if fits(middle) else (low, middle - 1)
+        largest = low
+    raise MemoryRefused(needed, limit, largest, from_setting=settings.max_memory is not None)
+
+
 def available_bytes(device: torch.device) -> int:
     """Memory free for a run now: the GPU's free memory, or the machine's available RAM."""
     if device.type == "cuda":
@@ -67,58 +124,3 @@ def available_bytes(device: torch.device) -> int:
     except OSError:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-#: glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: Large enough that no tensor is served by mmap, or trimmed off the heap's top.
-_KEEP = 2**31 - 1
-
-
-@functools.lru_cache(maxsize=1)
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 -- present in glibc only, not musl or macOS
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-def keep_freed_memory() -> bool:
-    """Let this process reuse the memory it frees instead of giving it back to the
-    kernel, so that each iteration stops paying page faults for fresh, zeroed pages.
-
-    PyTorch on a CPU frees and allocates every activation and gradient again in each
-    iteration; glibc's malloc maps large blocks anew and trims the heap's free top, and
-    the kernel zeroes each page on its first touch: 2-8% of a 512 px iteration here
-    (benchmarks/README.md). What a run frees is reused by it, so its peak barely moves.
-    This changes the whole process's allocator, so the command line calls it and
-    a library leaves it to the program; :func:`release_freed_memory` gives the memory
-    back. Returns False (and does nothing) where the C library is not glibc.
-    """
-    libc = _glibc()
-    if libc is None:
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEEP) and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP))
-
-
-def release_freed_memory() -> None:
-    """Give the memory the process has freed back to the kernel (glibc's malloc_trim),
-    e.g. after a run in a long-lived process that called :func:`keep_freed_memory`."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-def check_fits(needed: int, limit: int, largest_size: int | None, source: str) -> None:
-    """Refuse a run that needs more than ``limit`` bytes, naming the largest size that
-    fits (``largest_size``; None if none does)."""
-    if needed <= limit:
-        return
-    advice = (f"--size {largest_size} fits" if largest_size is not None
-              else "no size fits; free memory or lower the style scale")
-    raise PainterlyError(
-        f"this run needs about {needed / GB:.1f} GB but {source} allows {limit / GB:.1f} GB; "
-        f"{advice} (or set --max-memory)"
-    )

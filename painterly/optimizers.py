@@ -73,8 +73,6 @@ def minimize(
     trial step of ``gd``. ``resume`` is a state from ``Iterate.state()``, with ``start``
     the image that came with it; the run then continues at the iteration after it.
     """
-    if method not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {method!r}; use one of {', '.join(OPTIMIZERS)}")
     if method == "lbfgs-b":
         return _lbfgs_b(loss_fn, start, iterations, on_iteration, resume)
     step = step if step is not None else DEFAULT_STEPS[method]
@@ -98,7 +96,8 @@ def minimize(
                 raise Diverged(
                     f"the loss kept blowing up ({loss:.3g} at iteration {done + 1}) with steps "
                     f"cut to 1/{10**MAX_ROLLBACKS:.0e} of the first; lower the weights or "
-                    "--step"
+                    "the step",
+                    setting="step",
                 )
             # The loss was evaluated at `before`: if it is bad, so is that iterate.
             with torch.no_grad():

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .outputs import atomic_write, check_output_path
-from .transfer import Progress
+from .events import Progress
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -11,7 +11,7 @@ from PIL import Image
 from .errors import PainterlyError
 from .images import save_image
 from .outputs import atomic_write, check_output_dir, check_output_path
-from .transfer import Progress
+from .events import Progress
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
@@ -30,8 +30,6 @@ class Snapshots:
         directory: str | os.PathLike[str] | None = None,
         keep_frames: bool = False,
     ) -> None:
-        if every < 1:
-            raise PainterlyError(f"--save-every: must be at least 1, got {every}")
         self.every = every
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:

@@ -23,23 +23,27 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import PainterlyError, SettingsError
+from .allocator import release_freed_memory
+from .errors import MemoryRefused, PainterlyError, SettingsError
+from .events import Interrupted, Progress, StopRequested
 from .images import MAX_INPUT_PIXELS, save_image
-from .memory import release_freed_memory
+from .layers import MIN_SIDE
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
-from .transfer import (
-    PRESERVE_COLOR,
-    Interrupted,
-    Progress,
-    StopRequested,
-    TransferSettings,
-    stylize,
-)
+from .settings import PRESERVE_COLOR, TransferSettings
+from .transfer import stylize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: How often the page's picture is refreshed, in iterations.
 PREVIEW_EVERY = 5
+#: The largest size the page's slider offers.
+MAX_SIZE = 2048
+#: The page's names for the settings it offers, as its errors name them.
+LABELS = {
+    "size": "Size", "iterations": "Iterations", "style_weight": "Style strength",
+    "preserve_color": "Colours", "style_scale": "Style scale", "optimizer": "Optimiser",
+    "seed": "Seed", "max_input_pixels": "the studio's pixel limit",
+}
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ class Studio:
                     )
                 with gr.Column():
                     # The CLI's defaults, from TransferSettings; ids for the browser test.
-                    size = gr.Slider(64, 2048, value=defaults.size, step=16,
+                    size = gr.Slider(MIN_SIDE, MAX_SIZE, value=defaults.size, step=16,
                                      label="Size (long side, px)", elem_id="size")
                     iterations = gr.Slider(1, 1000, value=defaults.iterations, step=1,
                                            label="Iterations at each scale", elem_id="iterations")
@@ -186,7 +190,7 @@ class Studio:
                         seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
                     )
                 except PainterlyError as error:
-                    raise gr.Error(str(error), print_exception=False) from None
+                    raise gr.Error(studio_message(error), print_exception=False) from None
                 job = _Job()
                 self.jobs[session] = job
                 thread = threading.Thread(
@@ -264,6 +268,20 @@ def _chosen(upload, example: str, examples: dict[str, Path], what: str):  # noqa
     raise PainterlyError(f"give {what}: upload one or pick an example")
 
 
+def studio_message(error: PainterlyError) -> str:
+    """An error in the page's words: its settings by their labels, not as options."""
+    if isinstance(error, MemoryRefused):
+        fits = (f"a size of {error.largest_size} px or less fits" if error.largest_size
+                else "no size fits")
+        return (f"this painting needs about {error.needed / 1024**3:.1f} GB of memory but the "
+                f"machine has {error.limit / 1024**3:.1f} GB free; {fits}")
+    if isinstance(error, SettingsError):
+        return f"{LABELS.get(error.field, error.field)}: {error.problem}"
+    if error.setting in LABELS:
+        return f"{error} ({LABELS[error.setting]})"
+    return str(error)
+
+
 def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettings) -> None:
     """Paint in a thread, posting (kind, value, image) updates to the job's queue."""
 
@@ -280,7 +298,7 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
     except Interrupted as stopped:
         job.updates.put(("stopped", None, stopped.picture))
     except PainterlyError as error:
-        message = str(error)
+        message = studio_message(error)
         for path in [photo, *paintings]:  # uploads by their own name, not the server's path
             message = message.replace(str(path), path.name)
         job.updates.put(("error", message, None))

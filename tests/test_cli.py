@@ -32,7 +32,7 @@ def test_transfer_writes_png_of_requested_size(tmp_path, inputs, capsys):
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_bf16_instructions_gets_a_note(tmp_path, inputs, capsys,
                                                             monkeypatch, native):
-    monkeypatch.setattr("painterly.cli.cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr("painterly.devices.cpu_has_native_bf16", lambda: native)
     out = tmp_path / "out.png"
     argv = ["transfer", *map(str, inputs), "-o", str(out), "-q", "--size", "32",
             "--iterations", "1", "--scales", "none", "--device", "cpu", "--precision", "bf16"]
@@ -317,17 +317,17 @@ def test_a_signal_saves_the_picture_so_far_and_resume_finishes_the_same(
 
 
 def test_signal_handler_stops_after_the_iteration_then_at_once():
-    from painterly.cli import _StopOnSignal, _Terminated
-    from painterly.transfer import StopRequested
+    from painterly.cli.signals import StopOnSignal, Terminated
+    from painterly.events import StopRequested
 
-    stop = _StopOnSignal()
+    stop = StopOnSignal()
     with pytest.raises(KeyboardInterrupt):  # nothing to save yet: stop at once
         stop.handle(signal.SIGINT, None)
     stop.check(None)  # an iteration finished
     stop.handle(signal.SIGTERM, None)  # first signal: only noted
     with pytest.raises(StopRequested):
         stop.check(None)  # ... and acted on after the iteration
-    with pytest.raises(_Terminated):  # a second signal: at once
+    with pytest.raises(Terminated):  # a second signal: at once
         stop.handle(signal.SIGTERM, None)
 
 
@@ -336,7 +336,7 @@ def test_interrupt_before_the_first_iteration_writes_nothing(tmp_path, inputs, c
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("painterly.cli.stylize", interrupted)
+    monkeypatch.setattr("painterly.cli.paint.stylize", interrupted)
     out = tmp_path / "out.png"
     assert main(["transfer", *map(str, inputs), "-o", str(out), *FAST]) == 130
     assert "interrupted; no file is left half-written" in capsys.readouterr().err

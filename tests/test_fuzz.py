@@ -47,16 +47,20 @@ def fast_core():
     """The CLI with the painting itself replaced by a stand-in that loads the inputs
     the real one would and returns a small picture: the fuzz is about the layers
     around it, and must not start real long runs."""
-    from painterly import experiments, images
+    from painterly import transfer
+    from painterly.cli import paint as paint_command
+    from painterly.experiments import reconstruction, sweeps
 
-    def stylize(content, style, settings, callback=None, resume=None):
-        for source in [content, *(style if isinstance(style, list) else [style])]:
-            images.load_image(source, settings.max_input_pixels)
+    def paint(inputs, settings, callback=None, resume=None):
         return Image.new("RGB", (settings.size % 97 + 16, 16), (120, 80, 40))
 
+    def stylize(content, style, settings, callback=None, resume=None):
+        return paint(transfer.load_inputs(content, style, settings.max_input_pixels), settings)
+
     patched = pytest.MonkeyPatch()
-    patched.setattr(cli, "stylize", stylize)
-    patched.setattr(experiments, "stylize", stylize)
+    patched.setattr(paint_command, "stylize", stylize)
+    patched.setattr(reconstruction, "paint", paint)
+    patched.setattr(sweeps, "paint", paint)
     yield
     patched.undo()
 

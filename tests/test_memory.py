@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import pytest
 import torch
 
-from painterly import TransferSettings, memory
-from painterly.errors import PainterlyError
-from painterly.memory import GB, _activations_per_pixel, estimate_bytes
-from painterly.transfer import check_memory, memory_needed
+from painterly import TransferSettings, allocator
+from painterly.errors import MemoryRefused, SettingsError
+from painterly.memory import GB, _activations_per_pixel, check_memory, estimate_bytes, memory_needed
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -37,7 +35,7 @@ def test_estimate_matches_the_measured_peak():
     # L-BFGS iterations, bf16, freed memory kept as the CLI does): 2.35 GB. The estimate
     # should be within 15%.
     settings = TransferSettings(size=1024, scales=(), precision="bf16")
-    needed = memory_needed(settings, PHOTO, [(1024, 811)], CPU)
+    needed = memory_needed(settings, PHOTO, [(1024, 811)], torch.bfloat16)
     assert needed / GB == pytest.approx(2.35, rel=0.15)
 
 
@@ -47,35 +45,40 @@ def test_fp32_estimate_is_on_the_safe_side_of_the_measured_peak(size, measured_g
     # four stages, in fp32, 25 iterations a scale, freed memory kept; tubingen x
     # starry_night, benchmarks/results/speed_memory_xeon_no_bf16.md).
     settings = TransferSettings(size=size, precision="fp32")
-    needed = memory_needed(settings, PHOTO, [(1024, 640)], CPU) / GB
+    needed = memory_needed(settings, PHOTO, [(1024, 640)], None) / GB
     assert measured_gb <= needed <= 1.1 * measured_gb
 
 
 def test_too_much_names_the_largest_size_that_fits():
     settings = TransferSettings(size=2048, precision="bf16", max_memory=2.0)
-    with pytest.raises(PainterlyError, match=r"--size \d+ fits") as refused:
-        check_memory(settings, PHOTO, [PHOTO], CPU)
-    largest = int(re.search(r"--size (\d+) fits", str(refused.value)).group(1))
+    bf16 = torch.bfloat16
+    with pytest.raises(MemoryRefused, match=r"size \d+ fits") as refused:
+        check_memory(settings, PHOTO, [PHOTO], CPU, bf16)
+    largest = refused.value.largest_size
+    assert f"size {largest} fits" in str(refused.value) and refused.value.setting == "size"
+    assert refused.value.from_setting and refused.value.limit == 2 * GB
     limit = 2.0 * GB
-    assert memory_needed(replace(settings, size=largest), PHOTO, [PHOTO], CPU) <= limit
-    assert memory_needed(replace(settings, size=largest + 1), PHOTO, [PHOTO], CPU) > limit
-    check_memory(replace(settings, size=largest), PHOTO, [PHOTO], CPU)  # and it runs
+    assert refused.value.needed == memory_needed(settings, PHOTO, [PHOTO], bf16) > limit
+    assert memory_needed(replace(settings, size=largest), PHOTO, [PHOTO], bf16) <= limit
+    assert memory_needed(replace(settings, size=largest + 1), PHOTO, [PHOTO], bf16) > limit
+    check_memory(replace(settings, size=largest), PHOTO, [PHOTO], CPU, bf16)  # and it runs
 
 
 def test_nothing_fits_says_so():
     settings = TransferSettings(size=512, max_memory=0.1)
-    with pytest.raises(PainterlyError, match="no size fits"):
-        check_memory(settings, PHOTO, [PHOTO], CPU)
+    with pytest.raises(MemoryRefused, match="no size fits") as refused:
+        check_memory(settings, PHOTO, [PHOTO], CPU, None)
+    assert refused.value.largest_size is None and refused.value.setting == "max_memory"
 
 
 def test_max_memory_must_be_positive():
-    with pytest.raises(PainterlyError, match="max_memory"):
+    with pytest.raises(SettingsError, match="max_memory"):
         TransferSettings(max_memory=0)
 
 
 _FAULTS = """
 import resource, sys, torch
-from painterly.memory import keep_freed_memory, release_freed_memory
+from painterly.allocator import keep_freed_memory, release_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 
 def faults_per_page(count=5, size=25 * 2**20):  # 100 MB of float32, freed each time
@@ -102,7 +105,7 @@ def _faults(mode: str) -> tuple[str, float, float]:
     return kept, float(per_page), float(second)
 
 
-@pytest.mark.skipif(memory._glibc() is None, reason="mallopt is glibc's")
+@pytest.mark.skipif(allocator._glibc() is None, reason="mallopt is glibc's")
 def test_kept_memory_is_reused_without_page_faults_and_released_on_demand():
     _, default_faults, _ = _faults("default")
     kept, kept_faults, after_release = _faults("keep")

@@ -47,11 +47,6 @@ def test_gd_step_adapts_to_scale():
         assert float(quadratic(result)) < 1e-3 * float(quadratic(start))
 
 
-def test_unknown_method():
-    with pytest.raises(ValueError, match="unknown optimizer"):
-        minimize(quadratic, TARGET, "newton", 1, lambda step: None)
-
-
 @pytest.mark.parametrize("method", ["lbfgs", "adam", "gd"])
 def test_resumed_run_equals_straight_run(method):
     start = torch.full_like(TARGET, 0.5)

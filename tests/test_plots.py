@@ -7,7 +7,7 @@ from PIL import Image
 
 from painterly.errors import PainterlyError
 from painterly.plots import plot_losses
-from painterly.transfer import Progress
+from painterly.events import Progress
 
 
 def _history(scale: float) -> list[Progress]:

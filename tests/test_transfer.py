@@ -13,7 +13,7 @@ from PIL import Image
 from painterly import Progress, SettingsError, TransferSettings, stylize
 from painterly.errors import PainterlyError
 from painterly.optimizers import BLOW_UP
-from painterly.transfer import Interrupted, StopRequested
+from painterly.events import Interrupted, StopRequested
 
 FAST = {"size": 64, "iterations": 30}
 
@@ -132,7 +132,7 @@ def test_bad_settings_name_the_field(changes, field):
 
 @pytest.mark.parametrize("name", ["cuda:99", "cuda:x"])
 def test_absent_or_malformed_gpu_is_a_settings_error(name):
-    from painterly.transfer import resolve_device
+    from painterly.devices import resolve_device
 
     with pytest.raises(SettingsError, match="device"):
         resolve_device(name)
@@ -185,7 +185,7 @@ def test_style_scale_changes_the_picture(small_content, small_style):
 def test_precision_resolves_per_device():
     import torch
 
-    from painterly.transfer import resolve_precision
+    from painterly.devices import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
@@ -201,7 +201,7 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_instructions():
     # must follow the instruction flags the kernel reports, not oneDNN's support check.
     import torch
 
-    from painterly.transfer import resolve_precision
+    from painterly.devices import resolve_precision
 
     flags = set()
     for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -1,0 +1,185 @@
+"""``painterly transfer`` and ``painterly resume``: one painting, with progress,
+snapshots, checkpoints, and the picture so far kept on a signal."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint, write_checkpoint
+from ..devices import bf16_is_emulated, resolve_device
+from ..errors import PainterlyError
+from ..events import Checkpoint, Interrupted, Progress
+from ..images import check_image_path, save_image
+from ..plots import check_plot_path, plot_losses
+from ..recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
+from ..settings import TransferSettings
+from ..snapshots import Snapshots, check_animation_path
+from ..transfer import stylize
+from .options import add_common, add_settings_options, given_settings, positive_int
+from .progress import ProgressBar, report
+from .signals import STOP, save_interrupted
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    transfer = commands.add_parser(
+        "transfer",
+        help="paint CONTENT in the style of STYLE",
+        description="Paint the photograph CONTENT in the style of the painting STYLE.",
+    )
+    transfer.add_argument("content", metavar="CONTENT", nargs="?", help="the photograph")
+    transfer.add_argument("style", metavar="STYLE", nargs="*",
+                          help="the painting, or several to mix (see --style-blend)")
+    transfer.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="where to write the picture, .png or .jpg (default: CONTENT_STYLE.png here)",
+    )
+    transfer.add_argument(
+        "--recipe", metavar="PICTURE",
+        help="make PICTURE again from the recipe painterly stored in it (inputs found by "
+        "their paths and checked by SHA-256); options given here override its settings",
+    )
+    transfer.add_argument("--snapshots", metavar="DIR",
+                          help="write the picture every --save-every iterations into DIR")
+    transfer.add_argument("--save-every", metavar="N", type=positive_int, default=10,
+                          help="iterations between snapshots (default: 10)")
+    transfer.add_argument("--animate", metavar="FILE",
+                          help="make an animation of the snapshots, .gif or .mp4")
+    transfer.add_argument(
+        "--checkpoint", metavar="FILE",
+        help="save the run's state to FILE (.ckpt) every --checkpoint-every iterations and "
+        "when interrupted; continue it with 'painterly resume FILE'",
+    )
+    transfer.add_argument("--checkpoint-every", metavar="N", type=positive_int, default=20,
+                          help="iterations between checkpoints (default: 20)")
+    add_common(transfer)
+    add_settings_options(transfer, TransferSettings)
+    transfer.set_defaults(run=_transfer)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a transfer from its checkpoint file",
+        description="Continue the transfer saved in CHECKPOINT (by --checkpoint, or at an "
+        "interrupt) to the picture an uninterrupted run would have made.",
+    )
+    resume.add_argument("checkpoint", metavar="CHECKPOINT", help="a .ckpt file")
+    resume.add_argument("-o", "--output", metavar="OUT",
+                        help="where to write the picture (default: the run's own output)")
+    resume.add_argument("--checkpoint-every", metavar="N", type=positive_int,
+                        help="iterations between checkpoints (default: as the run had it)")
+    add_common(resume)
+    resume.set_defaults(run=_resume)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    content, styles, settings = _transfer_inputs(args)
+    output = Path(
+        args.output or "_".join(Path(name).stem for name in [content, *styles]) + ".png"
+    )
+
+    # Made once the run has started: it reads the weights file, which stylize checks first.
+    @functools.cache
+    def recipe() -> dict:
+        return make_recipe("transfer", settings, {"content": [content], "style": styles})
+
+    return _paint(args, content, styles, settings, recipe, output, args.checkpoint_every)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    saved = read_checkpoint(args.checkpoint)
+    recipe = saved.recipe
+    settings = settings_from_recipe(recipe, TransferSettings, args.checkpoint)
+    content = find_input(recipe["inputs"]["content"][0], "content", args.checkpoint)
+    styles = [find_input(e, "style", args.checkpoint) for e in recipe["inputs"]["style"]]
+    args.snapshots = args.animate = None  # resume has no snapshot options
+    output = Path(args.output or saved.output)
+    every = args.checkpoint_every or saved.every
+    return _paint(args, content, styles, settings, lambda: recipe, output, every,
+                  saved.checkpoint)
+
+
+def _paint(
+    args: argparse.Namespace,
+    content: str,
+    styles: list[str],
+    settings: TransferSettings,
+    recipe: Callable[[], dict],
+    output: Path,
+    checkpoint_every: int,
+    resume: Checkpoint | None = None,
+) -> int:
+    """Run one transfer for ``transfer`` and ``resume``: progress, snapshots, checkpoints,
+    and on a signal the picture so far (and a checkpoint) before exiting."""
+    check_image_path(output)  # before minutes of work, not after
+    if args.plot:
+        check_plot_path(args.plot)
+    if args.animate:
+        check_animation_path(args.animate)
+    checkpoint_path = check_checkpoint_path(args.checkpoint) if args.checkpoint else None
+    if bf16_is_emulated(settings.precision, resolve_device(settings.device)):
+        print("painterly: note: this CPU has no bf16 instructions, so --precision bf16 is "
+              "emulated and several times slower than fp32 (--precision auto picks fp32 here)",
+              file=sys.stderr)
+
+    def save_checkpoint(checkpoint: Checkpoint) -> None:
+        if checkpoint_path is not None:
+            write_checkpoint(
+                checkpoint_path,
+                CheckpointFile(recipe(), str(output.resolve()), checkpoint_every, checkpoint),
+            )
+
+    began = time.perf_counter()
+    with ProgressBar(enabled=not args.quiet) as progress:
+        snapshots = None
+        if args.snapshots or args.animate:
+            snapshots = Snapshots(args.save_every, args.snapshots, bool(args.animate))
+
+        def follow(step: Progress) -> None:
+            progress.update(step)
+            if snapshots is not None:
+                snapshots(step)
+            due = checkpoint_path is not None and step.iteration % checkpoint_every == 0
+            if due and step.checkpoint is not None:
+                save_checkpoint(step.checkpoint())
+            STOP.check(step)
+
+        try:
+            picture = stylize(content, styles, settings, callback=follow, resume=resume)
+        except Interrupted as stop:
+            progress.close()
+            return save_interrupted(stop, output, encode(recipe()), checkpoint_path,
+                                    save_checkpoint)
+    save_image(picture, output, encode(recipe()))
+    if args.plot:
+        plot_losses({"transfer": progress.history}, args.plot)
+    if snapshots is not None and args.animate:
+        snapshots.animate(args.animate)
+        print(f"painterly: animation in {args.animate}", file=sys.stderr)
+    report(output, picture, began)
+    return 0
+
+
+def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
+    """CONTENT, STYLEs and settings: from the command line, or from a recipe with the
+    command line's options on top."""
+    given = given_settings(TransferSettings, args)
+    if not args.recipe:
+        if args.content is None or not args.style:
+            raise PainterlyError("give CONTENT and at least one STYLE (or --recipe PICTURE)")
+        return args.content, args.style, TransferSettings(**given)
+    recipe = read_recipe(args.recipe)
+    if recipe.get("command") != "transfer":
+        raise PainterlyError(
+            f"{args.recipe}: made by 'painterly {recipe.get('command')}', not 'transfer'"
+        )
+    settings = settings_from_recipe(recipe, TransferSettings, args.recipe)
+    settings = dataclasses.replace(settings, **given)
+    inputs = recipe.get("inputs", {})
+    content = args.content or find_input(inputs["content"][0], "content", args.recipe)
+    styles = args.style or [find_input(e, "style", args.recipe) for e in inputs["style"]]
+    return content, styles, settings

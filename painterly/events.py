@@ -1,0 +1,64 @@
+"""What a run tells its caller: progress after each iteration, where it stands (to resume
+it), and how it ends when asked to stop. Plain records, below everything that writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Enough to continue a transfer to the result an uninterrupted run gives (with the
+    same inputs and settings)."""
+
+    stage: int  # index into settings.stage_sizes()
+    done: int  # iterations finished, across all stages
+    image: torch.Tensor  # (1, 3, h, w) the iterate at this stage's size, on the CPU
+    optimizer: dict  # the optimiser's state (see optimizers.minimize's resume)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a callback learns after each iteration. Losses are unweighted distances."""
+
+    iteration: int  # counted across all scales
+    iterations: int
+    size: int  # long side of the image being optimised now, px
+    total: float
+    content: float
+    style: float
+    tv: float
+    elapsed: float  # seconds since the optimisation started
+    # The current image, (1, 3, h, w) in [0, 1] at this scale's size (the luminance
+    # image in luminance mode); shared with the optimiser: read it, don't keep it.
+    image: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    # Where the run stands, to continue it later with stylize(resume=...); builds (and
+    # copies the image) only when called, and only valid during the callback.
+    checkpoint: Callable[[], Checkpoint] | None = field(default=None, repr=False, compare=False)
+    # The picture as it looks now, at this scale's size and in the chosen colour mode
+    # (the photo's chroma put back in luminance mode); only valid during the callback.
+    picture: Callable[[], Image.Image] | None = field(default=None, repr=False, compare=False)
+
+    def numbers(self) -> Progress:
+        """This progress without the image and callables: safe to keep or pickle."""
+        return replace(self, image=None, checkpoint=None, picture=None)
+
+
+class StopRequested(Exception):
+    """Raise this from a progress callback to stop a run; :func:`painterly.stylize` then
+    raises :class:`Interrupted` with the picture so far."""
+
+
+class Interrupted(Exception):
+    """A run stopped by its callback: the picture so far, and where it stood."""
+
+    def __init__(self, picture: Image.Image, progress: Progress, checkpoint: Checkpoint) -> None:
+        super().__init__(f"stopped at iteration {progress.iteration} of {progress.iterations}")
+        self.picture = picture
+        self.progress = progress
+        self.checkpoint = checkpoint

@@ -1,0 +1,111 @@
+"""The objective of a style transfer: targets from the photograph and the paintings, and
+the weighted sum of content, style and total-variation losses of an image.
+
+features -> losses: the network's responses to an image are compared with the targets
+by the pure loss functions of :mod:`painterly.losses`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .settings import TransferSettings
+from .vgg import VGG19Features
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The weighted objective and its unweighted parts, as 0-d tensors."""
+
+    total: torch.Tensor
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Objective:
+    """content_weight * content + style_weight * sum_l w_l style_l + tv_weight * tv.
+
+    A term whose weight is zero is not computed, and the network runs only as deep as
+    the deepest layer a computed term needs (``layers``).
+    """
+
+    extractor: VGG19Features
+    layers: frozenset[str]  # the layers the network is asked for
+    content_layer: str
+    content_target: torch.Tensor  # (1, C, H, W) features of the photograph
+    style_grams: dict[str, torch.Tensor]  # layer -> (C, C) Gram matrix of the painting
+    style_layer_weights: dict[str, float]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    # The network's arithmetic under autocast (torch.bfloat16), or None for fp32.
+    compute_dtype: torch.dtype | None = None
+
+    def __call__(self, image: torch.Tensor) -> LossTerms:
+        features = extract(self.extractor, image, self.layers, self.compute_dtype)
+        zero = image.new_zeros(())
+        content = zero
+        if self.content_layer in features:
+            content = content_loss(features[self.content_layer], self.content_target)
+        style = zero
+        if self.style_weight > 0:
+            for layer, gram in self.style_grams.items():
+                style = style + self.style_layer_weights[layer] * style_loss(features[layer], gram)
+        tv = tv_loss(image) if self.tv_weight > 0 else zero
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return LossTerms(total, content, style, tv)
+
+
+def build_objective(
+    extractor: VGG19Features,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    blend: Sequence[float],
+    settings: TransferSettings,
+    dtype: torch.dtype | None,
+) -> Objective:
+    """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
+    and the weights. Several paintings' Gram matrices are mixed by ``blend`` (one weight
+    per painting, summing to 1); the network runs in ``dtype`` (None: fp32)."""
+    with torch.no_grad():
+        layer = settings.content_layer
+        content_target = extract(extractor, content, [layer], dtype)[layer]
+        grams: dict[str, torch.Tensor] = {}
+        for weight, style in zip(blend, styles):
+            features = extract(extractor, style, settings.style_layers, dtype)
+            for layer in settings.style_layers:
+                gram = weight * gram_matrix(features[layer])
+                grams[layer] = grams[layer] + gram if layer in grams else gram
+    return Objective(
+        extractor=extractor,
+        layers=settings.layers_needed(),
+        content_layer=settings.content_layer,
+        content_target=content_target,
+        style_grams=grams,
+        style_layer_weights=settings.normalized_style_layer_weights(),
+        content_weight=settings.content_weight,
+        style_weight=settings.style_weight,
+        tv_weight=settings.tv_weight,
+        compute_dtype=dtype,
+    )
+
+
+def extract(
+    extractor: VGG19Features,
+    image: torch.Tensor,
+    layers: Iterable[str],
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Features of ``image`` with the network run in ``dtype`` (None: fp32), returned
+    in that dtype. The losses take it from there: each one does its sums in at least
+    fp32, and a Gram matrix keeps its fast bfloat16 products with fp32 accumulation.
+    Targets and iterates go through here alike, so the photo's own content loss is
+    exactly 0."""
+    with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
+        return extractor(image, layers)

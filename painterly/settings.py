@@ -1,0 +1,317 @@
+"""Settings of a run: frozen dataclasses shared by the API, the CLI and the studio.
+
+Each value is checked here, once, when the settings are made, and raises
+:class:`~painterly.errors.SettingsError` naming the field; the engine trusts what it is
+given. The CLI builds its options from these fields (help text and defaults included).
+:class:`RunSettings` holds what every optimisation shares; :class:`TransferSettings`
+adds the painting, :class:`ReconstructSettings` the report's one-layer reconstructions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from .errors import PainterlyError, SettingsError
+from .images import MAX_INPUT_PIXELS
+from .layers import LAYERS, MIN_SIDE, canonical_layer
+from .optimizers import OPTIMIZERS
+
+DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+#: The automatic coarse-to-fine ladder halves the size down to no less than this.
+AUTO_SCALE_MIN = 128
+PRESERVE_COLOR = ("none", "luminance", "histogram")
+PRECISIONS = ("auto", "fp32", "bf16")
+POOLINGS = ("max", "avg")
+TARGETS = ("content", "style")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every optimisation over an image's pixels shares: its size and length, the
+    optimiser, the network, where it runs, and the limits that refuse it early."""
+
+    size: int = field(default=512, metadata={"help": "long side of the output in px"})
+    iterations: int = field(
+        default=100, metadata={"help": "optimiser iterations at each scale"}
+    )
+    optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
+    step: float | None = field(
+        default=None,
+        metadata={"help": "step: multiplier of lbfgs steps (1), learning rate of adam (0.02), "
+                  "first move of gd (0.05)"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the noise start"})
+    pooling: str = field(default="max", metadata={"help": "max or avg"})
+    weights: str | None = field(
+        default=None, metadata={"help": "VGG19 weights file (default: bundled)"}
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
+                  "natively, else fp32), fp32 or bf16; losses are always fp32 (default: auto)"},
+    )
+    max_input_pixels: int = field(
+        default=MAX_INPUT_PIXELS,
+        metadata={"help": "refuse input images with more pixels than this, before decoding"},
+    )
+    max_memory: float | None = field(
+        default=None,
+        metadata={"help": "GB the run may use; refused before it starts if the estimate is "
+                  "over (default: the memory available now)"},
+    )
+
+    def __post_init__(self) -> None:
+        _check_int(self, "size", minimum=MIN_SIDE)
+        _check_int(self, "iterations", minimum=1)
+        _check_int(self, "seed", minimum=0)
+        _check_int(self, "max_input_pixels", minimum=1)
+        if self.max_memory is not None and not (
+            _is_number(self.max_memory) and math.isfinite(self.max_memory) and self.max_memory > 0
+        ):
+            raise SettingsError("max_memory", f"must be a positive number of GB, got "
+                                f"{self.max_memory!r}")
+        if self.step is not None and not (
+            _is_number(self.step) and math.isfinite(self.step) and self.step > 0
+        ):
+            raise SettingsError("step", f"must be a positive number, got {self.step!r}")
+        for name, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("pooling", POOLINGS),
+            ("precision", PRECISIONS),
+        ):
+            _check_choice(self, name, allowed)
+        _check_device(self.device)
+
+
+def with_default(base: type, name: str, default: object) -> object:
+    """A subclass's field ``name`` with another default, keeping the base's help."""
+    (base_field,) = (f for f in fields(base) if f.name == name)
+    return field(default=default, metadata=base_field.metadata)
+
+
+@dataclass(frozen=True)
+class TransferSettings(RunSettings):
+    """Every setting of a style transfer; the CLI's options are built from these fields.
+
+    Weights are relative: each loss term is a relative squared error (see
+    :mod:`painterly.losses`), so ``content_weight`` and ``style_weight`` mean the same
+    at every size. Layer names may be given in paper, Keras or neural-style form and
+    are stored in paper form.
+    """
+
+    content_layer: str = field(default="conv4_2", metadata={"help": "layer of the content loss"})
+    style_layers: tuple[str, ...] = field(
+        default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers of the style loss"}
+    )
+    style_layer_weights: tuple[float, ...] | None = field(
+        default=None, metadata={"help": "one weight per style layer (default: all equal)"}
+    )
+    content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
+    style_weight: float = field(default=10.0, metadata={"help": "beta, weight of style"})
+    tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
+    style_blend: tuple[float, ...] | None = field(
+        default=None,
+        metadata={"help": "one weight per painting, normalized (default: all equal)"},
+    )
+    style_scale: float = field(
+        default=1.0,
+        metadata={"help": "painting's long side relative to the output's; >1: bigger strokes"},
+    )
+    style_size: int | None = field(
+        default=None,
+        metadata={"help": "painting's long side in px at full size (default: from --style-scale)"},
+    )
+    preserve_color: str = field(
+        default="none",
+        metadata={"help": "none; luminance: style on luminance only, the photo's chroma kept; "
+                  "histogram: the painting recoloured to the photo's colour statistics first"},
+    )
+    scales: tuple[int, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "long sides of coarser stages run before --size, each starting the "
+            "next (default: auto, halving down to 128 px; none: one stage)"
+        },
+    )
+    init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check_weight(name, getattr(self, name))
+        object.__setattr__(self, "content_layer", _layer(self.content_layer, "content_layer"))
+        layers = (self.style_layers,) if isinstance(self.style_layers, str) else self.style_layers
+        layers = tuple(_layer(layer, "style_layers") for layer in layers)
+        if not layers:
+            raise SettingsError("style_layers", "give at least one layer")
+        if len(set(layers)) != len(layers):
+            raise SettingsError("style_layers", "a layer is named twice")
+        object.__setattr__(self, "style_layers", layers)
+        if self.style_layer_weights is not None:
+            weights = _check_weight_list(self, "style_layer_weights")
+            if len(weights) != len(layers):
+                raise SettingsError(
+                    "style_layer_weights",
+                    f"got {len(weights)} weights for {len(layers)} style layers",
+                )
+        if self.style_blend is not None:
+            _check_weight_list(self, "style_blend")
+        if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
+            raise SettingsError(
+                "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
+            )
+        if self.style_size is not None:
+            _check_int(self, "style_size", minimum=MIN_SIDE)
+        if self.scales is not None:
+            scales = tuple(self.scales)
+            for value in scales:
+                if not isinstance(value, int) or isinstance(value, bool) or value < MIN_SIDE:
+                    raise SettingsError("scales", f"each must be an integer >= {MIN_SIDE}")
+            if list(scales) != sorted(set(scales)) or (scales and scales[-1] >= self.size):
+                raise SettingsError("scales", "must increase and stay below size")
+            object.__setattr__(self, "scales", scales)
+        _check_choice(self, "preserve_color", PRESERVE_COLOR)
+        if not isinstance(self.init, str) or not self.init:
+            raise SettingsError("init", f"must be content, noise or an image path, got "
+                                f"{self.init!r}")
+
+    def stage_sizes(self) -> tuple[int, ...]:
+        """Long side of each stage, coarse to fine, ending with ``size``."""
+        if self.scales is not None:
+            return (*self.scales, self.size)
+        sizes = [self.size]
+        while sizes[0] // 2 >= AUTO_SCALE_MIN:
+            sizes.insert(0, sizes[0] // 2)
+        return tuple(sizes)
+
+    def normalized_style_blend(self, paintings: int) -> tuple[float, ...]:
+        """One weight per painting, summing to 1; the count must match the blend's."""
+        blend = self.style_blend or (1.0,) * paintings
+        if len(blend) != paintings:
+            raise SettingsError(
+                "style_blend", f"got {len(blend)} weights for {paintings} paintings"
+            )
+        return tuple(weight / sum(blend) for weight in blend)
+
+    def style_long_side(self, stage_size: int) -> int:
+        """The painting's long side at a stage whose output's long side is ``stage_size``."""
+        full = self.style_size if self.style_size is not None else self.style_scale * self.size
+        return max(1, round(full * stage_size / self.size))
+
+    def normalized_style_layer_weights(self) -> dict[str, float]:
+        """Style layer -> weight, summing to 1 (equal when none were given)."""
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights)
+        return {layer: w / total for layer, w in zip(self.style_layers, weights)}
+
+    def layers_needed(self) -> frozenset[str]:
+        """The layers whose features the objective uses: a term whose weight is zero
+        needs none, and the network runs only as deep as the deepest of these."""
+        needed = set(self.style_layers) if self.style_weight > 0 else set()
+        if self.content_weight > 0:
+            needed.add(self.content_layer)
+        return frozenset(needed)
+
+
+@dataclass(frozen=True)
+class ReconstructSettings(RunSettings):
+    """Settings of a reconstruction from one layer's content or style features: the
+    transfer objective with the other term off, from white noise, at one scale."""
+
+    size: int = with_default(RunSettings, "size", 256)  # type: ignore[assignment]
+    iterations: int = with_default(RunSettings, "iterations", 300)  # type: ignore[assignment]
+    target: str = field(default="content", metadata={"help": "content or style"})
+    layer: str = field(default="conv4_2", metadata={"help": "the layer to reconstruct from"})
+    up_to: bool = field(
+        default=False,
+        metadata={"help": "style: use conv1_1, conv2_1, ... up to --layer, as in Figure 1"},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice(self, "target", TARGETS)
+        object.__setattr__(self, "layer", _layer(self.layer, "layer"))
+        if not isinstance(self.up_to, bool):
+            raise SettingsError("up_to", f"must be true or false, got {self.up_to!r}")
+
+    def style_layers(self) -> tuple[str, ...]:
+        """The layers whose Gram matrices a style reconstruction matches."""
+        if not self.up_to:
+            return (self.layer,)
+        depth = LAYERS.index(self.layer)
+        earlier = tuple(layer for layer in DEFAULT_STYLE_LAYERS if LAYERS.index(layer) < depth)
+        return (*earlier, self.layer)
+
+    def transfer_settings(self) -> TransferSettings:
+        """The transfer objective with the other term off, from noise, at one scale."""
+        content = self.target == "content"
+        shared = {f.name: getattr(self, f.name) for f in fields(RunSettings)}
+        return TransferSettings(
+            **shared,
+            content_layer=self.layer if content else "conv4_2",
+            style_layers=DEFAULT_STYLE_LAYERS if content else self.style_layers(),
+            content_weight=1.0 if content else 0.0,
+            style_weight=0.0 if content else 1.0,
+            scales=(),
+            init="noise",
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_int(settings: RunSettings, name: str, minimum: int) -> None:
+    value = getattr(settings, name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SettingsError(name, f"must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_choice(settings: RunSettings, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(settings, name)
+    if value not in allowed:
+        raise SettingsError(name, f"unknown value {value!r}; use one of {', '.join(allowed)}")
+
+
+def _check_weight_list(settings: RunSettings, name: str) -> tuple[float, ...]:
+    """Check a list of weights (each >= 0, some > 0); store and return it as a tuple."""
+    weights = tuple(getattr(settings, name))
+    for weight in weights:
+        _check_weight(name, weight)
+    if sum(weights) <= 0:
+        raise SettingsError(name, "at least one weight must be positive")
+    object.__setattr__(settings, name, weights)
+    return weights
+
+
+def _check_weight(name: str, value: object) -> None:
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise SettingsError(name, f"must be a finite number >= 0, got {value!r}")
+
+
+def _layer(name: object, setting: str) -> str:
+    if not isinstance(name, str):
+        raise SettingsError(setting, f"expected a layer name, got {name!r}")
+    try:
+        return canonical_layer(name)
+    except PainterlyError as error:
+        raise SettingsError(setting, str(error)) from None
+
+
+def _check_device(name: object) -> None:
+    """auto, cpu, cuda or cuda:N; whether that device is present is asked at run time."""
+    unknown = SettingsError("device", f"unknown device {name!r}; use auto, cpu or cuda")
+    if name == "auto":
+        return
+    if not isinstance(name, str):
+        raise unknown
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise unknown from None
+    if device.type not in ("cpu", "cuda"):
+        raise unknown
