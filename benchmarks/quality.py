@@ -27,12 +27,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from painterly import TransferSettings, __version__, stylize
-from painterly.images import save_image
-from painterly.memory import keep_freed_memory
-from painterly.metrics import measure
-from painterly.transfer import resolve_device
 from speed import cpu_name, floor_seconds  # benchmarks/speed.py, beside this script
+
+from painterly import TransferSettings, __version__, stylize
+from painterly.allocator import keep_freed_memory
+from painterly.devices import resolve_device
+from painterly.images import save_image
+from painterly.metrics import measure
 
 PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"

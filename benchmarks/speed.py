@@ -27,15 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly import Progress, TransferSettings, __version__, stylize  # noqa: E402
+from painterly.allocator import keep_freed_memory  # noqa: E402
+from painterly.devices import cpu_has_native_bf16, resolve_device, resolve_precision  # noqa: E402
 from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
-from painterly.memory import keep_freed_memory  # noqa: E402
 from painterly.metrics import measure  # noqa: E402
-from painterly.transfer import (  # noqa: E402
-    cpu_has_native_bf16,
-    extract,
-    resolve_device,
-    resolve_precision,
-)
+from painterly.objective import extract  # noqa: E402
 from painterly.vgg import load_extractor  # noqa: E402
 
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -155,7 +151,7 @@ def memory(args: argparse.Namespace) -> None:
     --iterations per scale (25: more than L-BFGS's 10 pairs), beside the estimate
     painterly checks before a run."""
     from painterly.images import load_image as open_image
-    from painterly.transfer import memory_needed
+    from painterly.memory import memory_needed
 
     iterations = args.iterations
     lines = [
@@ -169,8 +165,9 @@ def memory(args: argparse.Namespace) -> None:
     photo, painting = open_image(CONTENT).size, open_image(STYLE).size
     for size in args.sizes:
         settings = TransferSettings(size=size, iterations=iterations, device=args.device)
-        estimate = memory_needed(settings, photo, [painting], resolve_device(args.device))
-        keep = "from painterly.memory import keep_freed_memory; keep_freed_memory(); " * (
+        dtype = resolve_precision(settings.precision, resolve_device(args.device))
+        estimate = memory_needed(settings, photo, [painting], dtype)
+        keep = "from painterly.allocator import keep_freed_memory; keep_freed_memory(); " * (
             ALLOCATOR != "glibc defaults")
         code = (
             f"import resource, sys; {keep}from painterly import stylize, TransferSettings; "

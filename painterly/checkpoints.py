@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from .errors import PainterlyError
-from .outputs import atomic_write, check_output_path
 from .events import Checkpoint
+from .outputs import atomic_write, check_output_path
 
 FORMAT = "painterly-checkpoint-1"
 SUFFIXES = (".ckpt", ".pt")

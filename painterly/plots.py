@@ -6,8 +6,8 @@ import io
 import os
 from pathlib import Path
 
-from .outputs import atomic_write, check_output_path
 from .events import Progress
+from .outputs import atomic_write, check_output_path
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import PainterlyError
+from .events import Progress
 from .images import save_image
 from .outputs import atomic_write, check_output_dir, check_output_path
-from .events import Progress
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 

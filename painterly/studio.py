@@ -110,7 +110,6 @@ class Studio:
     def _build(self):  # noqa: ANN202 - gradio's Blocks
         import gradio as gr
 
-        defaults = TransferSettings()
         photos, paintings = bundled_examples("content"), bundled_examples("style")
         with gr.Blocks(title="painterly studio") as blocks:
             gr.Markdown(
@@ -120,41 +119,9 @@ class Studio:
             )
             with gr.Row():
                 with gr.Column():
-                    photo = gr.File(label="Photo", file_types=["image"], elem_id="photo")
-                    photo_example = gr.Dropdown(
-                        ["(upload)", *photos],
-                        value="(upload)",
-                        label="or an example photo",
-                        elem_id="photo-example",
-                    )
-                    styles = gr.File(
-                        label="Painting(s)",
-                        file_count="multiple",
-                        file_types=["image"],
-                        elem_id="paintings",
-                    )
-                    style_example = gr.Dropdown(
-                        ["(upload)", *paintings],
-                        value="(upload)",
-                        label="or an example painting",
-                        elem_id="painting-example",
-                    )
+                    sources = _source_controls(gr, photos, paintings)
                 with gr.Column():
-                    # The CLI's defaults, from TransferSettings; ids for the browser test.
-                    size = gr.Slider(MIN_SIDE, MAX_SIZE, value=defaults.size, step=16,
-                                     label="Size (long side, px)", elem_id="size")
-                    iterations = gr.Slider(1, 1000, value=defaults.iterations, step=1,
-                                           label="Iterations at each scale", elem_id="iterations")
-                    strength = gr.Number(value=defaults.style_weight, elem_id="strength",
-                                         label="Style strength (style weight; content weight is 1)")
-                    color = gr.Radio(list(PRESERVE_COLOR), value=defaults.preserve_color,
-                                     label="Colours", elem_id="color")
-                    style_scale = gr.Slider(0.25, 4, value=defaults.style_scale, step=0.05,
-                                            label="Style scale (>1: bigger strokes)",
-                                            elem_id="style-scale")
-                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer,
-                                            label="Optimiser", elem_id="optimizer")
-                    seed = gr.Number(value=defaults.seed, precision=0, label="Seed", elem_id="seed")
+                    controls = _settings_controls(gr)
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="start")
                 cancel = gr.Button("Cancel", elem_id="cancel")
@@ -164,14 +131,10 @@ class Studio:
                     label="Painting", type="pil", format="png", interactive=False, elem_id="picture"
                 )
                 with gr.Column():
-                    download = gr.File(
-                        label="Download (PNG with its recipe)",
-                        interactive=False,
-                        elem_id="download",
-                    )
-                    gallery = gr.Gallery(
-                        label="This session's paintings", columns=3, elem_id="gallery"
-                    )
+                    download = gr.File(label="Download (PNG with its recipe)", interactive=False,
+                                       elem_id="download")
+                    gallery = gr.Gallery(label="This session's paintings", columns=3,
+                                         elem_id="gallery")
             history = gr.State([])
             # One token per page: a visitor's Cancel finds their own job by it.
             session = gr.State(lambda: uuid.uuid4().hex)
@@ -191,61 +154,59 @@ class Studio:
                     )
                 except PainterlyError as error:
                     raise gr.Error(studio_message(error), print_exception=False) from None
-                job = _Job()
-                self.jobs[session] = job
-                thread = threading.Thread(
-                    target=_run, daemon=True, args=(job, photo_path, style_paths, settings)
-                )
-                began = time.perf_counter()
-                thread.start()
-                try:
-                    while True:
-                        kind, value, image = job.updates.get()
-                        if kind == "progress":
-                            done, total = value.iteration, value.iterations
-                            left = (time.perf_counter() - began) / done * (total - done)
-                            progress(
-                                (done, total), desc=f"{value.size} px, about {left:.0f} s left"
-                            )
-                            text = (
-                                f"Iteration {done} of {total} at {value.size} px; "
-                                f"style {value.style:.4f}, content {value.content:.3f}; "
-                                f"about {left:.0f} s left"
-                            )
-                            yield image, text, None, history, history
-                        elif kind == "done":
-                            path = self._save(image, photo_path, style_paths, settings)
-                            caption = (
-                                f"{settings.size} px, style {settings.style_weight:g}, "
-                                f"{settings.preserve_color}, scale {settings.style_scale:g}"
-                            )
-                            history = [*history, (str(path), caption)]
-                            seconds = time.perf_counter() - began
-                            yield image, f"Done in {seconds:.0f} s.", str(path), history, history
-                            return
-                        elif kind == "stopped":
-                            yield image, "Cancelled.", None, history, history
-                            return
-                        else:
-                            raise gr.Error(value, print_exception=False)
-                finally:
-                    job.stop.set()  # a cancelled or closed page stops the painting too
-                    self.jobs.pop(session, None)
+                yield from self._paint(photo_path, style_paths, settings, history, session,
+                                       progress)
 
-            def stop(session: str) -> str:
-                job = self.jobs.get(session)
-                if job is not None:
-                    job.stop.set()
-                return "Cancelled."
-
-            inputs = [photo, styles, photo_example, style_example, size, iterations, strength,
-                      color, style_scale, optimizer, seed, history, session]
             running = start.click(
-                paint, inputs, [picture, status, download, gallery, history], concurrency_id="paint"
+                paint, [*sources, *controls, history, session],
+                [picture, status, download, gallery, history], concurrency_id="paint",
             )
-            cancel.click(stop, session, status, cancels=[running], queue=False)
+            cancel.click(self._cancel, session, status, cancels=[running], queue=False)
         blocks.queue(default_concurrency_limit=self.settings.concurrency)
         return blocks
+
+    def _paint(self, photo: Path, paintings: list[Path], settings: TransferSettings,
+               history: list, session: str, progress) -> Iterator[tuple]:  # noqa: ANN001
+        """Paint in a thread and turn its updates into the page's outputs."""
+        import gradio as gr
+
+        job = _Job()
+        self.jobs[session] = job
+        threading.Thread(target=_run, daemon=True, args=(job, photo, paintings, settings)).start()
+        began = time.perf_counter()
+        try:
+            while True:
+                kind, value, image = job.updates.get()
+                if kind == "progress":
+                    done, total = value.iteration, value.iterations
+                    left = (time.perf_counter() - began) / done * (total - done)
+                    progress((done, total), desc=f"{value.size} px, about {left:.0f} s left")
+                    text = (f"Iteration {done} of {total} at {value.size} px; style "
+                            f"{value.style:.4f}, content {value.content:.3f}; about {left:.0f} s "
+                            "left")
+                    yield image, text, None, history, history
+                elif kind == "done":
+                    path = self._save(image, photo, paintings, settings)
+                    caption = (f"{settings.size} px, style {settings.style_weight:g}, "
+                               f"{settings.preserve_color}, scale {settings.style_scale:g}")
+                    history = [*history, (str(path), caption)]
+                    seconds = time.perf_counter() - began
+                    yield image, f"Done in {seconds:.0f} s.", str(path), history, history
+                    return
+                elif kind == "stopped":
+                    yield image, "Cancelled.", None, history, history
+                    return
+                else:
+                    raise gr.Error(value, print_exception=False)
+        finally:
+            job.stop.set()  # a cancelled or closed page stops the painting too
+            self.jobs.pop(session, None)
+
+    def _cancel(self, session: str) -> str:
+        job = self.jobs.get(session)
+        if job is not None:
+            job.stop.set()
+        return "Cancelled."
 
     def _save(
         self, picture: Image.Image, photo: Path, paintings: list[Path], settings: TransferSettings
@@ -255,6 +216,38 @@ class Studio:
             number = self.count
         recipe = make_recipe("transfer", settings, {"content": [photo], "style": paintings})
         return save_image(picture, self.workdir / f"painterly_{number:03d}.png", encode(recipe))
+
+
+def _source_controls(gr, photos: dict, paintings: dict) -> list:  # noqa: ANN001
+    """The photo and the paintings: uploads, or the bundled examples by name."""
+    photo = gr.File(label="Photo", file_types=["image"], elem_id="photo")
+    photo_example = gr.Dropdown(["(upload)", *photos], value="(upload)",
+                                label="or an example photo", elem_id="photo-example")
+    styles = gr.File(label="Painting(s)", file_count="multiple", file_types=["image"],
+                     elem_id="paintings")
+    style_example = gr.Dropdown(["(upload)", *paintings], value="(upload)",
+                                label="or an example painting", elem_id="painting-example")
+    return [photo, styles, photo_example, style_example]  # in the order paint takes them
+
+
+def _settings_controls(gr) -> list:  # noqa: ANN001
+    """The settings the page offers, at the CLI's defaults; ids for the browser test."""
+    defaults = TransferSettings()
+    return [
+        gr.Slider(MIN_SIDE, MAX_SIZE, value=defaults.size, step=16,
+                  label="Size (long side, px)", elem_id="size"),
+        gr.Slider(1, 1000, value=defaults.iterations, step=1,
+                  label="Iterations at each scale", elem_id="iterations"),
+        gr.Number(value=defaults.style_weight, elem_id="strength",
+                  label="Style strength (style weight; content weight is 1)"),
+        gr.Radio(list(PRESERVE_COLOR), value=defaults.preserve_color, label="Colours",
+                 elem_id="color"),
+        gr.Slider(0.25, 4, value=defaults.style_scale, step=0.05,
+                  label="Style scale (>1: bigger strokes)", elem_id="style-scale"),
+        gr.Dropdown(list(OPTIMIZERS), value=defaults.optimizer, label="Optimiser",
+                    elem_id="optimizer"),
+        gr.Number(value=defaults.seed, precision=0, label="Seed", elem_id="seed"),
+    ]
 
 
 def _chosen(upload, example: str, examples: dict[str, Path], what: str):  # noqa: ANN001, ANN202

@@ -51,30 +51,6 @@ def test_gd_converges_on_block_5_without_tuning(small_content):
     assert all(b.total <= a.total for a, b in zip(log, log[1:]))  # every step descends
 
 
-def test_up_to_uses_the_first_layer_of_each_block_below():
-    settings = ReconstructSettings(target="style", layer="conv4_2", up_to=True)
-    assert settings.style_layers() == ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2")
-    assert ReconstructSettings(target="style", layer="conv3_1").style_layers() == ("conv3_1",)
-
-
-def test_reconstruction_is_the_transfer_objective_with_one_term_off():
-    content = ReconstructSettings(target="content", layer="relu2_2").transfer_settings()
-    assert (content.content_layer, content.style_weight, content.init) == ("conv2_2", 0, "noise")
-    style = ReconstructSettings(target="style", layer="conv2_1").transfer_settings()
-    assert (style.style_layers, style.content_weight) == (("conv2_1",), 0)
-
-
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [({"target": "both"}, "target"), ({"layer": "conv6_1"}, "layer"), ({"size": 4}, "size"),
-     ({"optimizer": "sgd"}, "optimizer")],
-)
-def test_bad_reconstruct_settings(changes, field):
-    with pytest.raises(SettingsError) as raised:
-        ReconstructSettings(**changes)
-    assert raised.value.field == field
-
-
 def _locate(sheet: Image.Image, tile: Image.Image) -> tuple[int, int]:
     """Top-left corner of the exact copy of ``tile`` in ``sheet``."""
     big, small = np.asarray(sheet), np.asarray(tile)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from painterly import TransferSettings, allocator
+from painterly import TransferSettings
 from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import GB, _activations_per_pixel, check_memory, estimate_bytes, memory_needed
 
@@ -76,42 +76,3 @@ def test_max_memory_must_be_positive():
         TransferSettings(max_memory=0)
 
 
-_FAULTS = """
-import resource, sys, torch
-from painterly.allocator import keep_freed_memory, release_freed_memory
-kept = keep_freed_memory() if sys.argv[1] == "keep" else None
-
-def faults_per_page(count=5, size=25 * 2**20):  # 100 MB of float32, freed each time
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(count):
-        torch.ones(size)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (count * size * 4 / 4096)
-
-torch.ones(25 * 2**20)  # warm up
-print(kept, faults_per_page())
-release_freed_memory()
-print(faults_per_page(count=1))
-"""
-
-
-def _faults(mode: str) -> tuple[str, float, float]:
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True,
-                          text=True, check=True)
-    first, second = done.stdout.split("\n")[:2]
-    kept, per_page = first.split()
-    return kept, float(per_page), float(second)
-
-
-@pytest.mark.skipif(allocator._glibc() is None, reason="mallopt is glibc's")
-def test_kept_memory_is_reused_without_page_faults_and_released_on_demand():
-    _, default_faults, _ = _faults("default")
-    kept, kept_faults, after_release = _faults("keep")
-    assert kept == "True"
-    # glibc's defaults map a fresh 100 MB block (a fault per page) each time.
-    assert default_faults > 0.8
-    assert kept_faults < 0.2 * default_faults
-    # malloc_trim gave the pages back, so the next block faults them in again.
-    assert after_release > 0.5

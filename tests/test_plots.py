@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from painterly.errors import PainterlyError
-from painterly.plots import plot_losses
 from painterly.events import Progress
+from painterly.plots import plot_losses
 
 
 def _history(scale: float) -> list[Progress]:

@@ -139,8 +139,8 @@ def test_a_text_file_as_image_gives_a_message(page, tmp_path, inputs):
 
 def test_downloaded_png_carries_its_recipe(tmp_path, inputs):
     from painterly.recipes import read_recipe
-    from painterly.studio import Studio
     from painterly.settings import TransferSettings
+    from painterly.studio import Studio
 
     pytest.importorskip("gradio")
     studio = Studio(StudioSettings(), tmp_path)

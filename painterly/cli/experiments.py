@@ -44,8 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Start from white noise and match IMAGE's features at one layer: its "
         "responses (content) or their Gram matrices (style).",
     )
-    rebuild.add_argument("target", choices=TARGETS, help="content or style")
-    rebuild.add_argument("image", metavar="IMAGE", help="the image to reconstruct")
+    _target_and_image(rebuild)
     rebuild.add_argument("-o", "--output", metavar="OUT",
                          help="where to write it (default: IMAGE_TARGET_LAYER.png here)")
     add_common(rebuild)
@@ -59,8 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "rows Block1..Block5 and columns Conv1..Conv4, with the original. Also writes "
         "each tile into SHEET_tiles/ and SHEET.csv (layer, loss, iterations, seconds).",
     )
-    table.add_argument("target", choices=TARGETS, help="content or style")
-    table.add_argument("image", metavar="IMAGE", help="the image to reconstruct")
+    _target_and_image(table)
     table.add_argument("-o", "--output", metavar="SHEET", required=True,
                        help="the contact sheet, .png or .jpg")
     table.add_argument("--layers", type=layer_choice, default=LAYERS,
@@ -69,7 +67,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_settings_options(table, ReconstructSettings, skip=("target", "layer"),
                          defaults={"size": GRID_SIZE})
     table.set_defaults(run=_grid)
+    _register_sweep(commands)
 
+
+def _target_and_image(parser: argparse.ArgumentParser) -> None:
+    """A reconstruction's positional arguments: the target (a settings field) and IMAGE."""
+    parser.add_argument("target", choices=TARGETS, help="content or style")
+    parser.add_argument("image", metavar="IMAGE", help="the image to reconstruct")
+
+
+def _register_sweep(commands: argparse._SubParsersAction) -> None:
     sweeps = commands.add_parser(
         "sweep",
         help="run transfers over every combination of option values",

@@ -39,7 +39,8 @@ def _number_list(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(item) for item in name_list(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _scales(text: str) -> tuple[int, ...] | None:
@@ -52,7 +53,7 @@ def _scales(text: str) -> tuple[int, ...] | None:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected auto, none or comma-separated sizes in px, got {text!r}"
-        )
+        ) from None
 
 
 def positive_int(text: str) -> int:
@@ -72,7 +73,7 @@ def layer_choice(text: str) -> tuple[str, ...]:
     try:
         return tuple(canonical_layer(name) for name in name_list(text))
     except PainterlyError as error:
-        raise argparse.ArgumentTypeError(str(error))
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # How each annotation of a settings dataclass is read from the command line.

@@ -1,0 +1,82 @@
+"""The objective (painterly/objective.py): targets and the weighted sum of the losses,
+checked against the losses recomputed in float64 numpy from the network's features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from painterly import TransferSettings
+from painterly.objective import build_objective
+from painterly.vgg import load_extractor
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return load_extractor(None, "max", "cpu")
+
+
+def _images(seed: int, count: int) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.rand(1, 3, 40, 48, generator=generator) for _ in range(count)]
+
+
+def _gram64(features: torch.Tensor) -> np.ndarray:
+    f = features.detach().double().numpy()[0]
+    f = f.reshape(f.shape[0], -1)
+    return f @ f.T / f.shape[1]
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a - b) ** 2).sum() / (b**2).sum())
+
+
+def test_terms_match_a_float64_reference(extractor):
+    photo, painting, image = _images(0, 3)
+    settings = TransferSettings(style_layers=("conv1_1", "conv3_1"), style_layer_weights=(1, 3),
+                                content_weight=2.0, style_weight=5.0, tv_weight=0.5)
+    objective = build_objective(extractor, photo, [painting], (1.0,), settings, None)
+    terms = objective(image)
+    with torch.no_grad():
+        mine = extractor(image, ["conv4_2", "conv1_1", "conv3_1"])
+        target = extractor(photo, ["conv4_2"])["conv4_2"]
+        theirs = extractor(painting, ["conv1_1", "conv3_1"])
+    content = _relative(mine["conv4_2"].double().numpy(), target.double().numpy())
+    style = sum(w * _relative(_gram64(mine[layer]), _gram64(theirs[layer]))
+                for layer, w in (("conv1_1", 0.25), ("conv3_1", 0.75)))
+    pixels = image.double().numpy()
+    tv = (np.mean(np.diff(pixels, axis=2) ** 2) + np.mean(np.diff(pixels, axis=3) ** 2))
+    assert float(terms.content) == pytest.approx(content, rel=1e-4)
+    assert float(terms.style) == pytest.approx(style, rel=1e-4)
+    total = 2.0 * float(terms.content) + 5.0 * float(terms.style) + 0.5 * float(terms.tv)
+    assert float(terms.total) == pytest.approx(total, rel=1e-6)
+    assert float(terms.tv) == pytest.approx(tv, rel=1e-5)
+
+
+def test_paintings_mix_by_the_blend(extractor):
+    photo, first, second = _images(1, 3)
+    settings = TransferSettings()
+    both = build_objective(extractor, photo, [first, second], (0.25, 0.75), settings, None)
+    alone = [build_objective(extractor, photo, [p], (1.0,), settings, None)
+             for p in (first, second)]
+    for layer in settings.style_layers:
+        mixed = 0.25 * alone[0].style_grams[layer] + 0.75 * alone[1].style_grams[layer]
+        torch.testing.assert_close(both.style_grams[layer], mixed, rtol=1e-5, atol=1e-7)
+
+
+def test_only_the_layers_the_weights_need_are_computed(extractor, monkeypatch):
+    photo, painting, image = _images(2, 3)
+    settings = TransferSettings(style_weight=0.0)
+    objective = build_objective(extractor, photo, [painting], (1.0,), settings, None)
+    asked = []
+    real = type(extractor).forward
+
+    def forward(self, image, layers):
+        asked.append(set(layers))
+        return real(self, image, layers)
+
+    monkeypatch.setattr(type(extractor), "forward", forward)
+    terms = objective(image)
+    assert asked == [{"conv4_2"}] and objective.layers == settings.layers_needed()
+    assert float(terms.style) == 0.0 and float(terms.content) > 0
