@@ -6,7 +6,7 @@
 
 Each prints a table and writes benchmarks/results/speed_<what>.md. Ratios are taken
 within one run; the machine is named in each file. Like the command line, they let the
-process keep the memory it frees (painterly.memory.keep_freed_memory);
+process keep the memory it frees (painterly.allocator.keep_freed_memory);
 ``--allocator default`` measures glibc's defaults instead.
 """
 
