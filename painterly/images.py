@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import PainterlyError
 from .outputs import atomic_write, check_output_path
+from .untrusted import regular_file
 
 ImageSource = str | os.PathLike[str] | Image.Image
 
@@ -41,11 +42,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image
     if isinstance(source, Image.Image):
         _check_pixels(source, max_pixels, "the image")
         return to_rgb(source)
-    path = Path(source)
-    if path.is_dir():
-        raise PainterlyError(f"{path}: is a directory, not an image file")
-    if not path.exists():
-        raise PainterlyError(f"{path}: no such file")
+    path = regular_file(source, "image file")
     try:
         # Pillow warns about damaged metadata it then skips; the picture decides.
         with warnings.catch_warnings():

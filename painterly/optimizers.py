@@ -80,7 +80,7 @@ def minimize(
     done = 0
     if resume is not None:
         done, step = resume["iteration"], resume["step"]
-    stepper = _STEPPERS[method](loss_fn, image, step, resume and resume["optimizer"])
+    stepper = _resumed_stepper(method, loss_fn, image, step, resume)
     confirmed = image.clone()  # the last iterate whose loss was finite
     first_loss = None
     rollbacks = 0
@@ -114,6 +114,18 @@ def minimize(
 
         on_iteration(Iterate(done, loss, image.detach(), state))
     return image.detach()
+
+
+def _resumed_stepper(method: str, loss_fn: LossFunction, image: torch.Tensor, step: float,
+                     resume: dict | None) -> _TorchStepper | _GradientDescent:
+    """The method's stepper, with the state it saved (from a checkpoint: untrusted)."""
+    try:
+        return _STEPPERS[method](loss_fn, image, step, resume and resume["optimizer"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+        if resume is None:
+            raise
+        raise PainterlyError(f"the saved optimiser state does not fit this run "
+                             f"({type(error).__name__})") from None
 
 
 class _TorchStepper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -23,7 +24,32 @@ def check_output_path(path: str | os.PathLike[str], suffixes: Iterable[str]) -> 
     if out.is_dir():
         raise PainterlyError(f"{out}: is a directory; give a file name")
     check_output_dir(out.parent, out)
+    try:
+        name_max = os.pathconf(out.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    # The temporary file beside it is named ".NAME.PID.RANDOM.tmp".
+    if len(_temp_prefix(out).encode()) + len("XXXXXXXX.tmp") > name_max:
+        raise PainterlyError(f"{out}: the file name is too long to be written safely "
+                             f"(its temporary twin would pass the {name_max}-byte limit)")
     return out
+
+
+def make_output_dir(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` (its parent checked first), or take it if it already is one."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise PainterlyError(f"{directory}: exists and is not a directory")
+    check_output_dir(directory if directory.exists() else directory.parent, directory)
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
+def check_not_an_input(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse to write over one of the run's own inputs."""
+    for source in inputs:
+        if Path(source).exists() and out.exists() and os.path.samefile(source, out):
+            raise PainterlyError(f"{out}: is one of this run's inputs; choose another output")
 
 
 def check_output_dir(directory: Path, name: Path | None = None) -> Path:
@@ -42,7 +68,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     A reader never sees a half-written file, and a failure leaves nothing behind.
     """
     out = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    _remove_stale_temps(out)
+    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(out), suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(handle, "wb") as temp:
             write(temp)
@@ -52,3 +79,26 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         Path(temp_name).unlink(missing_ok=True)
         raise
     return out
+
+
+def _temp_prefix(out: Path) -> str:
+    return f".{out.name}.{os.getpid()}."
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Remove temporary files beside ``out`` left by processes that were killed (SIGKILL
+    leaves them): their names carry the writer's process id."""
+    for temp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        pid = temp.name[len(out.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process: alive
+        return True
+    return True

@@ -20,9 +20,16 @@ from PIL import Image, UnidentifiedImageError
 
 from . import __version__
 from .errors import PainterlyError
+from .untrusted import regular_file, shown
 from .weights import bundled_weights_path
 
 RECIPE_KEY = "painterly"
+#: A recipe is a few kB; anything far larger is not one of ours.
+MAX_RECIPE_CHARS = 1_000_000
+#: Inputs a recipe may list per role.
+MAX_INPUTS = 64
+#: The largest file a recipe may have us hash (its inputs are images).
+MAX_HASHED_BYTES = 2 * 1024**3
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -72,27 +79,82 @@ def encode(recipe: dict) -> str:
 
 
 def read_recipe(path: str | os.PathLike[str]) -> dict:
-    """The recipe stored in a PNG or JPEG painterly wrote; PainterlyError if none."""
+    """The recipe stored in a PNG or JPEG painterly wrote, checked against the recipe's
+    shape (:func:`check_recipe`); PainterlyError if there is none or it is damaged."""
+    regular_file(path, "picture")
     try:
         with Image.open(path) as image:
             text = image.info.get(RECIPE_KEY) or image.info.get("comment")
-    except FileNotFoundError:
-        raise PainterlyError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise PainterlyError(f"{path}: not a readable image ({error})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        # ValueError: a text chunk over Pillow's limit (a decompression bomb).
+        raise PainterlyError(f"{shown(path)}: not a readable image ({error})") from None
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    if not text:
+        raise PainterlyError(f"{shown(path)}: holds no painterly recipe")
+    if len(text) > MAX_RECIPE_CHARS:
+        raise PainterlyError(f"{shown(path)}: its recipe is over {MAX_RECIPE_CHARS} characters")
     try:
-        recipe = json.loads(text) if text else None
-    except json.JSONDecodeError:
-        recipe = None
+        recipe = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PainterlyError(f"{shown(path)}: holds no painterly recipe") from None
     if not isinstance(recipe, dict) or "settings" not in recipe:
-        raise PainterlyError(f"{path}: holds no painterly recipe")
+        raise PainterlyError(f"{shown(path)}: holds no painterly recipe")
+    check_recipe(recipe, path)
     return recipe
 
 
+def check_recipe(recipe: object, path: object) -> None:
+    """Refuse a recipe (from a picture or a checkpoint: untrusted) that is not of the
+    shape painterly writes: settings of plain values, inputs of paths and digests."""
+
+    def bad(what: str) -> PainterlyError:
+        return PainterlyError(f"{shown(path)}: its recipe is damaged ({what})")
+
+    if not isinstance(recipe, dict) or not isinstance(recipe.get("command"), str):
+        raise bad("no command")
+    settings = recipe.get("settings")
+    if not isinstance(settings, dict) or not all(
+        isinstance(k, str) and _plain(v) for k, v in settings.items()
+    ):
+        raise bad("settings must be names with plain values")
+    inputs = recipe.get("inputs")
+    if not isinstance(inputs, dict) or not all(
+        isinstance(entries, list) and 0 < len(entries) <= MAX_INPUTS
+        and all(_input_entry(e) for e in entries)
+        for entries in inputs.values()
+    ):
+        raise bad("inputs must be lists of paths with their SHA-256")
+    weights = recipe.get("weights")
+    if not (isinstance(weights, dict) and _digest(weights.get("sha256"))):
+        raise bad("no SHA-256 of the weights")
+
+
+def _plain(value: object, nested: bool = False) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return not isinstance(value, str) or len(value) <= 4096
+    return not nested and isinstance(value, list) and len(value) <= 64 and all(
+        _plain(v, nested=True) for v in value)
+
+
+def _digest(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(
+        c in "0123456789abcdef" for c in value)
+
+
+def _input_entry(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    if entry.get("path") is None:  # an in-memory image: nothing to find again
+        return True
+    return (isinstance(entry.get("path"), str) and _plain(entry["path"])
+            and isinstance(entry.get("absolute", ""), str) and _plain(entry.get("absolute"))
+            and _digest(entry.get("sha256")))
+
+
 def settings_from_recipe(recipe: dict, settings_class: type, path: object) -> object:
-    """Rebuild the settings dataclass; lists become tuples as the fields expect."""
+    """Rebuild the settings dataclass from a checked recipe; lists become tuples as the
+    fields expect."""
     known = {f.name for f in dataclasses.fields(settings_class)}
     values = {
         k: tuple(v) if isinstance(v, list) else v
@@ -102,18 +164,32 @@ def settings_from_recipe(recipe: dict, settings_class: type, path: object) -> ob
     try:
         return settings_class(**values)
     except PainterlyError as error:
-        raise PainterlyError(f"{path}: its recipe has a bad setting: {error}") from None
+        raise PainterlyError(f"{shown(path)}: its recipe has a bad setting: {error}") from None
 
 
 def find_input(entry: dict, role: str, path: object) -> str:
-    """The file a recipe's input names, checked against its SHA-256."""
+    """The file a checked recipe's input names, checked against its SHA-256 (a regular
+    file of at most ``MAX_HASHED_BYTES``: the recipe chooses what is read)."""
     if not entry.get("path"):
-        raise PainterlyError(f"{path}: its {role} was an in-memory image; give the file")
+        raise PainterlyError(f"{shown(path)}: its {role} was an in-memory image; give the file")
     for candidate in (entry.get("absolute"), entry["path"]):
         if candidate and Path(candidate).is_file():
+            regular_file(candidate, "image file", MAX_HASHED_BYTES)
             if sha256_of(candidate) != entry.get("sha256"):
                 raise PainterlyError(
-                    f"{candidate}: changed since {path} was made (SHA-256 differs)"
+                    f"{shown(candidate)}: changed since {shown(path)} was made (SHA-256 differs)"
                 )
             return candidate
-    raise PainterlyError(f"{path}: its {role} {entry['path']} is no longer there")
+    raise PainterlyError(f"{shown(path)}: its {role} {shown(entry['path'])} is no longer there")
+
+
+def check_weights(recipe: dict, settings: object, path: object) -> None:
+    """Refuse to remake a picture with weights other than the recipe's (by SHA-256)."""
+    weights = settings.weights  # type: ignore[attr-defined]
+    file = Path(weights) if weights else bundled_weights_path()
+    regular_file(file, "weights file")
+    if sha256_of(file) != recipe["weights"]["sha256"]:
+        raise PainterlyError(
+            f"{shown(file)}: not the weights {shown(path)} was made with (SHA-256 differs)",
+            setting="weights",
+        )

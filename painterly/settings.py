@@ -26,6 +26,8 @@ PRESERVE_COLOR = ("none", "luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "bf16")
 POOLINGS = ("max", "avg")
 TARGETS = ("content", "style")
+#: torch's generators take seeds below 2**64; the largest signed 64-bit value is plenty.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class RunSettings:
         _check_int(self, "size", minimum=MIN_SIDE)
         _check_int(self, "iterations", minimum=1)
         _check_int(self, "seed", minimum=0)
+        if self.seed > MAX_SEED:
+            raise SettingsError("seed", f"must be at most {MAX_SEED}, got {self.seed}")
         _check_int(self, "max_input_pixels", minimum=1)
         if self.max_memory is not None and not (
             _is_number(self.max_memory) and math.isfinite(self.max_memory) and self.max_memory > 0
@@ -85,6 +89,8 @@ class RunSettings:
         ):
             _check_choice(self, name, allowed)
         _check_device(self.device)
+        if self.weights is not None and not (isinstance(self.weights, str) and self.weights):
+            raise SettingsError("weights", f"must be a file path, got {self.weights!r}")
 
 
 def with_default(base: type, name: str, default: object) -> object:

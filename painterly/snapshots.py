@@ -11,7 +11,7 @@ from PIL import Image
 from .errors import PainterlyError
 from .events import Progress
 from .images import save_image
-from .outputs import atomic_write, check_output_dir, check_output_path
+from .outputs import atomic_write, check_output_path, make_output_dir
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
@@ -33,8 +33,7 @@ class Snapshots:
         self.every = every
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:
-            check_output_dir(self.directory.parent, self.directory)
-            self.directory.mkdir(exist_ok=True)
+            make_output_dir(self.directory)
         self.keep_frames = keep_frames
         self.frames: list[Image.Image] = []
 

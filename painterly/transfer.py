@@ -113,6 +113,7 @@ def paint(
         )
         state = None
         if resume is not None and stage == resume.stage:
+            _check_resume(resume, target)
             start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
         elif image is None:
             start = start_image(target, settings)
@@ -148,6 +149,16 @@ def _stage_objective(
     ]
     target, styles = _prepare_colors(photo, styles, settings.preserve_color)
     return build_objective(extractor, target, styles, blend, settings, dtype), target
+
+
+def _check_resume(resume: Checkpoint, target: torch.Tensor) -> None:
+    """A checkpoint's image must be of the size its stage has with these inputs."""
+    if resume.image.shape != target.shape[:1] + (3,) + target.shape[2:]:
+        have, want = resume.image.shape[-2:], target.shape[-2:]
+        raise PainterlyError(
+            f"the checkpoint's image is {have[1]}x{have[0]} but stage {resume.stage} of "
+            f"these settings paints {want[1]}x{want[0]}"
+        )
 
 
 def check_side(size: tuple[int, int], long_side: int, name: str) -> None:

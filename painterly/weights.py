@@ -21,6 +21,7 @@ import torch
 
 from .errors import PainterlyError
 from .layers import LAYERS, layer_channels
+from .untrusted import regular_file, shown
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -66,8 +67,9 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> VGGWeights:
     a VGG19 weights file.
     """
     resolved = bundled_weights_path() if path is None else Path(path).expanduser()
-    if not resolved.is_file():
-        raise PainterlyError(f"{resolved}: weights file not found")
+    if not resolved.exists():
+        raise PainterlyError(f"{shown(resolved)}: weights file not found", setting="weights")
+    regular_file(resolved, "weights file")
     stat = resolved.stat()
     # Keyed on size and mtime so that a replaced file is read again.
     return _load_cached(str(resolved.resolve()), stat.st_size, stat.st_mtime_ns)

@@ -20,7 +20,7 @@ from ..experiments import (
     sweep,
     sweep_settings,
 )
-from ..images import check_image_path, save_image
+from ..images import check_image_path
 from ..layers import LAYERS
 from ..plots import check_plot_path, plot_losses
 from ..recipes import encode, make_recipe
@@ -33,7 +33,8 @@ from .options import (
     positive_int,
     settings_from_args,
 )
-from .progress import ProgressBar, report
+from .progress import ProgressBar
+from .results import report, save_result
 from .signals import STOP, exit_status, save_interrupted
 
 
@@ -119,7 +120,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         except Interrupted as stop:
             progress.close()
             return save_interrupted(stop, output, recipe())
-    save_image(picture, output, recipe())
+    output = save_result(picture, output, recipe())
     if args.plot:
         plot_losses({settings.layer: progress.history}, args.plot)
     report(output, picture, began)

@@ -15,14 +15,24 @@ from ..checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint
 from ..devices import bf16_is_emulated, resolve_device
 from ..errors import PainterlyError
 from ..events import Checkpoint, Interrupted, Progress
-from ..images import check_image_path, save_image
+from ..images import check_image_path
+from ..outputs import check_not_an_input
 from ..plots import check_plot_path, plot_losses
-from ..recipes import encode, find_input, make_recipe, read_recipe, settings_from_recipe
+from ..recipes import (
+    check_weights,
+    encode,
+    find_input,
+    make_recipe,
+    read_recipe,
+    settings_from_recipe,
+)
 from ..settings import TransferSettings
 from ..snapshots import Snapshots, check_animation_path
 from ..transfer import stylize
+from ..untrusted import shown
 from .options import add_common, add_settings_options, given_settings, positive_int
-from .progress import ProgressBar, report
+from .progress import ProgressBar
+from .results import report, save_result
 from .signals import STOP, save_interrupted
 
 
@@ -85,7 +95,10 @@ def _transfer(args: argparse.Namespace) -> int:
     # Made once the run has started: it reads the weights file, which stylize checks first.
     @functools.cache
     def recipe() -> dict:
-        return make_recipe("transfer", settings, {"content": [content], "style": styles})
+        inputs = {"content": [content], "style": styles}
+        if settings.init not in ("content", "noise"):  # a start image, checked on --recipe
+            inputs["init"] = [settings.init]
+        return make_recipe("transfer", settings, inputs)
 
     return _paint(args, content, styles, settings, recipe, output, args.checkpoint_every)
 
@@ -97,10 +110,27 @@ def _resume(args: argparse.Namespace) -> int:
     content = find_input(recipe["inputs"]["content"][0], "content", args.checkpoint)
     styles = [find_input(e, "style", args.checkpoint) for e in recipe["inputs"]["style"]]
     args.snapshots = args.animate = None  # resume has no snapshot options
-    output = Path(args.output or saved.output)
+    output = Path(args.output) if args.output else _own_output(saved, args.checkpoint)
     every = args.checkpoint_every or saved.every
     return _paint(args, content, styles, settings, lambda: recipe, output, every,
                   saved.checkpoint)
+
+
+def _own_output(saved: CheckpointFile, checkpoint: str) -> Path:
+    """The run's own output, as the checkpoint names it: a file it may write only where
+    nothing is, or where this run's picture so far is (a checkpoint is untrusted)."""
+    output = Path(saved.output)
+    if output.exists():
+        try:
+            ours = read_recipe(output) == saved.recipe
+        except PainterlyError:
+            ours = False
+        if not ours:
+            raise PainterlyError(
+                f"{shown(checkpoint)}: its output {shown(output)} holds another picture; "
+                "choose where to write with -o"
+            )
+    return output
 
 
 def _paint(
@@ -115,23 +145,21 @@ def _paint(
 ) -> int:
     """Run one transfer for ``transfer`` and ``resume``: progress, snapshots, checkpoints,
     and on a signal the picture so far (and a checkpoint) before exiting."""
-    check_image_path(output)  # before minutes of work, not after
-    if args.plot:
-        check_plot_path(args.plot)
-    if args.animate:
-        check_animation_path(args.animate)
-    checkpoint_path = check_checkpoint_path(args.checkpoint) if args.checkpoint else None
+    checkpoint_path = _check_outputs(args, output, [content, *styles], settings)
     if bf16_is_emulated(settings.precision, resolve_device(settings.device)):
         print("painterly: note: this CPU has no bf16 instructions, so --precision bf16 is "
               "emulated and several times slower than fp32 (--precision auto picks fp32 here)",
               file=sys.stderr)
 
     def save_checkpoint(checkpoint: Checkpoint) -> None:
-        if checkpoint_path is not None:
-            write_checkpoint(
-                checkpoint_path,
-                CheckpointFile(recipe(), str(output.resolve()), checkpoint_every, checkpoint),
-            )
+        if checkpoint_path is None:
+            return
+        saved = CheckpointFile(recipe(), str(output.resolve()), checkpoint_every, checkpoint)
+        try:
+            write_checkpoint(checkpoint_path, saved)
+        except OSError as error:  # a full disk must not end the painting
+            print(f"painterly: could not write the checkpoint {checkpoint_path} "
+                  f"({error.strerror or error}); painting on", file=sys.stderr)
 
     began = time.perf_counter()
     with ProgressBar(enabled=not args.quiet) as progress:
@@ -154,7 +182,7 @@ def _paint(
             progress.close()
             return save_interrupted(stop, output, encode(recipe()), checkpoint_path,
                                     save_checkpoint)
-    save_image(picture, output, encode(recipe()))
+    output = save_result(picture, output, encode(recipe()))
     if args.plot:
         plot_losses({"transfer": progress.history}, args.plot)
     if snapshots is not None and args.animate:
@@ -162,6 +190,26 @@ def _paint(
         print(f"painterly: animation in {args.animate}", file=sys.stderr)
     report(output, picture, began)
     return 0
+
+
+def _check_outputs(args: argparse.Namespace, output: Path, inputs: list[str],
+                   settings: TransferSettings) -> Path | None:
+    """Every file the run will write, checked before minutes of work, not after; none may
+    be one of its inputs. Returns the checkpoint's path, if one is asked for."""
+    check_image_path(output)
+    if settings.init not in ("content", "noise"):
+        inputs = [*inputs, settings.init]
+    check_not_an_input(output, inputs)
+    if args.plot:
+        check_plot_path(args.plot)
+    if args.animate:
+        check_animation_path(args.animate)
+    if not args.checkpoint:
+        return None
+    checkpoint_path = check_checkpoint_path(args.checkpoint)
+    weights = [settings.weights] if settings.weights else []
+    check_not_an_input(checkpoint_path, [*inputs, *weights])
+    return checkpoint_path
 
 
 def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
@@ -179,7 +227,17 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
         )
     settings = settings_from_recipe(recipe, TransferSettings, args.recipe)
     settings = dataclasses.replace(settings, **given)
-    inputs = recipe.get("inputs", {})
+    inputs = recipe["inputs"]
+    if "content" not in inputs or "style" not in inputs:
+        raise PainterlyError(f"{shown(args.recipe)}: its recipe names no photo or painting")
     content = args.content or find_input(inputs["content"][0], "content", args.recipe)
     styles = args.style or [find_input(e, "style", args.recipe) for e in inputs["style"]]
+    if "weights" not in given:
+        check_weights(recipe, settings, args.recipe)
+    if "init" not in given and settings.init not in ("content", "noise"):
+        if "init" not in inputs:
+            raise PainterlyError(f"{shown(args.recipe)}: its start image was not recorded; "
+                                 "give it again", setting="init")
+        start = find_input(inputs["init"][0], "start image", args.recipe)
+        settings = dataclasses.replace(settings, init=start)
     return content, styles, settings

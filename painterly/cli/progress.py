@@ -1,12 +1,8 @@
-"""What the terminal shows of a run: a progress bar on stderr, and the closing line."""
+"""What the terminal shows while a run goes: a progress bar on stderr."""
 
 from __future__ import annotations
 
 import sys
-import time
-from pathlib import Path
-
-from PIL import Image
 
 from ..events import Progress
 
@@ -49,13 +45,3 @@ class ProgressBar:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def report(output: Path, picture: Image.Image, began: float) -> None:
-    """The closing lines: what was written, how big, how long it took; the path on stdout."""
-    seconds = time.perf_counter() - began
-    print(
-        f"painterly: wrote {output} ({picture.width}x{picture.height}) in {seconds:.1f} s",
-        file=sys.stderr,
-    )
-    print(output)

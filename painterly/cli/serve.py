@@ -36,6 +36,9 @@ def _serve(args: argparse.Namespace) -> int:
             f"the studio needs the web extra ({missing.name} is missing): "
             "pip install 'painterly[web]'"
         ) from None
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        raise PainterlyError(f"cannot listen on {settings.host}:{settings.port} "
+                             f"({error.strerror or error})", setting="port") from None
     except KeyboardInterrupt:
         print("\npainterly: studio stopped", file=sys.stderr)
     return 0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..events import Checkpoint, Interrupted, Progress, StopRequested
-from ..images import save_image
+from .results import save_result
 
 #: 128 + the signal's number, as shells report a process killed by it.
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -77,7 +77,7 @@ def save_interrupted(
 ) -> int:
     """Write the picture so far (and the checkpoint), say so, and return the exit status;
     a second signal during the writes stops them, leaving no half-written file."""
-    save_image(stop.picture, output, recipe)
+    output = save_result(stop.picture, output, recipe)
     if save_checkpoint is not None:
         save_checkpoint(stop.checkpoint)
     done = stop.progress

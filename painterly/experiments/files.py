@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..images import check_image_path, save_image
-from ..outputs import atomic_write, check_output_dir
+from ..outputs import atomic_write, make_output_dir
 from ..recipes import encode, make_recipe
 from ..settings import ReconstructSettings
 from .reconstruction import GridTile
@@ -67,10 +67,7 @@ class SweepFiles:
 
     def __init__(self, directory: str | os.PathLike[str], content: str,
                  styles: list[str]) -> None:
-        self.directory = Path(directory)
-        parent = self.directory if self.directory.exists() else self.directory.parent
-        check_output_dir(parent, self.directory)
-        self.directory.mkdir(exist_ok=True)
+        self.directory = make_output_dir(directory)
         self.inputs = {"content": [content], "style": list(styles)}
         self.records: list[dict[str, object]] = []
 
