@@ -1,17 +1,28 @@
-"""painterly: paint a photograph in the style of a painting (Gatys et al., CVPR 2016)."""
+"""painterly: paint a photograph in the style of a painting (Gatys et al., CVPR 2016).
 
-from importlib.metadata import PackageNotFoundError, version
+The names below load on first use, so that importing the package (and starting the
+command line) does not wait for PyTorch before it can answer a Ctrl-C.
+"""
 
-from .errors import MemoryRefused, PainterlyError, SettingsError
-from .events import Checkpoint, Interrupted, Progress, StopRequested
-from .layers import LAYERS
-from .settings import ReconstructSettings, TransferSettings
-from .transfer import stylize
+from __future__ import annotations
 
-try:
-    __version__ = version("painterly")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "LAYERS": "layers",
+    "Checkpoint": "events",
+    "Interrupted": "events",
+    "Progress": "events",
+    "StopRequested": "events",
+    "MemoryRefused": "errors",
+    "PainterlyError": "errors",
+    "SettingsError": "errors",
+    "ReconstructSettings": "settings",
+    "TransferSettings": "settings",
+    "stylize": "transfer",
+}
 
 __all__ = [
     "LAYERS",
@@ -27,3 +38,25 @@ __all__ = [
     "__version__",
     "stylize",
 ]
+
+if TYPE_CHECKING:
+    from .errors import MemoryRefused, PainterlyError, SettingsError
+    from .events import Checkpoint, Interrupted, Progress, StopRequested
+    from .layers import LAYERS
+    from .settings import ReconstructSettings, TransferSettings
+    from .transfer import stylize
+
+
+def __getattr__(name: str) -> object:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("painterly")
+        except PackageNotFoundError:  # a source tree that was not installed
+            return "0+unknown"
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'painterly' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

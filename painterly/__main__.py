@@ -1,7 +1,5 @@
-"""``python -m painterly`` is the ``painterly`` command."""
+"""``python -m painterly``: the same as the ``painterly`` command."""
 
-import sys
+from .launch import main
 
-from .cli import main
-
-sys.exit(main())
+raise SystemExit(main())

@@ -173,7 +173,7 @@ def find_input(entry: dict, role: str, path: object) -> str:
     if not entry.get("path"):
         raise PainterlyError(f"{shown(path)}: its {role} was an in-memory image; give the file")
     for candidate in (entry.get("absolute"), entry["path"]):
-        if candidate and Path(candidate).is_file():
+        if candidate and Path(candidate).exists():
             regular_file(candidate, "image file", MAX_HASHED_BYTES)
             if sha256_of(candidate) != entry.get("sha256"):
                 raise PainterlyError(

@@ -149,13 +149,17 @@ def _read_keras_h5(path: str) -> VGGWeights:
             f"{path}: reading Keras .h5 weights needs h5py: pip install 'painterly[h5]'"
         ) from None
     convs = {}
+    in_channels = 3
     try:
         with h5py.File(path, "r") as h5:
             for layer in LAYERS:
                 key = _keras_name(layer)
                 if key not in h5:
                     raise PainterlyError(f"{path}: Keras weights lack layer {key}")
-                kernel, bias = _keras_kernel_and_bias(h5[key])
+                out_channels = layer_channels(layer)
+                shapes = {4: (3, 3, in_channels, out_channels), 1: (out_channels,)}
+                kernel, bias = _keras_kernel_and_bias(h5[key], shapes, path)
+                in_channels = out_channels
                 if kernel is None or bias is None:
                     raise PainterlyError(f"{path}: Keras layer {key} has no kernel and bias")
                 # Keras stores (kh, kw, C_in, C_out); torch wants (C_out, C_in, kh, kw).
@@ -166,17 +170,23 @@ def _read_keras_h5(path: str) -> VGGWeights:
     return VGGWeights(convs, "caffe", f"{path} (Keras Caffe VGG19)")
 
 
-def _keras_kernel_and_bias(group):
+def _keras_kernel_and_bias(group, shapes: dict[int, tuple[int, ...]], path: str):  # noqa: ANN001, ANN202
     """Find the 4-D kernel and 1-D bias datasets in a Keras layer group.
 
     Keras 1 names them ``<layer>_W_1:0`` / ``<layer>_b_1:0``, Keras 2 nests them as
-    ``<layer>/kernel:0`` / ``<layer>/bias:0``; both are found by their rank.
+    ``<layer>/kernel:0`` / ``<layer>/bias:0``; both are found by their rank. A dataset
+    of another shape than VGG19's (``shapes``, by rank) is refused before its data is
+    read: the file may claim gigabytes.
     """
     found: dict[int, object] = {}
 
-    def visit(_name, item):
-        if hasattr(item, "shape") and len(item.shape) in (1, 4):
-            found.setdefault(len(item.shape), item[()])
+    def visit(name, item):  # noqa: ANN001
+        rank = len(getattr(item, "shape", ()))
+        if rank in shapes and rank not in found:
+            if tuple(item.shape) != shapes[rank]:
+                raise PainterlyError(f"{path}: {group.name}/{name} has shape "
+                                     f"{tuple(item.shape)}; VGG19 needs {shapes[rank]}")
+            found[rank] = item[()]
 
     group.visititems(visit)
     return found.get(4), found.get(1)

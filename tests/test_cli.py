@@ -55,3 +55,13 @@ def test_errors_name_settings_as_options(error, line):
     # The library's messages name settings by field; only the CLI speaks of options.
     assert "--" not in str(error)
     assert describe(error) == line
+
+
+def test_the_package_loads_its_names_on_first_use():
+    import painterly
+
+    assert set(painterly.__all__) == {*painterly._EXPORTS, "__version__"}
+    for name in painterly.__all__:
+        assert getattr(painterly, name) is not None
+    with pytest.raises(AttributeError):
+        painterly.no_such_name  # noqa: B018

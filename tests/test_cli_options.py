@@ -125,6 +125,8 @@ BAD = [
     (["--max-memory", "0.5"], "no size fits"),
     (["--max-memory", "-1"], "--max-memory"),
     (["--max-input-pixels", "0"], "--max-input-pixels"),
+    (["--seed", "99999999999999999999999", "--init", "noise"], "--seed: must be at most"),
+    (["--step", "inf"], "--step"),
 ]
 
 
@@ -174,12 +176,14 @@ ARTIST_BAD = [
     (["--preserve-color", "sepia"], "--preserve-color"),
     (["--animate", "x.avi"], "unsupported output type"),
     (["--save-every", "0"], "--save-every"),
+    (["--snapshots", "SELF"], "exists and is not a directory"),
 ]
 
 
 @pytest.mark.parametrize(("extra", "message"), ARTIST_BAD)
 def test_bad_artist_options(tmp_path, inputs, capsys, extra, message):
     out = tmp_path / "out.png"
+    extra = [str(inputs[0]) if a == "SELF" else a for a in extra]  # a file, not a directory
     code = main(["transfer", *map(str, inputs), "-o", str(out), *FAST, *extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -181,3 +181,81 @@ def test_a_diverging_run_says_why_and_writes_nothing(tmp_path, inputs, capsys):
     assert "kept blowing up" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
+
+
+def _must_not_paint(*args, **kwargs):
+    raise AssertionError("the run started; it should have been refused before")
+
+
+def test_output_naming_the_photo_is_refused_and_the_photo_kept(tmp_path, inputs, capsys):
+    before = inputs[0].read_bytes()
+    assert main(["transfer", *map(str, inputs), "-o", str(inputs[0]), *FAST]) == 2
+    assert "is one of this run's inputs" in capsys.readouterr().err
+    assert inputs[0].read_bytes() == before
+
+
+def test_a_name_too_long_to_write_is_refused_before_the_work(tmp_path, inputs, capsys,
+                                                              monkeypatch):
+    monkeypatch.setattr("painterly.cli.paint.stylize", _must_not_paint)
+    out = tmp_path / ("x" * 246 + ".png")  # 250 characters: legal, but not its temporary
+    assert main(["transfer", *map(str, inputs), "-o", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "too long to be written safely" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_final_write_keeps_the_picture(tmp_path, inputs, capsys, monkeypatch):
+    import errno
+
+    from painterly.cli import results
+
+    real = results.save_image
+    calls = []
+
+    def full_disk(picture, path, recipe=None):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(picture, path, recipe)
+
+    monkeypatch.setattr(results, "save_image", full_disk)
+    out = tmp_path / "out.png"
+    assert main(["transfer", *map(str, inputs), "-o", str(out), *FAST, "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "could not write" in err and "No space left on device" in err
+    kept = calls[1]
+    assert not out.exists() and f"the picture is kept in {kept}" in err
+    with Image.open(kept) as picture:
+        assert picture.size == (64, 48)
+    assert read_recipe(kept)["command"] == "transfer"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["transfer", "PHOTO", "PAINTING", "--size", "30000", "--max-memory", "4"],
+     ["transfer", "PHOTO", "PAINTING", "--style-size", "100000", "--max-memory", "4"],
+     ["reconstruct", "content", "PHOTO", "--size", "20000", "--max-memory", "1"]],
+    ids=["size", "style-size", "reconstruct"],
+)
+def test_memory_is_refused_before_any_picture_is_resized(tmp_path, inputs, capsys,
+                                                          monkeypatch, argv):
+    monkeypatch.setattr("painterly.transfer.fit_long_side", _must_not_paint)
+    names = {"PHOTO": str(inputs[0]), "PAINTING": str(inputs[1])}
+    argv = [names.get(a, a) for a in argv] + ["-o", str(tmp_path / "out.png"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "this run needs about" in err and "fits" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("role", ["photo", "painting", "init"])
+def test_a_pipe_as_an_input_is_refused_at_once(tmp_path, inputs, capsys, role):
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    files = {"photo": [fifo, inputs[1]], "painting": [inputs[0], fifo]}.get(role, inputs)
+    extra = ["--init", str(fifo)] if role == "init" else []
+    assert main(["transfer", *map(str, files), *extra, "-o", str(tmp_path / "o.png"),
+                 *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "pipe.jpg: is not a regular file" in err and len(err.strip().splitlines()) == 1

@@ -22,3 +22,24 @@ def test_signal_handler_stops_after_the_iteration_then_at_once():
     with pytest.raises(Terminated):  # a second signal: at once
         stop.handle(signal.SIGTERM, None)
 
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.2, 0.35, 0.6, 1.0, 2.0])
+def test_ctrl_c_at_any_moment_of_start_up_ends_quietly(tmp_path, inputs, delay):
+    # Once Python has started (40 ms here), while PyTorch loads, while the inputs are
+    # read: never a traceback, never a run that goes on, never a half-written file.
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out.png"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "painterly", "transfer", *map(str, inputs), "-o", str(out),
+         "--size", "64", "--iterations", "200", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode in (130, -signal.SIGINT), err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob(".*.tmp"))

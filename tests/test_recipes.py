@@ -67,3 +67,98 @@ def test_changed_input_is_refused(tmp_path, inputs, capsys):
     capsys.readouterr()
     assert main(["transfer", "--recipe", str(first), "-o", str(tmp_path / "x.png")]) == 2
     assert "changed since" in capsys.readouterr().err
+
+
+def _with_recipe(path, text: str, compress: bool = True):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("painterly", text, zip=compress)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+def _good(inputs) -> dict:
+    return make_recipe("transfer", TransferSettings(size=32, iterations=1),
+                       {"content": [str(inputs[0])], "style": [str(inputs[1])]})
+
+
+HOSTILE = [
+    ("settings null", lambda r: {**r, "settings": None}, "recipe is damaged"),
+    ("settings nested", lambda r: {**r, "settings": {"size": {"a": 1}}}, "recipe is damaged"),
+    ("no inputs", lambda r: {k: v for k, v in r.items() if k != "inputs"}, "recipe is damaged"),
+    ("inputs of numbers", lambda r: {**r, "inputs": {"content": [5]}}, "recipe is damaged"),
+    ("no weights digest", lambda r: {**r, "weights": {"source": "x"}}, "recipe is damaged"),
+    ("a bad size", lambda r: {**r, "settings": {**r["settings"], "size": "big"}}, "bad setting"),
+    ("weights not a path", lambda r: {**r, "settings": {**r["settings"], "weights": 5}},
+     "bad setting"),
+    ("no content input", lambda r: {**r, "inputs": {"style": r["inputs"]["style"]}},
+     "names no photo"),
+]
+
+
+@pytest.mark.parametrize(("case", "damage", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_recipes_end_in_one_line(tmp_path, inputs, capsys, case, damage, message):
+    picture = _with_recipe(tmp_path / "handed.png", json.dumps(damage(_good(inputs))))
+    out = tmp_path / "again.png"
+    assert main(["transfer", "--recipe", str(picture), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "compress", "message"),
+    [("[" * 100_000 + "]" * 100_000, True, "holds no painterly recipe"),
+     ('{"settings": {}, "x": "' + "a" * 2_000_000 + '"}', False, "over 1000000 characters"),
+     (" " * 30_000_000, True, "not a readable image")],  # 30 MB of text in a small file
+    ids=["nested 100000 deep", "2 MB of text", "a decompression bomb"],
+)
+def test_oversized_or_deep_recipes_are_refused(tmp_path, capsys, text, compress, message):
+    picture = _with_recipe(tmp_path / "handed.png", text, compress)
+    assert picture.stat().st_size < 3_000_000
+    assert main(["recipe", str(picture)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_paths_from_a_recipe_are_shown_escaped(tmp_path, inputs, capsys):
+    recipe = _good(inputs)
+    trick = "gone.png\npainterly: wrote /home/you/everything.png\x1b[2J"
+    recipe["inputs"]["content"] = [{"path": trick, "absolute": trick, "sha256": "0" * 64}]
+    picture = _with_recipe(tmp_path / "handed.png", json.dumps(recipe))
+    assert main(["transfer", "--recipe", str(picture), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "\x1b" not in err
+    assert "gone.png\\npainterly: wrote" in err
+
+
+def test_recipe_refuses_other_weights_and_a_changed_start_image(tmp_path, inputs, capsys):
+    recipe = _good(inputs)
+    recipe["weights"]["sha256"] = "0" * 64  # made with other weights than these
+    picture = _with_recipe(tmp_path / "other_weights.png", json.dumps(recipe))
+    assert main(["transfer", "--recipe", str(picture), "-q"]) == 2
+    assert "not the weights" in capsys.readouterr().err
+    start = tmp_path / "start.png"
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(start)
+    first = tmp_path / "first.png"
+    assert main(["transfer", *map(str, inputs), "--init", str(start), "--size", "32",
+                 "--iterations", "1", "-o", str(first), "-q"]) == 0
+    assert read_recipe(first)["inputs"]["init"][0]["path"] == str(start)
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(start)  # the start image is replaced
+    capsys.readouterr()
+    assert main(["transfer", "--recipe", str(first), "-o", str(tmp_path / "x.png"), "-q"]) == 2
+    assert "start.png: changed since" in capsys.readouterr().err
+
+
+def test_a_recipe_cannot_make_us_hash_a_pipe(tmp_path, inputs, capsys):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    recipe = _good(inputs)
+    recipe["inputs"]["content"] = [{"path": str(fifo), "absolute": str(fifo),
+                                    "sha256": "0" * 64}]
+    picture = _with_recipe(tmp_path / "handed.png", json.dumps(recipe))
+    assert main(["transfer", "--recipe", str(picture), "-q"]) == 2
+    assert "pipe.png: is not a regular file" in capsys.readouterr().err

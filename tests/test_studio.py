@@ -161,3 +161,17 @@ def test_stopping_removes_the_uploads_and_results(tmp_path):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0 and "studio stopped" in err and "Traceback" not in err
     assert not workdir.exists()
+
+
+def test_a_busy_port_is_one_line(capsys):
+    pytest.importorskip("gradio")
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

