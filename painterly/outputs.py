@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import signal
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,16 +72,34 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     """
     out = Path(path)
     _remove_stale_temps(out)
-    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(out), suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            write(temp)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, out)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with _signals_deferred():  # a Ctrl-C lands after the write, never inside it
+        handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(out), suffix=".tmp",
+                                             dir=out.parent)
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                write(temp)
+            os.chmod(temp_name, 0o644)
+            os.replace(temp_name, out)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
     return out
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while a file is written (they arrive when it is
+    done): an interrupt inside a library's writer can surface as another error, or leave
+    its temporary file behind. Only the main thread receives signals, so only it holds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _temp_prefix(out: Path) -> str:

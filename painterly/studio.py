@@ -3,20 +3,21 @@ for each visitor and shows it emerge (``painterly serve``; needs the ``[web]`` e
 
 Built on Gradio, the ML ecosystem's usual web library: it brings uploads, a job queue
 with each visitor's place in it, progress bars and cancellation. Uploads are decoded
-only by :func:`painterly.images.load_image` (with the CLI's pixel limit), and uploads
-and results live in one temporary directory, removed when the studio stops. The browser
-sends names and files, never paths: bundled examples are chosen by name.
+only by :func:`painterly.images.load_image` (with the CLI's pixel limit). Each visitor's
+paintings are kept apart, under their session's secret token, and removed when the page
+closes or after ``keep_minutes`` (uploads too); everything goes when the studio stops.
+The browser sends names and files, never paths: bundled examples are chosen by name.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import secrets
 import shutil
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +66,17 @@ class StudioSettings:
         default=MAX_INPUT_PIXELS,
         metadata={"help": "refuse uploads with more pixels than this, before decoding"},
     )
+    keep_minutes: float = field(
+        default=60.0,
+        metadata={"help": "minutes a visitor's uploads and paintings are kept; they also go "
+                  "when the page is closed (default: 60)"},
+    )
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.keep_minutes, (int, float)) and 0 < self.keep_minutes < 1e6):
+            raise SettingsError(
+                "keep_minutes", f"must be a number of minutes above 0, got {self.keep_minutes!r}"
+            )
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise SettingsError("port", f"must be a port number 0..65535, got {self.port!r}")
         if not isinstance(self.concurrency, int) or self.concurrency < 1:
@@ -102,8 +112,12 @@ class Studio:
     def __init__(self, settings: StudioSettings, workdir: Path) -> None:
         self.settings = settings
         self.workdir = workdir
+        # Each visitor's paintings in a directory named by their session's secret token,
+        # which stays on the server (Gradio keeps a State there), so no one else can
+        # name, list or fetch them.
+        self.results = workdir / "results"
+        self.results.mkdir(mode=0o700, exist_ok=True)
         self.jobs: dict[str, _Job] = {}  # session -> its job under way
-        self.count = 0
         self.lock = threading.Lock()
         self.blocks = self._build()
 
@@ -111,7 +125,10 @@ class Studio:
         import gradio as gr
 
         photos, paintings = bundled_examples("content"), bundled_examples("style")
-        with gr.Blocks(title="painterly studio") as blocks:
+        keep = int(self.settings.keep_minutes * 60)
+        # Uploads (Gradio's cache) older than the time kept go too.
+        with gr.Blocks(title="painterly studio",
+                       delete_cache=(max(60, min(keep, 3600)), keep)) as blocks:
             gr.Markdown(
                 "# painterly studio\nPaint a photograph in the style of a painting "
                 "(Gatys et al., CVPR 2016). Upload a photo and one or more paintings, "
@@ -136,8 +153,10 @@ class Studio:
                     gallery = gr.Gallery(label="This session's paintings", columns=3,
                                          elem_id="gallery")
             history = gr.State([])
-            # One token per page: a visitor's Cancel finds their own job by it.
-            session = gr.State(lambda: uuid.uuid4().hex)
+            # One secret token per page: a visitor's Cancel finds their job by it, and their
+            # paintings live under it until the page closes or the time is up.
+            session = gr.State(new_session, time_to_live=self.settings.keep_minutes * 60,
+                               delete_callback=self.end_session)
 
             # One argument per input component, in the order of `inputs` below.
             def paint(photo_file, style_files, photo_name, style_name, size, iterations,
@@ -186,7 +205,7 @@ class Studio:
                             "left")
                     yield image, text, None, history, history
                 elif kind == "done":
-                    path = self._save(image, photo, paintings, settings)
+                    path = self._save(image, photo, paintings, settings, session)
                     caption = (f"{settings.size} px, style {settings.style_weight:g}, "
                                f"{settings.preserve_color}, scale {settings.style_scale:g}")
                     history = [*history, (str(path), caption)]
@@ -202,20 +221,30 @@ class Studio:
             job.stop.set()  # a cancelled or closed page stops the painting too
             self.jobs.pop(session, None)
 
+    def end_session(self, session: str) -> None:
+        """The page closed or its time is up: stop its painting and remove its files."""
+        job = self.jobs.get(session)
+        if job is not None:
+            job.stop.set()
+        shutil.rmtree(self.results / session, ignore_errors=True)
+
     def _cancel(self, session: str) -> str:
         job = self.jobs.get(session)
         if job is not None:
             job.stop.set()
         return "Cancelled."
 
-    def _save(
-        self, picture: Image.Image, photo: Path, paintings: list[Path], settings: TransferSettings
-    ) -> Path:
+    def _save(self, picture: Image.Image, photo: Path, paintings: list[Path],
+              settings: TransferSettings, session: str) -> Path:
+        """The painting, numbered in its session's own directory."""
+        private = self.results / session
         with self.lock:
-            self.count += 1
-            number = self.count
+            private.mkdir(mode=0o700, exist_ok=True)
+            number = len(list(private.glob("painterly_*.png"))) + 1
+            path = private / f"painterly_{number:03d}.png"
+            path.touch()  # taken: the next painting of this session gets the next number
         recipe = make_recipe("transfer", settings, {"content": [photo], "style": paintings})
-        return save_image(picture, self.workdir / f"painterly_{number:03d}.png", encode(recipe))
+        return save_image(picture, path, encode(recipe))
 
 
 def _source_controls(gr, photos: dict, paintings: dict) -> list:  # noqa: ANN001
@@ -259,6 +288,11 @@ def _chosen(upload, example: str, examples: dict[str, Path], what: str):  # noqa
     if example in examples:
         return examples[example]
     raise PainterlyError(f"give {what}: upload one or pick an example")
+
+
+def new_session() -> str:
+    """A session's token: secret, and unguessable (144 random bits)."""
+    return secrets.token_urlsafe(18)
 
 
 def studio_message(error: PainterlyError) -> str:
@@ -306,7 +340,7 @@ def serve(settings: StudioSettings, ready: Callable[[str, Path], None] | None = 
     listens. The temporary directory with the uploads and results, ``workdir``, is
     removed on the way out."""
     workdir = Path(tempfile.mkdtemp(prefix="painterly-studio-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(workdir)  # where Gradio keeps the uploads
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # where Gradio keeps them
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         studio = Studio(settings, workdir)
@@ -317,7 +351,7 @@ def serve(settings: StudioSettings, ready: Callable[[str, Path], None] | None = 
             max_file_size=int(settings.max_upload_mb * 1024**2),
             prevent_thread_lock=True,
             quiet=True,
-            allowed_paths=[str(workdir)],
+            allowed_paths=[str(workdir / "results")],
         )
         if ready is not None:
             ready(url, workdir)

@@ -8,6 +8,7 @@ from painterly import allocator
 
 _FAULTS = """
 import resource, sys, torch
+import painterly.cli  # loaded first, as the command line does (what is loaded shapes the heap)
 from painterly.allocator import keep_freed_memory, release_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 

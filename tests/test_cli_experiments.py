@@ -132,3 +132,17 @@ def test_interrupted_sweep_keeps_the_finished_pictures(tmp_path, inputs):
     assert "pictures finished are in" in err and "Traceback" not in err
     assert [p.name for p in out.glob("*.png")] == ["001_style_weight-1.png"]
 
+
+
+def test_a_failing_disk_under_a_grid_is_one_line(tmp_path, inputs, capsys, monkeypatch):
+    import errno
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "t.png"))
+
+    monkeypatch.setattr("painterly.experiments.files.save_image", full_disk)
+    argv = ["grid", "content", str(inputs[0]), "--layers", "conv1_1", "--size", "32",
+            "--iterations", "1", "-o", str(tmp_path / "sheet.png"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "t.png: No space left on device" in err and len(err.strip().splitlines()) == 1

@@ -114,3 +114,84 @@ def test_random_bytes_load_or_fail_cleanly(tmp_path_factory, payload):
         assert str(path) in str(error) and "\n" not in str(error)
     else:
         assert image.mode == "RGB" and min(image.size) >= 1
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)
+
+
+def _damage(draw, value):
+    """``value`` (a recipe or checkpoint, nested dicts and lists) with one part replaced
+    by random JSON, or removed."""
+    if isinstance(value, (dict, list)) and value and draw(st.booleans()):
+        keys = sorted(value) if isinstance(value, dict) else list(range(len(value)))
+        key = draw(st.sampled_from(keys))
+        copy = dict(value) if isinstance(value, dict) else list(value)
+        if isinstance(copy, dict) and draw(st.integers(0, 4)) == 0:
+            del copy[key]
+        else:
+            copy[key] = _damage(draw, value[key])
+        return copy
+    return draw(JSON)
+
+
+@pytest.fixture(scope="module")
+def good_recipe():
+    from painterly import TransferSettings
+    from painterly.recipes import make_recipe
+
+    return make_recipe("transfer", TransferSettings(size=32), {"content": [PHOTO],
+                                                               "style": [PAINTING]})
+
+
+def _fails_cleanly(error: PainterlyError) -> None:
+    assert "\n" not in str(error) and str(error)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_damaged_recipes_are_read_or_refused_cleanly(tmp_path_factory, good_recipe, data):
+    import json
+
+    from PIL import PngImagePlugin
+
+    from painterly import TransferSettings
+    from painterly.recipes import find_input, read_recipe, settings_from_recipe
+
+    recipe = _damage(data.draw, good_recipe)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("painterly", json.dumps(recipe), zip=True)
+    path = tmp_path_factory.mktemp("recipe") / "picture.png"
+    Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+    try:
+        read = read_recipe(path)
+        settings_from_recipe(read, TransferSettings, path)
+        for role, entries in read["inputs"].items():
+            for entry in entries:
+                find_input(entry, role, path)
+    except PainterlyError as error:
+        _fails_cleanly(error)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_damaged_checkpoints_are_read_or_refused_cleanly(tmp_path_factory, good_recipe, data):
+    import torch
+
+    from painterly.checkpoints import read_checkpoint
+
+    state = {"format": "painterly-checkpoint-1", "recipe": good_recipe, "output": "out.png",
+             "every": 20, "stage": 0, "done": 3, "image": torch.zeros(1, 3, 8, 8),
+             "optimizer": {"iteration": 3, "step": 1.0, "optimizer": {"state": {}}}}
+    path = tmp_path_factory.mktemp("checkpoint") / "run.ckpt"
+    torch.save(_damage(data.draw, state), path)
+    try:
+        read_checkpoint(path)
+    except PainterlyError as error:
+        _fails_cleanly(error)

@@ -58,3 +58,24 @@ def test_an_input_is_no_output(tmp_path):
     with pytest.raises(PainterlyError, match="is one of this run's inputs"):
         check_not_an_input(tmp_path / "same.png", [photo])
     check_not_an_input(tmp_path / "new.png", [photo])
+
+
+def test_a_signal_during_a_write_lands_after_it(tmp_path):
+    # As if Ctrl-C came in the middle of torch.save: the file is finished first, then
+    # the interrupt arrives; nothing half-written, no temporary left.
+    import signal
+
+    def write(handle):
+        handle.write(b"first half, ")
+        os.kill(os.getpid(), signal.SIGINT)
+        handle.write(b"second half")
+
+    out = tmp_path / "run.ckpt"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(out, write)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert out.read_bytes() == b"first half, second half"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]

@@ -145,8 +145,27 @@ def test_downloaded_png_carries_its_recipe(tmp_path, inputs):
     pytest.importorskip("gradio")
     studio = Studio(StudioSettings(), tmp_path)
     picture = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
-    path = studio._save(picture, inputs[0], [inputs[1]], TransferSettings(size=64))
+    path = studio._save(picture, inputs[0], [inputs[1]], TransferSettings(size=64), "token")
     assert read_recipe(path)["settings"]["size"] == 64
+
+
+def test_each_visitor_has_a_private_directory_that_goes_with_the_session(tmp_path, inputs):
+    from painterly.settings import TransferSettings
+    from painterly.studio import Studio, new_session
+
+    pytest.importorskip("gradio")
+    studio = Studio(StudioSettings(keep_minutes=5), tmp_path)
+    alice, bob = new_session(), new_session()
+    assert alice != bob and len(alice) >= 24  # 144 random bits, never sent to the browser
+    picture = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    settings = TransferSettings(size=64)
+    mine = [studio._save(picture, inputs[0], [inputs[1]], settings, alice) for _ in range(2)]
+    theirs = studio._save(picture, inputs[0], [inputs[1]], settings, bob)
+    assert [p.name for p in mine] == ["painterly_001.png", "painterly_002.png"]
+    assert theirs.name == "painterly_001.png" and theirs.parent != mine[0].parent
+    assert mine[0].parent.name == alice and oct(mine[0].parent.stat().st_mode)[-3:] == "700"
+    studio.end_session(alice)  # the page closed, or its time is up
+    assert not mine[0].parent.exists() and theirs.exists()
 
 
 def test_stopping_removes_the_uploads_and_results(tmp_path):

@@ -35,3 +35,12 @@ def test_paths_are_shown_with_control_characters_escaped():
     assert shown(hostile) == "photo.png\\n\\x1b[2Jpainterly: wrote /etc/passwd"
     assert "\n" not in shown(hostile) and "\x1b" not in shown(hostile)
     assert shown("dossier ünïcødé/été.png") == "dossier ünïcødé/été.png"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads anything")
+def test_an_unreadable_file_is_named(tmp_path):
+    weights = tmp_path / "vgg19.pth"
+    weights.write_bytes(b"x")
+    weights.chmod(0)
+    with pytest.raises(PainterlyError, match="vgg19.pth: cannot be read"):
+        regular_file(weights, "weights file")

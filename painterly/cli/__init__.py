@@ -16,6 +16,7 @@ import torch
 from .. import __version__
 from ..allocator import keep_freed_memory
 from ..errors import MemoryRefused, PainterlyError, SettingsError
+from ..untrusted import shown
 from . import experiments, info, paint, serve
 from .options import EXIT_USAGE, Parser, option
 from .signals import STOP, exit_status
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(describe(error))
     except (MemoryError, torch.OutOfMemoryError):
         return _fail("out of memory; try a smaller --size or fewer/shallower layers")
+    except OSError as error:  # a file system that fails under a write: a full disk, say
+        where = f"{shown(error.filename)}: " if error.filename else ""
+        return _fail(f"{where}{error.strerror or error}")
     except KeyboardInterrupt as stop:
         print("\npainterly: interrupted; no file is left half-written", file=sys.stderr)
         return exit_status(stop)

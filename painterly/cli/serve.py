@@ -26,7 +26,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     def ready(url: str, workdir: Path) -> None:
         print(f"painterly: studio running; open {url} (Ctrl-C to stop). Uploads and "
-              f"results are kept in {workdir} until it stops.", file=sys.stderr, flush=True)
+              f"results are kept in {workdir} until it stops, each visitor's apart from the "
+              f"others' and for at most {settings.keep_minutes:g} minutes.", file=sys.stderr,
+              flush=True)
         print(url, flush=True)
 
     try:
