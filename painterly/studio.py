@@ -165,14 +165,11 @@ class Studio:
                 try:
                     photo_path = _chosen(photo_file, photo_name, photos, "a photo")
                     style_paths = _chosen(style_files, style_name, paintings, "a painting")
-                    style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
-                    settings = TransferSettings(
-                        size=int(size), iterations=int(iterations), style_weight=float(strength),
-                        preserve_color=color, style_scale=float(style_scale), optimizer=optimizer,
-                        seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
-                    )
+                    settings = self._settings(size, iterations, strength, color, style_scale,
+                                              optimizer, seed)
                 except PainterlyError as error:
                     raise gr.Error(studio_message(error), print_exception=False) from None
+                style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
                 yield from self._paint(photo_path, style_paths, settings, history, session,
                                        progress)
 
@@ -183,6 +180,15 @@ class Studio:
             cancel.click(self._cancel, session, status, cancels=[running], queue=False)
         blocks.queue(default_concurrency_limit=self.settings.concurrency)
         return blocks
+
+    def _settings(self, size: float, iterations: float, strength: float, color: str,
+                  style_scale: float, optimizer: str, seed: float | None) -> TransferSettings:
+        """The page's controls as settings (checked there, like the CLI's)."""
+        return TransferSettings(
+            size=int(size), iterations=int(iterations), style_weight=float(strength),
+            preserve_color=color, style_scale=float(style_scale), optimizer=optimizer,
+            seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
+        )
 
     def _paint(self, photo: Path, paintings: list[Path], settings: TransferSettings,
                history: list, session: str, progress) -> Iterator[tuple]:  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,14 @@ def wait_for(pattern, directory, process, seconds=120.0):
         time.sleep(0.01)
 
 
+def _as_from_a_terminal() -> None:
+    # A shell starts a background job with SIGINT ignored, and a child keeps that; these
+    # tests are about a user's Ctrl-C, so the child gets the disposition a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def painterly_process(*argv):
     return subprocess.Popen([sys.executable, "-m", "painterly", *map(str, argv)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
+from processes import painterly_process
 
 from painterly.cli.signals import StopOnSignal, Terminated
 from painterly.events import StopRequested
@@ -28,15 +29,11 @@ def test_signal_handler_stops_after_the_iteration_then_at_once():
 def test_ctrl_c_at_any_moment_of_start_up_ends_quietly(tmp_path, inputs, delay):
     # Once Python has started (40 ms here), while PyTorch loads, while the inputs are
     # read: never a traceback, never a run that goes on, never a half-written file.
-    import subprocess
-    import sys
     import time
 
     out = tmp_path / "out.png"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "painterly", "transfer", *map(str, inputs), "-o", str(out),
-         "--size", "64", "--iterations", "200", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = painterly_process("transfer", *inputs, "-o", out, "--size", "64",
+                                "--iterations", "200", "-q")
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
