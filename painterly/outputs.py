@@ -88,18 +88,28 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while a file is written (they arrive when it is
-    done): an interrupt inside a library's writer can surface as another error, or leave
-    its temporary file behind. Only the main thread receives signals, so only it holds."""
+    """Hold SIGINT and SIGTERM back while a file is written, and act on them when it is
+    done: an interrupt inside a library's writer can surface as another error, or leave
+    its temporary file behind. Python runs signal handlers in the main thread (only it
+    may set them), so the handlers are swapped there for ones that only take note."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, _: caught.append(signum))
+                for signum in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in caught[:1]:  # the first, as if it came now
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler in (signal.SIG_DFL, None):
+                os.kill(os.getpid(), signum)
 
 
 def _temp_prefix(out: Path) -> str:
