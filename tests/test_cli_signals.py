@@ -16,6 +16,9 @@ def test_signal_handler_stops_after_the_iteration_then_at_once():
     stop = StopOnSignal()
     with pytest.raises(KeyboardInterrupt):  # nothing to save yet: stop at once
         stop.handle(signal.SIGINT, None)
+    with pytest.raises(StopRequested):  # ... or, had a library swallowed that, at the first
+        stop.check(None)  # iteration's end
+    stop = StopOnSignal()
     stop.check(None)  # an iteration finished
     stop.handle(signal.SIGTERM, None)  # first signal: only noted
     with pytest.raises(StopRequested):

@@ -33,9 +33,12 @@ class StopOnSignal:
         self.running = False  # an iteration has finished: there is something to save
 
     def handle(self, signum: int, _frame: object) -> None:
-        if self.signal is not None or not self.running:
+        stop_now = self.signal is not None or not self.running
+        self.signal = self.signal or signum
+        if stop_now:
+            # Noted first: should a library swallow the interrupt, the first iteration
+            # still stops the run (check, below).
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        self.signal = signum
 
     def check(self, _progress: Progress) -> None:
         """A progress callback: raises StopRequested once a signal has come."""
