@@ -100,3 +100,14 @@ def test_a_checkpoint_of_another_size_is_refused(tmp_path, saved, capsys):
     torch.save(state, path)
     assert main(["resume", str(path), "-q"]) == 2
     assert "the checkpoint's image is 10x10 but stage 0" in capsys.readouterr().err
+
+
+def test_a_checkpoint_whose_recipe_names_no_photo_is_one_line(tmp_path, saved, capsys):
+    state = _state(saved, tmp_path / "out.png")
+    recipe = dict(state["recipe"])
+    recipe["inputs"] = {"style": recipe["inputs"]["style"]}
+    path = tmp_path / "run.ckpt"
+    torch.save({**state, "recipe": recipe}, path)
+    assert main(["resume", str(path), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "names no photo or painting" in err and len(err.strip().splitlines()) == 1

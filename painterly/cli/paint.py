@@ -107,8 +107,7 @@ def _resume(args: argparse.Namespace) -> int:
     saved = read_checkpoint(args.checkpoint)
     recipe = saved.recipe
     settings = settings_from_recipe(recipe, TransferSettings, args.checkpoint)
-    content = find_input(recipe["inputs"]["content"][0], "content", args.checkpoint)
-    styles = [find_input(e, "style", args.checkpoint) for e in recipe["inputs"]["style"]]
+    content, styles = _recipe_pictures(recipe, args.checkpoint)
     args.snapshots = args.animate = None  # resume has no snapshot options
     output = Path(args.output) if args.output else _own_output(saved, args.checkpoint)
     every = args.checkpoint_every or saved.every
@@ -192,6 +191,18 @@ def _paint(
     return 0
 
 
+def _recipe_pictures(recipe: dict, path: str, content: str | None = None,
+                     styles: list[str] | None = None) -> tuple[str, list[str]]:
+    """The photo and paintings a checked recipe names, found and checked by SHA-256
+    (unless given here instead)."""
+    inputs = recipe["inputs"]
+    if "content" not in inputs or "style" not in inputs:
+        raise PainterlyError(f"{shown(path)}: its recipe names no photo or painting")
+    content = content or find_input(inputs["content"][0], "content", path)
+    styles = styles or [find_input(entry, "style", path) for entry in inputs["style"]]
+    return content, styles
+
+
 def _check_outputs(args: argparse.Namespace, output: Path, inputs: list[str],
                    settings: TransferSettings) -> Path | None:
     """Every file the run will write, checked before minutes of work, not after; none may
@@ -227,11 +238,8 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
         )
     settings = settings_from_recipe(recipe, TransferSettings, args.recipe)
     settings = dataclasses.replace(settings, **given)
+    content, styles = _recipe_pictures(recipe, args.recipe, args.content, args.style)
     inputs = recipe["inputs"]
-    if "content" not in inputs or "style" not in inputs:
-        raise PainterlyError(f"{shown(args.recipe)}: its recipe names no photo or painting")
-    content = args.content or find_input(inputs["content"][0], "content", args.recipe)
-    styles = args.style or [find_input(e, "style", args.recipe) for e in inputs["style"]]
     if "weights" not in given:
         check_weights(recipe, settings, args.recipe)
     if "init" not in given and settings.init not in ("content", "noise"):
