@@ -11,21 +11,14 @@ from __future__ import annotations
 import signal
 import sys
 
+from .outputs import signals_deferred
+
 
 def main() -> int:
-    caught: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {signum: signal.signal(signum, lambda signum, _: caught.append(signum))
-                for signum in held}
     try:
-        from .cli import main as run
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    try:
-        if caught:
-            raise KeyboardInterrupt
+        with signals_deferred():
+            from .cli import main as run
         return run()
     except KeyboardInterrupt as stop:
         print("\npainterly: interrupted; nothing was written", file=sys.stderr)
-        return 128 + int(getattr(stop, "signal", caught[0] if caught else signal.SIGINT))
+        return 128 + int(getattr(stop, "signal", signal.SIGINT))

@@ -72,7 +72,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     """
     out = Path(path)
     _remove_stale_temps(out)
-    with _signals_deferred():  # a Ctrl-C lands after the write, never inside it
+    with signals_deferred():  # a Ctrl-C lands after the write, never inside it
         handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(out), suffix=".tmp",
                                              dir=out.parent)
         try:
@@ -87,11 +87,12 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while a file is written, and act on them when it is
-    done: an interrupt inside a library's writer can surface as another error, or leave
-    its temporary file behind. Python runs signal handlers in the main thread (only it
-    may set them), so the handlers are swapped there for ones that only take note."""
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while a file is written (or a library loads), and act
+    on them when it is done: an interrupt raised inside another library's code can surface
+    as another error, leave a temporary file behind, or be swallowed. Python runs signal
+    handlers in the main thread (only it may set them), so the handlers are swapped there
+    for ones that only take note."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
