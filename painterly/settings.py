@@ -185,6 +185,10 @@ class TransferSettings(RunSettings):
             raise SettingsError("init", f"must be content, noise or an image path, got "
                                 f"{self.init!r}")
 
+    def init_file(self) -> str | None:
+        """The start image's path, when ``init`` names one (not content or noise)."""
+        return None if self.init in ("content", "noise") else self.init
+
     def stage_sizes(self) -> tuple[int, ...]:
         """Long side of each stage, coarse to fine, ending with ``size``."""
         if self.scales is not None:

@@ -137,3 +137,9 @@ def test_more_bad_values_name_their_field(changes, field):
     with pytest.raises(SettingsError) as raised:
         TransferSettings(**changes)
     assert raised.value.field == field and raised.value.setting == field
+
+
+def test_init_file_is_the_start_image_path_only():
+    assert TransferSettings().init_file() is None
+    assert TransferSettings(init="noise").init_file() is None
+    assert TransferSettings(init="start.png").init_file() == "start.png"

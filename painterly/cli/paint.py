@@ -96,8 +96,8 @@ def _transfer(args: argparse.Namespace) -> int:
     @functools.cache
     def recipe() -> dict:
         inputs = {"content": [content], "style": styles}
-        if settings.init not in ("content", "noise"):  # a start image, checked on --recipe
-            inputs["init"] = [settings.init]
+        if settings.init_file():  # a start image, checked on --recipe
+            inputs["init"] = [settings.init_file()]
         return make_recipe("transfer", settings, inputs)
 
     return _paint(args, content, styles, settings, recipe, output, args.checkpoint_every)
@@ -208,8 +208,8 @@ def _check_outputs(args: argparse.Namespace, output: Path, inputs: list[str],
     """Every file the run will write, checked before minutes of work, not after; none may
     be one of its inputs. Returns the checkpoint's path, if one is asked for."""
     check_image_path(output)
-    if settings.init not in ("content", "noise"):
-        inputs = [*inputs, settings.init]
+    if settings.init_file():
+        inputs = [*inputs, settings.init_file()]
     check_not_an_input(output, inputs)
     if args.plot:
         check_plot_path(args.plot)
@@ -242,7 +242,7 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
     inputs = recipe["inputs"]
     if "weights" not in given:
         check_weights(recipe, settings, args.recipe)
-    if "init" not in given and settings.init not in ("content", "noise"):
+    if "init" not in given and settings.init_file():
         if "init" not in inputs:
             raise PainterlyError(f"{shown(args.recipe)}: its start image was not recorded; "
                                  "give it again", setting="init")
