@@ -42,10 +42,11 @@ CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quality", choices=("draft", "normal", "fine"))
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--style-weight", type=float)
     parser.add_argument("--scales", help="auto, none, or comma-separated sizes")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--precision", choices=("auto", "fp32", "winograd", "bf16"))
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args()
     keep_freed_memory()  # as the command line does

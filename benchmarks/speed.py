@@ -72,10 +72,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def floor_pass(size: int, precision: str, device: torch.device) -> Callable[[], float]:
+def floor_pass(size: int, precision: str, device: torch.device,
+               winograd: bool = False) -> Callable[[], float]:
     """A timer of the floor: one bare VGG19 forward + backward through conv5_1 (the
-    deepest layer the default losses need), in the same precision as the transfer."""
-    extractor = load_extractor(None, "max", device)
+    deepest layer the default losses need), in the same precision as the transfer, by
+    direct convolutions unless ``winograd``."""
+    extractor = load_extractor(None, "max", device, winograd)
     shape = to_tensor(fit_long_side(load_image(CONTENT), size)).shape
     image = torch.rand(shape, device=device, requires_grad=True)
     dtype = resolve_precision(precision, device)
@@ -132,14 +134,23 @@ def step(args: argparse.Namespace) -> None:
     for precision in args.precisions:
         settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
                                     precision=precision, device=args.device)
-        pairs = paired_seconds(settings, floor_pass(args.size, precision, device))
-        ratios = sorted(iteration / floor for floor, iteration in pairs)
-        quarter = len(ratios) // 4
-        lines.append(
-            f"| {precision} | {len(pairs)} | {_median([f for f, _ in pairs]):.3f} | "
+        # The floor is the direct convolutions' (winograd's is fp32 too); a last row
+        # pairs winograd with a floor pass that also runs Winograd's convolutions.
+        rows = [(precision, False)] + ([("winograd, against its own floor", True)]
+                                       if precision == "winograd" else [])
+        for label, own_floor in rows:
+            floor_precision = "fp32" if precision == "winograd" else precision
+            floor = floor_pass(args.size, floor_precision, device, own_floor)
+            lines.append(_pairs_row(label, paired_seconds(settings, floor)))
+    write(f"step_{device.type}{args.tag}", lines)
+
+
+def _pairs_row(label: str, pairs: list[tuple[float, float]]) -> str:
+    ratios = sorted(iteration / floor for floor, iteration in pairs)
+    quarter = len(ratios) // 4
+    return (f"| {label} | {len(pairs)} | {_median([f for f, _ in pairs]):.3f} | "
             f"{_median([i for _, i in pairs]):.3f} | {_median(ratios):.3f} | "
             f"{ratios[quarter]:.3f}-{ratios[-1 - quarter]:.3f} |")
-    write(f"step_{device.type}{args.tag}", lines)
 
 
 def _median(values: list[float]) -> float:
@@ -256,8 +267,10 @@ def main() -> None:
                         help="step: iterations, each paired with a floor pass (default 40); "
                         "memory: per scale (25)")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=None,
-                        help="step: default fp32, and bf16 where the device has it natively "
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "winograd", "bf16"),
+                        default=None,
+                        help="step: default fp32 and winograd, and bf16 where the device has "
+                        "it natively "
                         "(emulated bf16 is several times slower than fp32, not worth timing)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--tag", default="",
@@ -270,7 +283,7 @@ def main() -> None:
         ALLOCATOR = "freed memory kept (as the CLI)"
     if args.precisions is None:
         native = resolve_precision("auto", resolve_device(args.device)) is not None
-        args.precisions = ["fp32", "bf16"] if native else ["fp32"]
+        args.precisions = ["fp32", "winograd"] + (["bf16"] if native else [])
     if args.iterations is None:
         args.iterations = 25 if args.what == "memory" else 40
     {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)

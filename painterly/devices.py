@@ -1,5 +1,6 @@
 """Where a run computes and in what arithmetic: the device, and the network's precision
-(bf16 only where the hardware runs it natively)."""
+(bf16 only where the hardware runs it natively, else fp32, by Winograd convolutions on
+the CPU)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import platform
 
 import torch
 
+from . import winograd
 from .errors import SettingsError
 
 
@@ -28,13 +30,21 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for a precision setting on a device (None: plain fp32)."""
-    if precision == "fp32":
+    if precision in ("fp32", "winograd"):
         return None
     if precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if cpu_has_native_bf16() else None
+
+
+def uses_winograd(precision: str, device: torch.device) -> bool:
+    """Whether the network's fp32 convolutions run by Winograd's method (NNPACK): asked
+    for, or ``auto`` on a CPU without bf16 instructions, where NNPACK is available."""
+    if device.type != "cpu" or not winograd.available():
+        return False
+    return precision == "winograd" or (precision == "auto" and not cpu_has_native_bf16())
 
 
 def cpu_has_native_bf16() -> bool:

@@ -102,3 +102,12 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def range_loss(image: torch.Tensor) -> torch.Tensor:
+    """How far an image's values lie outside [0, 1]: the mean over all values of the
+    squared distance to the interval (0 for a valid picture).
+
+    image: (1, 3, H, W). Returns a 0-d tensor.
+    """
+    return ((image - 1.0).clamp_min(0.0).pow(2) + (-image).clamp_min(0.0).pow(2)).mean()

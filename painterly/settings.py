@@ -23,7 +23,8 @@ DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
 PRESERVE_COLOR = ("none", "luminance", "histogram")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "winograd", "bf16")
+QUALITIES = ("draft", "normal", "fine")
 POOLINGS = ("max", "avg")
 TARGETS = ("content", "style")
 #: torch's generators take seeds below 2**64; the largest signed 64-bit value is plenty.
@@ -36,8 +37,10 @@ class RunSettings:
     optimiser, the network, where it runs, and the limits that refuse it early."""
 
     size: int = field(default=512, metadata={"help": "long side of the output in px"})
-    iterations: int = field(
-        default=100, metadata={"help": "optimiser iterations at each scale"}
+    iterations: int | None = field(
+        default=100,
+        metadata={"help": "optimiser iterations at each scale (transfer's default: from "
+                  "--quality)"},
     )
     optimizer: str = field(default="lbfgs", metadata={"help": "/".join(OPTIMIZERS)})
     step: float | None = field(
@@ -54,7 +57,9 @@ class RunSettings:
     precision: str = field(
         default="auto",
         metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
-                  "natively, else fp32), fp32 or bf16; losses are always fp32 (default: auto)"},
+                  "natively, else winograd), fp32 (direct convolutions), winograd (fp32 by "
+                  "Winograd's method on the CPU: ~1.6x faster, relative error ~1e-5 a layer), "
+                  "or bf16; losses are always fp32 (default: auto)"},
     )
     max_input_pixels: int = field(
         default=MAX_INPUT_PIXELS,
@@ -68,7 +73,8 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         _check_int(self, "size", minimum=MIN_SIDE)
-        _check_int(self, "iterations", minimum=1)
+        if self.iterations is not None:  # None: a transfer's from its quality
+            _check_int(self, "iterations", minimum=1)
         _check_int(self, "seed", minimum=0)
         if self.seed > MAX_SEED:
             raise SettingsError("seed", f"must be at most {MAX_SEED}, got {self.seed}")
@@ -100,6 +106,35 @@ def with_default(base: type, name: str, default: object) -> object:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A quality's schedule: L-BFGS iterations at the full size, at the stage before
+    it, and at each earlier (coarser) stage. The look is settled at the cheap coarse
+    stages; the full size adds the strokes' detail (benchmarks/README.md)."""
+
+    final: int
+    before: int
+    coarse: int
+
+
+#: --quality -> its schedule. ``normal`` paints what 100 iterations at every scale
+#: painted before, in well under half the time; ``draft`` beats neural-style's
+#: reference pictures on both distances; ``fine`` spends about twice ``normal``.
+QUALITY = {
+    "draft": Preset(final=10, before=20, coarse=30),
+    "normal": Preset(final=60, before=30, coarse=50),
+    "fine": Preset(final=100, before=100, coarse=100),
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a coarse-to-fine run: the output's long side and its iterations."""
+
+    size: int
+    iterations: int
+
+
+@dataclass(frozen=True)
 class TransferSettings(RunSettings):
     """Every setting of a style transfer; the CLI's options are built from these fields.
 
@@ -109,6 +144,12 @@ class TransferSettings(RunSettings):
     are stored in paper form.
     """
 
+    quality: str = field(
+        default="normal",
+        metadata={"help": "draft (a quick preview), normal or fine (slower, closer to both "
+                  "photo and painting): how many iterations each scale gets"},
+    )
+    iterations: int | None = with_default(RunSettings, "iterations", None)  # type: ignore[assignment]
     content_layer: str = field(default="conv4_2", metadata={"help": "layer of the content loss"})
     style_layers: tuple[str, ...] = field(
         default=DEFAULT_STYLE_LAYERS, metadata={"help": "layers of the style loss"}
@@ -117,7 +158,7 @@ class TransferSettings(RunSettings):
         default=None, metadata={"help": "one weight per style layer (default: all equal)"}
     )
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
-    style_weight: float = field(default=10.0, metadata={"help": "beta, weight of style"})
+    style_weight: float = field(default=9.0, metadata={"help": "beta, weight of style"})
     tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
     style_blend: tuple[float, ...] | None = field(
         default=None,
@@ -147,6 +188,7 @@ class TransferSettings(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_choice(self, "quality", QUALITIES)
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_weight(name, getattr(self, name))
         object.__setattr__(self, "content_layer", _layer(self.content_layer, "content_layer"))
@@ -198,6 +240,16 @@ class TransferSettings(RunSettings):
             sizes.insert(0, sizes[0] // 2)
         return tuple(sizes)
 
+    def stages(self) -> tuple[Stage, ...]:
+        """Each stage's size and iterations, coarse to fine: ``iterations`` at every
+        stage when it is set, else the quality's schedule."""
+        sizes = self.stage_sizes()
+        if self.iterations is not None:
+            return tuple(Stage(size, self.iterations) for size in sizes)
+        preset = QUALITY[self.quality]
+        counts = [preset.coarse] * (len(sizes) - 2) + [preset.before, preset.final][-len(sizes):]
+        return tuple(Stage(size, count) for size, count in zip(sizes, counts))
+
     def normalized_style_blend(self, paintings: int) -> tuple[float, ...]:
         """One weight per painting, summing to 1; the count must match the blend's."""
         blend = self.style_blend or (1.0,) * paintings
@@ -243,6 +295,7 @@ class ReconstructSettings(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_int(self, "iterations", minimum=1)
         _check_choice(self, "target", TARGETS)
         object.__setattr__(self, "layer", _layer(self.layer, "layer"))
         if not isinstance(self.up_to, bool):

@@ -31,7 +31,7 @@ from .images import MAX_INPUT_PIXELS, save_image
 from .layers import MIN_SIDE
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
-from .settings import PRESERVE_COLOR, TransferSettings
+from .settings import PRESERVE_COLOR, QUALITIES, TransferSettings
 from .transfer import stylize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -41,7 +41,8 @@ PREVIEW_EVERY = 5
 MAX_SIZE = 2048
 #: The page's names for the settings it offers, as its errors name them.
 LABELS = {
-    "size": "Size", "iterations": "Iterations", "style_weight": "Style strength",
+    "size": "Size", "quality": "Quality", "iterations": "Iterations",
+    "style_weight": "Style strength",
     "preserve_color": "Colours", "style_scale": "Style scale", "optimizer": "Optimiser",
     "seed": "Seed", "max_input_pixels": "the studio's pixel limit",
 }
@@ -159,14 +160,14 @@ class Studio:
                                delete_callback=self.end_session)
 
             # One argument per input component, in the order of `inputs` below.
-            def paint(photo_file, style_files, photo_name, style_name, size, iterations,
+            def paint(photo_file, style_files, photo_name, style_name, size, quality, iterations,
                       strength, color, style_scale, optimizer, seed, history, session,
                       progress=gr.Progress()) -> Iterator[tuple]:  # noqa: B008 (how Gradio finds its bar)
                 try:
                     photo_path = _chosen(photo_file, photo_name, photos, "a photo")
                     style_paths = _chosen(style_files, style_name, paintings, "a painting")
-                    settings = self._settings(size, iterations, strength, color, style_scale,
-                                              optimizer, seed)
+                    settings = self._settings(size, quality, iterations, strength, color,
+                                              style_scale, optimizer, seed)
                 except PainterlyError as error:
                     raise gr.Error(studio_message(error), print_exception=False) from None
                 style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
@@ -181,11 +182,14 @@ class Studio:
         blocks.queue(default_concurrency_limit=self.settings.concurrency)
         return blocks
 
-    def _settings(self, size: float, iterations: float, strength: float, color: str,
-                  style_scale: float, optimizer: str, seed: float | None) -> TransferSettings:
-        """The page's controls as settings (checked there, like the CLI's)."""
+    def _settings(self, size: float, quality: str, iterations: float, strength: float,
+                  color: str, style_scale: float, optimizer: str,
+                  seed: float | None) -> TransferSettings:
+        """The page's controls as settings (checked there, like the CLI's); 0 iterations
+        means the quality's schedule."""
         return TransferSettings(
-            size=int(size), iterations=int(iterations), style_weight=float(strength),
+            size=int(size), quality=quality, iterations=int(iterations) or None,
+            style_weight=float(strength),
             preserve_color=color, style_scale=float(style_scale), optimizer=optimizer,
             seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
         )
@@ -271,8 +275,10 @@ def _settings_controls(gr) -> list:  # noqa: ANN001
     return [
         gr.Slider(MIN_SIDE, MAX_SIZE, value=defaults.size, step=16,
                   label="Size (long side, px)", elem_id="size"),
-        gr.Slider(1, 1000, value=defaults.iterations, step=1,
-                  label="Iterations at each scale", elem_id="iterations"),
+        gr.Radio(list(QUALITIES), value=defaults.quality, elem_id="quality",
+                 label="Quality (draft: a quick preview; fine: slower, closer to both)"),
+        gr.Slider(0, 1000, value=0, step=1, elem_id="iterations",
+                  label="Iterations at each scale (0: as the quality has them)"),
         gr.Number(value=defaults.style_weight, elem_id="strength",
                   label="Style strength (style weight; content weight is 1)"),
         gr.Radio(list(PRESERVE_COLOR), value=defaults.preserve_color, label="Colours",

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
-from .devices import resolve_device, resolve_precision
+from .devices import resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
@@ -87,15 +87,18 @@ def paint(
     blend = settings.normalized_style_blend(len(inputs.paintings))
     device = resolve_device(settings.device)
     dtype = resolve_precision(settings.precision, device)
-    sizes = settings.stage_sizes()
+    stages = settings.stages()
+    sizes = [stage.size for stage in stages]
     _check_sides(inputs, settings)
     painting_sizes = [painting.size for painting in inputs.paintings]
     check_memory(settings, inputs.photo.size, painting_sizes, device, dtype)
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
-    extractor = load_extractor(settings.weights, settings.pooling, device)
+    extractor = load_extractor(settings.weights, settings.pooling, device,
+                               uses_winograd(settings.precision, device))
     luminance_mode = settings.preserve_color == "luminance"
-    counter = _ProgressCounter(callback, settings.iterations * len(sizes), luminance_mode)
+    counter = _ProgressCounter(callback, sum(stage.iterations for stage in stages),
+                               luminance_mode)
     full = to_tensor(fit_long_side(inputs.photo, sizes[-1])).to(device)
 
     def finish(image: torch.Tensor) -> Image.Image:
@@ -118,10 +121,11 @@ def paint(
         elif image is None:
             start = start_image(target, settings)
         else:
-            start = _resize(image, target)
+            start = upsample_with_detail(image, target)
         counter.stage, counter.size = stage, size
         try:
-            image = run_objective(objective, start, settings, counter, state)
+            image = run_objective(objective, start, settings, stages[stage].iterations,
+                                  counter, state)
         except StopRequested:
             last = counter.last
             if last is None or last.image is None or last.checkpoint is None:
@@ -207,6 +211,24 @@ def _resize(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return resized.clamp(0.0, 1.0)
 
 
+def upsample_with_detail(image: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """The last stage's result as the next one's start: ``image`` upsampled (bicubic) to
+    the size of ``photo`` (1, C, H, W), plus the photo's detail that the smaller size
+    could not hold (the photo less its own down- and upsampled copy), kept in [0, 1].
+
+    Upsampling alone blurs the picture, and a blurred picture is far from both targets
+    (its Gram matrices lose the strokes' texture, conv4_2 the edges); the photo's fine
+    detail brings the content back at once, leaving the stage only the strokes to redo.
+    """
+    if image.shape[-2:] == photo.shape[-2:]:
+        return image
+    size = photo.shape[-2:]
+    upsampled = F.interpolate(image, size=size, mode="bicubic", align_corners=False)
+    coarse = F.interpolate(F.interpolate(photo, size=image.shape[-2:], mode="area"),
+                           size=size, mode="bicubic", align_corners=False)
+    return (upsampled + (photo - coarse)).clamp(0.0, 1.0)
+
+
 def style_sources(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
     """One painting or several, as a list."""
     return [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
@@ -276,12 +298,13 @@ def run_objective(
     objective: Objective,
     start: torch.Tensor,
     settings: TransferSettings,
+    iterations: int,
     on_iteration: Callable[[LossTerms, Iterate], None],
     resume: dict | None = None,
 ) -> torch.Tensor:
-    """Minimise ``objective`` from ``start`` with the settings' optimiser and iteration
-    count (continuing from the optimiser state ``resume``); ``on_iteration(terms, step)``
-    gets the latest evaluated terms and the optimiser's iterate each iteration."""
+    """Minimise ``objective`` from ``start`` for ``iterations`` with the settings'
+    optimiser (continuing from the optimiser state ``resume``); ``on_iteration(terms,
+    step)`` gets the latest evaluated terms and the optimiser's iterate each iteration."""
     last: list[LossTerms] = []
 
     def loss_fn(image: torch.Tensor) -> torch.Tensor:
@@ -293,7 +316,7 @@ def run_objective(
         loss_fn,
         start,
         settings.optimizer,
-        settings.iterations,
+        iterations,
         lambda step: on_iteration(last[0], step),
         settings.step,
         resume,

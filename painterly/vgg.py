@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import winograd
 from .layers import LAYERS, layer_channels
 from .weights import VGGWeights, load_weights
 
@@ -28,12 +29,15 @@ class VGG19Features(nn.Module):
     """VGG19's 16 conv layers (with ReLU) and its pools, returning chosen layers' responses.
 
     ``forward(image, layers)`` runs only as deep as the deepest requested layer. The
-    weights are frozen: gradients flow to the image only.
+    weights are frozen: gradients flow to the image only. With ``winograd``, fp32 CPU
+    images go through NNPACK's Winograd convolutions (:mod:`painterly.winograd`);
+    anything else (a GPU, bf16 autocast) through the direct ones.
     """
 
-    def __init__(self, weights: VGGWeights, pooling: str = "max") -> None:
+    def __init__(self, weights: VGGWeights, pooling: str = "max", winograd: bool = False) -> None:
         super().__init__()
         self.pooling = pooling
+        self.winograd = winograd
         self.preprocessing = weights.preprocessing
         self.source = weights.source
         self.convs = nn.ModuleDict()
@@ -62,6 +66,25 @@ class VGG19Features(nn.Module):
         # Channels-last convolutions run about 1.3x faster on CPU (oneDNN) and on GPUs.
         self.to(memory_format=torch.channels_last)
         self.eval()
+        # layer -> NCHW (kernel, gradient kernel) for Winograd's convolutions
+        self._winograd_kernels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _use_winograd(self, x: torch.Tensor) -> bool:
+        return (self.winograd and x.device.type == "cpu" and x.dtype == torch.float32
+                and not torch.is_autocast_enabled("cpu") and winograd.available())
+
+    def _conv(self, layer: str, x: torch.Tensor, fast: bool) -> torch.Tensor:
+        """One layer's convolution, by Winograd's method (NCHW) where that is faster,
+        else the direct one (channels-last, about 1.3x faster than NCHW on oneDNN)."""
+        conv = self.convs[layer]
+        if not (fast and winograd.worthwhile(conv.in_channels, conv.out_channels,
+                                             x.shape[-2] * x.shape[-1])):
+            return conv(x.contiguous(memory_format=torch.channels_last))
+        kernels = self._winograd_kernels.get(layer)
+        if kernels is None:  # made on first use, on the device the module is on by then
+            kernels = (conv.weight.contiguous(), winograd.gradient_kernel(conv.weight))
+            self._winograd_kernels[layer] = kernels
+        return winograd.conv3x3(x, *kernels, conv.bias)
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
         """(1, 3, H, W) RGB in [0, 1] -> the input the weights were trained on."""
@@ -77,30 +100,34 @@ class VGG19Features(nn.Module):
         if not wanted:
             return {}
         deepest = max(LAYERS.index(layer) for layer in wanted)
-        x = self.preprocess(image).contiguous(memory_format=torch.channels_last)
+        fast = self._use_winograd(image)
+        x = self.preprocess(image)
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(LAYERS[: deepest + 1]):
             if index > 0 and layer.endswith("_1"):  # each block after the first starts with a pool
                 x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
             # In place is safe: conv's backward needs its input, not its output.
-            x = F.relu_(self.convs[layer](x))
+            x = F.relu_(self._conv(layer, x, fast))
             if layer in wanted:
                 out[layer] = x
         return out
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_extractor(weights: VGGWeights, pooling: str, device: str) -> VGG19Features:
-    return VGG19Features(weights, pooling).to(device)
+def _cached_extractor(weights: VGGWeights, pooling: str, device: str,
+                      winograd: bool) -> VGG19Features:
+    return VGG19Features(weights, pooling, winograd).to(device)
 
 
 def load_extractor(
     weights: str | os.PathLike[str] | None = None,
     pooling: str = "max",
     device: str | torch.device = "cpu",
+    winograd: bool = False,
 ) -> VGG19Features:
     """The feature extractor for a weights file (None: the bundled one), cached.
 
-    Repeated calls with the same file, pooling and device return the same module.
+    Repeated calls with the same file, pooling, device and ``winograd`` return the same
+    module.
     """
-    return _cached_extractor(load_weights(weights), pooling, str(torch.device(device)))
+    return _cached_extractor(load_weights(weights), pooling, str(torch.device(device)), winograd)

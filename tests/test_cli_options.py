@@ -17,7 +17,8 @@ FAST = ["--size", "64", "--iterations", "5"]
 
 # Every setting with a value other than its default: (field, as typed, as the API gets it).
 TRANSFER_OPTIONS = [
-    ("size", "40", 40), ("iterations", "2", 2), ("optimizer", "adam", "adam"),
+    ("size", "40", 40), ("quality", "draft", "draft"), ("iterations", "2", 2),
+    ("optimizer", "adam", "adam"),
     ("step", "0.05", 0.05), ("seed", "4", 4), ("pooling", "avg", "avg"),
     ("device", "cpu", "cpu"), ("precision", "fp32", "fp32"),
     ("max_input_pixels", "1000000", 1000000), ("max_memory", "3.5", 3.5),

@@ -63,3 +63,17 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_instructions():
     expected = torch.bfloat16 if native else None
     assert resolve_precision("auto", torch.device("cpu")) is expected
 
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_winograd_on_cpus_without_bf16_or_when_asked(monkeypatch, native):
+    from painterly import devices, winograd
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    have = winograd.available()
+    assert devices.uses_winograd("auto", cpu) == (have and not native)
+    assert devices.uses_winograd("winograd", cpu) == have
+    assert not devices.uses_winograd("fp32", cpu) and not devices.uses_winograd("bf16", cpu)
+    assert not devices.uses_winograd("winograd", torch.device("cuda"))
+    assert resolve_precision("winograd", cpu) is None  # fp32 arithmetic

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from painterly.losses import content_loss, gram_matrix, style_loss, tv_loss
+from painterly.losses import content_loss, gram_matrix, range_loss, style_loss, tv_loss
 
 
 def _features(seed: int, shape=(1, 4, 5, 6)) -> torch.Tensor:
@@ -114,3 +114,18 @@ def test_bfloat16_content_loss_is_summed_in_fp32():
     loss = content_loss(value, target)
     assert loss.dtype == torch.float32
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_range_loss_matches_numpy_and_is_zero_inside():
+    values = torch.tensor([-0.5, 0.0, 0.3, 1.0, 1.25, 2.0], dtype=torch.float64).view(1, 1, 2, 3)
+    below = np.clip(-values.numpy(), 0, None)
+    above = np.clip(values.numpy() - 1, 0, None)
+    assert float(range_loss(values)) == pytest.approx(float(np.mean(below**2 + above**2)),
+                                                      rel=1e-12)
+    assert float(range_loss(_features(3))) == 0.0  # rand is in [0, 1)
+
+
+def test_range_loss_gradcheck():
+    # Away from the kinks at 0 and 1, where the squared distance is smooth.
+    values = torch.tensor([-0.4, 0.2, 0.7, 1.3, 1.6, -1.1], dtype=torch.float64)
+    assert torch.autograd.gradcheck(range_loss, (values.view(1, 1, 2, 3).requires_grad_(True),))

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from painterly import TransferSettings
-from painterly.objective import build_objective
+from painterly.losses import range_loss
+from painterly.objective import RANGE_WEIGHT, build_objective
 from painterly.vgg import load_extractor
 
 
@@ -80,3 +81,20 @@ def test_only_the_layers_the_weights_need_are_computed(extractor, monkeypatch):
     terms = objective(image)
     assert asked == [{"conv4_2"}] and objective.layers == settings.layers_needed()
     assert float(terms.style) == 0.0 and float(terms.content) > 0
+
+
+def test_values_outside_the_picture_range_are_penalised_in_proportion_to_the_weights(extractor):
+    photo, painting, image = _images(3, 3)
+    outside = image * 1.6 - 0.3  # values in [-0.3, 1.3)
+    expected_range = float(range_loss(outside))
+    assert expected_range > 0 and float(range_loss(image)) == 0.0
+    totals = []
+    for scale in (1.0, 3.0):
+        settings = TransferSettings(content_weight=2.0 * scale, style_weight=5.0 * scale)
+        terms = build_objective(extractor, photo, [painting], (1.0,), settings, None)(outside)
+        assert float(terms.outside) == pytest.approx(expected_range, rel=1e-6)
+        rest = 2.0 * scale * float(terms.content) + 5.0 * scale * float(terms.style)
+        penalty = RANGE_WEIGHT * 7.0 * scale * expected_range
+        assert float(terms.total) == pytest.approx(rest + penalty, rel=1e-5)
+        totals.append(float(terms.total))
+    assert totals[1] == pytest.approx(3 * totals[0], rel=1e-5)  # scaling every weight alike

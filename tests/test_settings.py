@@ -99,7 +99,7 @@ def test_reconstruction_shares_the_run_settings_and_their_help():
         for name, field in shared.items():  # one help text each, never a copy that drifts
             assert own[name].metadata is field.metadata or own[name].metadata == field.metadata
     assert ReconstructSettings().size == 256 and ReconstructSettings().iterations == 300
-    assert TransferSettings().size == 512 and TransferSettings().iterations == 100
+    assert TransferSettings().size == 512 and TransferSettings().iterations is None
 
 
 def test_the_reconstruction_objective_keeps_every_run_setting():
@@ -143,3 +143,32 @@ def test_init_file_is_the_start_image_path_only():
     assert TransferSettings().init_file() is None
     assert TransferSettings(init="noise").init_file() is None
     assert TransferSettings(init="start.png").init_file() == "start.png"
+
+
+def test_each_quality_has_its_schedule_and_iterations_override_it():
+    from painterly.settings import QUALITY, Stage
+
+    normal = QUALITY["normal"]
+    assert TransferSettings().stages() == (
+        Stage(128, normal.coarse), Stage(256, normal.before), Stage(512, normal.final))
+    draft = TransferSettings(size=1024, quality="draft").stages()
+    assert [s.size for s in draft] == [128, 256, 512, 1024]
+    assert [s.iterations for s in draft] == [QUALITY["draft"].coarse] * 2 + [
+        QUALITY["draft"].before, QUALITY["draft"].final]
+    assert TransferSettings(scales=(), quality="fine").stages() == (
+        Stage(512, QUALITY["fine"].final),)
+    assert TransferSettings(iterations=7, quality="fine").stages() == (
+        Stage(128, 7), Stage(256, 7), Stage(512, 7))
+    cost = {q: sum(s.iterations * (s.size / 512) ** 2 for s in TransferSettings(quality=q).stages())
+            for q in QUALITY}
+    assert cost["draft"] < cost["normal"] < cost["fine"]
+
+
+def test_an_unknown_quality_is_refused_by_name():
+    with pytest.raises(SettingsError, match="quality.*unknown value 'best'"):
+        TransferSettings(quality="best")
+
+
+def test_a_reconstruction_needs_its_iterations():
+    with pytest.raises(SettingsError, match="iterations"):
+        ReconstructSettings(iterations=None)

@@ -169,3 +169,40 @@ def test_stopped_and_resumed_equals_straight_through(small_content, small_style,
                                  resume=checkpoint))
     assert seen == list(range(10, 19))
     np.testing.assert_array_equal(resumed, straight)
+
+
+def test_upsampling_a_downsampled_photo_with_its_detail_gives_the_photo_back():
+    import torch
+    import torch.nn.functional as F
+
+    from painterly.transfer import upsample_with_detail
+
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    small = F.interpolate(photo, size=(24, 32), mode="area")
+    assert torch.allclose(upsample_with_detail(small, photo), photo, atol=1e-6)
+    # A flat grey start keeps only the photo's fine detail on top of it, in [0, 1].
+    grey = torch.full((1, 3, 24, 32), 0.5)
+    start = upsample_with_detail(grey, photo)
+    assert start.shape == photo.shape and 0 <= float(start.min()) and float(start.max()) <= 1
+    detail = photo - F.interpolate(small, size=(48, 64), mode="bicubic", align_corners=False)
+    assert torch.allclose(start, (0.5 + detail).clamp(0, 1), atol=1e-6)
+
+
+def test_the_quality_schedule_sets_each_stages_iterations(small_content, small_style):
+    log: list[Progress] = []
+    settings = TransferSettings(size=64, scales=(32, 48), quality="draft")
+    stylize(small_content, small_style, settings, callback=log.append)
+    counts = {size: sum(p.size == size for p in log) for size in (32, 48, 64)}
+    assert [counts[s.size] for s in settings.stages()] == [s.iterations for s in settings.stages()]
+    assert log[-1].iteration == log[-1].iterations == sum(counts.values())
+
+
+def test_the_picture_stays_in_range_while_it_is_painted(small_content, small_style):
+    # The range penalty keeps L-BFGS's iterate near [0, 1], so that clipping the saved
+    # picture changes little.
+    log: list[Progress] = []
+    stylize(small_content, small_style, TransferSettings(size=64, iterations=40),
+            callback=log.append)
+    image = log[-1].image
+    outside = ((image < -0.02) | (image > 1.02)).float().mean()
+    assert float(outside) < 0.01
