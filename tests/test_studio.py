@@ -194,3 +194,14 @@ def test_a_busy_port_is_one_line(capsys):
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_page_offers_the_quality_presets(tmp_path):
+    from painterly.studio import Studio
+
+    studio = Studio(StudioSettings(), tmp_path)
+    draft = studio._settings(256, "draft", 0, 9.0, "none", 1.0, "lbfgs", 0)
+    assert draft.quality == "draft" and draft.iterations is None and draft.size == 256
+    assert studio._settings(256, "fine", 12, 9.0, "none", 1.0, "lbfgs", 0).iterations == 12
+    with pytest.raises(PainterlyError, match="quality"):
+        studio._settings(256, "best", 0, 9.0, "none", 1.0, "lbfgs", 0)
