@@ -28,7 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from painterly import Progress, TransferSettings, __version__, stylize  # noqa: E402
 from painterly.allocator import keep_freed_memory  # noqa: E402
-from painterly.devices import cpu_has_native_bf16, resolve_device, resolve_precision  # noqa: E402
+from painterly.devices import (
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+    uses_winograd,
+)  # noqa: E402
 from painterly.images import fit_long_side, load_image, save_image, to_tensor  # noqa: E402
 from painterly.metrics import measure  # noqa: E402
 from painterly.objective import extract  # noqa: E402
@@ -177,7 +182,8 @@ def memory(args: argparse.Namespace) -> None:
     for size in args.sizes:
         settings = TransferSettings(size=size, iterations=iterations, device=args.device)
         dtype = resolve_precision(settings.precision, resolve_device(args.device))
-        estimate = memory_needed(settings, photo, [painting], dtype)
+        winograd = uses_winograd(settings.precision, resolve_device(args.device))
+        estimate = memory_needed(settings, photo, [painting], dtype, winograd)
         keep = "from painterly.allocator import keep_freed_memory; keep_freed_memory(); " * (
             ALLOCATOR != "glibc defaults")
         code = (

@@ -31,6 +31,12 @@ ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.25 * GB /
 #: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
+#: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
+#: convolutions need and PyTorch keeps for the process: the transformed tiles of the
+#: largest one (conv1_2 at full size, 64 channels in and out). A forward and backward pass
+#: peaked 0.77 GB higher than with direct convolutions at 1024x768, 2.47 GB at 2048x1536
+#: (session 6).
+WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -45,14 +51,17 @@ def _activations_per_pixel(deepest: str) -> float:
 
 
 def estimate_bytes(
-    stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str
+    stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
+    winograd: bool = False,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
-    is the final size), with losses reaching ``deepest`` and the network in ``dtype``."""
+    is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
+    with ``winograd``, Winograd's convolutions."""
     depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
     per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
     activations = sum(per_pixel * pixels for pixels in stage_pixels)
-    return int(BASE_BYTES + activations + OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1])
+    final = OPTIMIZER_BYTES_PER_PIXEL[optimizer] + WINOGRAD_BYTES_PER_PIXEL * winograd
+    return int(BASE_BYTES + activations + final * stage_pixels[-1])
 
 
 def memory_needed(
@@ -60,9 +69,10 @@ def memory_needed(
     photo_size: tuple[int, int],
     painting_sizes: Sequence[tuple[int, int]],
     dtype: torch.dtype | None,
+    winograd: bool = False,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
-    with the network in ``dtype``."""
+    with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``)."""
 
     def pixels(size: tuple[int, int], long_side: int) -> int:
         width, height = fitted_size(size, long_side)
@@ -75,7 +85,8 @@ def memory_needed(
     painting = max(pixels(p, settings.style_long_side(sizes[-1])) for p in painting_sizes)
     extra = max(0, painting - stages[-1]) // 4
     deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
-    return estimate_bytes([*stages[:-1], stages[-1] + extra], deepest, dtype, settings.optimizer)
+    return estimate_bytes([*stages[:-1], stages[-1] + extra], deepest, dtype, settings.optimizer,
+                          winograd)
 
 
 def check_memory(
@@ -84,22 +95,23 @@ def check_memory(
     painting_sizes: Sequence[tuple[int, int]],
     device: torch.device,
     dtype: torch.dtype | None,
+    winograd: bool = False,
 ) -> None:
     """Refuse a run whose estimated memory is over ``settings.max_memory`` (or what the
     device has available) with :class:`MemoryRefused`, naming the largest ``size`` that
-    fits."""
+    fits. ``dtype`` and ``winograd`` are the network's arithmetic."""
     if settings.max_memory is not None:
         limit = int(settings.max_memory * GB)
     else:
         limit = available_bytes(device)
-    needed = memory_needed(settings, photo_size, painting_sizes, dtype)
+    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd)
     if needed <= limit:
         return
 
     def fits(size: int) -> bool:
         scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
         smaller = replace(settings, size=size, scales=scales)
-        return memory_needed(smaller, photo_size, painting_sizes, dtype) <= limit
+        return memory_needed(smaller, photo_size, painting_sizes, dtype, winograd) <= limit
 
     largest = None
     low, high = MIN_SIDE, settings.size - 1  # the largest size that fits is in here

@@ -91,11 +91,11 @@ def paint(
     sizes = [stage.size for stage in stages]
     _check_sides(inputs, settings)
     painting_sizes = [painting.size for painting in inputs.paintings]
-    check_memory(settings, inputs.photo.size, painting_sizes, device, dtype)
+    winograd = uses_winograd(settings.precision, device)
+    check_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
-    extractor = load_extractor(settings.weights, settings.pooling, device,
-                               uses_winograd(settings.precision, device))
+    extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
     luminance_mode = settings.preserve_color == "luminance"
     counter = _ProgressCounter(callback, sum(stage.iterations for stage in stages),
                                luminance_mode)
