@@ -18,13 +18,13 @@ from .errors import PainterlyError, SettingsError
 from .images import MAX_INPUT_PIXELS
 from .layers import LAYERS, MIN_SIDE, canonical_layer
 from .optimizers import OPTIMIZERS
+from .schedule import QUALITIES, Stage, plan
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "winograd", "bf16")
-QUALITIES = ("draft", "normal", "fine")
 POOLINGS = ("max", "avg")
 TARGETS = ("content", "style")
 #: torch's generators take seeds below 2**64; the largest signed 64-bit value is plenty.
@@ -103,35 +103,6 @@ def with_default(base: type, name: str, default: object) -> object:
     """A subclass's field ``name`` with another default, keeping the base's help."""
     (base_field,) = (f for f in fields(base) if f.name == name)
     return field(default=default, metadata=base_field.metadata)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A quality's schedule: L-BFGS iterations at the full size, at the stage before
-    it, and at each earlier (coarser) stage. The look is settled at the cheap coarse
-    stages; the full size adds the strokes' detail (benchmarks/README.md)."""
-
-    final: int
-    before: int
-    coarse: int
-
-
-#: --quality -> its schedule. ``normal`` paints what 100 iterations at every scale
-#: painted before, in well under half the time; ``draft`` beats neural-style's
-#: reference pictures on both distances; ``fine`` spends about twice ``normal``.
-QUALITY = {
-    "draft": Preset(final=10, before=20, coarse=30),
-    "normal": Preset(final=60, before=30, coarse=50),
-    "fine": Preset(final=100, before=100, coarse=100),
-}
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of a coarse-to-fine run: the output's long side and its iterations."""
-
-    size: int
-    iterations: int
 
 
 @dataclass(frozen=True)
@@ -243,12 +214,7 @@ class TransferSettings(RunSettings):
     def stages(self) -> tuple[Stage, ...]:
         """Each stage's size and iterations, coarse to fine: ``iterations`` at every
         stage when it is set, else the quality's schedule."""
-        sizes = self.stage_sizes()
-        if self.iterations is not None:
-            return tuple(Stage(size, self.iterations) for size in sizes)
-        preset = QUALITY[self.quality]
-        counts = [preset.coarse] * (len(sizes) - 2) + [preset.before, preset.final][-len(sizes):]
-        return tuple(Stage(size, count) for size, count in zip(sizes, counts))
+        return plan(self.stage_sizes(), self.quality, self.iterations)
 
     def normalized_style_blend(self, paintings: int) -> tuple[float, ...]:
         """One weight per painting, summing to 1; the count must match the blend's."""

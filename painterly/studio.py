@@ -31,7 +31,8 @@ from .images import MAX_INPUT_PIXELS, save_image
 from .layers import MIN_SIDE
 from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
-from .settings import PRESERVE_COLOR, QUALITIES, TransferSettings
+from .schedule import QUALITIES
+from .settings import PRESERVE_COLOR, TransferSettings
 from .transfer import stylize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -146,7 +146,7 @@ def test_init_file_is_the_start_image_path_only():
 
 
 def test_each_quality_has_its_schedule_and_iterations_override_it():
-    from painterly.settings import QUALITY, Stage
+    from painterly.schedule import QUALITY, Stage
 
     normal = QUALITY["normal"]
     assert TransferSettings().stages() == (
