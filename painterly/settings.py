@@ -57,9 +57,10 @@ class RunSettings:
     precision: str = field(
         default="auto",
         metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
-                  "natively, else winograd), fp32 (direct convolutions), winograd (fp32 by "
-                  "Winograd's method on the CPU: ~1.6x faster, relative error ~1e-5 a layer), "
-                  "or bf16; losses are always fp32 (default: auto)"},
+                  "natively, else winograd on a CPU and fp32 on a GPU), fp32 (direct "
+                  "convolutions), winograd (fp32, by Winograd's method on the CPU: ~1.4x "
+                  "faster, relative error ~1e-5 a layer), or bf16; losses are always fp32 "
+                  "(default: auto)"},
     )
     max_input_pixels: int = field(
         default=MAX_INPUT_PIXELS,
