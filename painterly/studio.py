@@ -234,9 +234,7 @@ class Studio:
 
     def end_session(self, session: str) -> None:
         """The page closed or its time is up: stop its painting and remove its files."""
-        job = self.jobs.get(session)
-        if job is not None:
-            job.stop.set()
+        self._cancel(session)
         shutil.rmtree(self.results / session, ignore_errors=True)
 
     def _cancel(self, session: str) -> str:
