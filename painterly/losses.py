@@ -65,13 +65,19 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return _Gram.apply(rows)
 
 
-def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def relative_squared_error(
+    value: torch.Tensor, target: torch.Tensor, norm: torch.Tensor | None = None
+) -> torch.Tensor:
     """sum((value - target)^2) / sum(target^2), a 0-d tensor; shapes must match.
 
+    ``norm`` replaces sum(target^2) when ``target`` is one part of a larger target whose
+    error is summed part by part (a tile's share: :mod:`painterly.tiling`).
     Computed in at least fp32: a bfloat16 result (8 significant bits) would blur the
     small distances near convergence, and with them the gradient."""
     value, target = value.to(_at_least_fp32(value.dtype)), target.to(_at_least_fp32(target.dtype))
-    return (value - target).pow(2).sum() / (target.pow(2).sum() + _EPS)
+    if norm is None:
+        norm = target.pow(2).sum()
+    return (value - target).pow(2).sum() / (norm + _EPS)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -99,9 +105,31 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     image: (1, 3, H, W) RGB in [0, 1]. Returns a 0-d tensor, the mean over horizontal
     and vertical neighbour pairs of their squared difference (so independent of size).
     """
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).mean() + dy.pow(2).mean()
+    across, down = tv_sums(image)
+    height, width = image.shape[-2:]
+    return across / tv_pairs(image.shape[1], height, width - 1) + down / tv_pairs(
+        image.shape[1], height - 1, width)
+
+
+def tv_sums(image: torch.Tensor, rows: int | None = None,
+            cols: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sums of squared differences between horizontal neighbours and between
+    vertical ones, of the pairs whose first pixel lies in the first ``rows`` rows and
+    ``cols`` columns of ``image`` (1, C, H, W) (default: all): so a picture's pairs can
+    be summed region by region, each region given with one more row and column of its
+    neighbours where there are any."""
+    rows = image.shape[-2] if rows is None else rows
+    cols = image.shape[-1] if cols is None else cols
+    across = image[..., :rows, :]
+    down = image[..., :, :cols]
+    dx = across[..., :, 1:] - across[..., :, :-1]
+    dy = down[..., 1:, :] - down[..., :-1, :]
+    return dx[..., :, :cols].pow(2).sum(), dy[..., :rows, :].pow(2).sum()
+
+
+def tv_pairs(channels: int, rows: int, cols: int) -> int:
+    """How many neighbour pairs tv_loss averages over in one direction (at least 1)."""
+    return max(1, channels * rows * cols)
 
 
 def range_loss(image: torch.Tensor) -> torch.Tensor:

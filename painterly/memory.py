@@ -10,7 +10,7 @@ memory that a stage frees stays with the process, so the stages add up.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
@@ -18,7 +18,8 @@ import torch
 from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, layer_channels
-from .settings import TransferSettings
+from .settings import MIN_TILE, TransferSettings
+from .tiles import ALIGN, margin
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -31,12 +32,18 @@ ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.25 * GB /
 #: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
+#: L-BFGS's memory when its image-sized blocks go back to the system as they are freed
+#: (a tiled run: painterly.allocator.return_large_blocks, and glibc's own default): 20
+#: history vectors and a few more, 0.33 GB per megapixel measured at 2048 px.
+LBFGS_RETURNED_BYTES_PER_PIXEL = 0.36 * GB / 1e6
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
 #: convolutions need and PyTorch keeps for the process: the transformed tiles of the
 #: largest one (conv1_2 at full size, 64 channels in and out). A forward and backward pass
 #: peaked 0.77 GB higher than with direct convolutions at 1024x768, 2.47 GB at 2048x1536
 #: (session 6).
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
+#: One float32 RGB image, per pixel.
+IMAGE_BYTES_PER_PIXEL = 12
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -52,16 +59,30 @@ def _activations_per_pixel(deepest: str) -> float:
 
 def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
-    winograd: bool = False,
+    winograd: bool = False, network_pixels: list[int] | None = None,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
-    with ``winograd``, Winograd's convolutions."""
+    with ``winograd``, Winograd's convolutions. ``network_pixels``: how many pixels the
+    network sees at once at each stage, fewer than the stage's own where it is tiled
+    (default: all of them)."""
+    network = stage_pixels if network_pixels is None else network_pixels
     depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
     per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
-    activations = sum(per_pixel * pixels for pixels in stage_pixels)
-    final = OPTIMIZER_BYTES_PER_PIXEL[optimizer] + WINOGRAD_BYTES_PER_PIXEL * winograd
-    return int(BASE_BYTES + activations + final * stage_pixels[-1])
+    # Untiled stages add up (memory a stage frees stays with the process); tiled ones
+    # reuse blocks of one crop's size.
+    whole = [seen for pixels, seen in zip(stage_pixels, network) if seen >= pixels]
+    tiles = [seen for pixels, seen in zip(stage_pixels, network) if seen < pixels]
+    activations = per_pixel * (sum(whole) + max(tiles, default=0))
+    # A tiled stage keeps its gradient and the crop being evaluated beside the image.
+    tiled = max((2 * IMAGE_BYTES_PER_PIXEL * whole for whole, seen in zip(stage_pixels, network)
+                 if seen < whole), default=0)
+    workspace = WINOGRAD_BYTES_PER_PIXEL * winograd * max(network)
+    per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
+    if tiled and optimizer == "lbfgs":
+        per_pixel = LBFGS_RETURNED_BYTES_PER_PIXEL
+    optimizer_bytes = per_pixel * stage_pixels[-1]
+    return int(BASE_BYTES + activations + tiled + workspace + optimizer_bytes)
 
 
 def memory_needed(
@@ -70,57 +91,84 @@ def memory_needed(
     painting_sizes: Sequence[tuple[int, int]],
     dtype: torch.dtype | None,
     winograd: bool = False,
+    tile: int | None = None,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
-    with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``)."""
-
-    def pixels(size: tuple[int, int], long_side: int) -> int:
-        width, height = fitted_size(size, long_side)
-        return width * height
-
+    with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
+    tiles of at most ``tile`` px square where a stage is larger (None: no tiles)."""
     sizes = settings.stage_sizes()
-    stages = [pixels(photo_size, size) for size in sizes]
+    dims = [fitted_size(photo_size, size) for size in sizes]
+    stages = [width * height for width, height in dims]
+    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+    network = [_seen(dim, tile, deepest) for dim in dims]
     # The constants were measured with a painting as large as the photo. A larger one
     # only goes forward, without gradients: count its excess at a quarter.
-    painting = max(pixels(p, settings.style_long_side(sizes[-1])) for p in painting_sizes)
-    extra = max(0, painting - stages[-1]) // 4
-    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
-    return estimate_bytes([*stages[:-1], stages[-1] + extra], deepest, dtype, settings.optimizer,
-                          winograd)
+    resized = [fitted_size(p, settings.style_long_side(sizes[-1], max(p))) for p in painting_sizes]
+    painting = max(_seen(size, tile, deepest) for size in resized)
+    extra = max(0, painting - network[-1]) // 4
+    # A painting seen on tiles is still held whole, decoded and as a tensor.
+    held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tile else 0
+    return held + estimate_bytes(stages, deepest, dtype, settings.optimizer, winograd,
+                                 [*network[:-1], network[-1] + extra])
 
 
-def check_memory(
+def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:
+    """Pixels the network sees at once of a (w, h) picture: all, or a tile's crop."""
+    if tile is None or max(size) <= tile:
+        return size[0] * size[1]
+    crop = tile // ALIGN * ALIGN + 2 * margin(deepest)
+    return min(size[0], crop) * min(size[1], crop)
+
+
+def fit_memory(
     settings: TransferSettings,
     photo_size: tuple[int, int],
     painting_sizes: Sequence[tuple[int, int]],
     device: torch.device,
     dtype: torch.dtype | None,
     winograd: bool = False,
-) -> None:
-    """Refuse a run whose estimated memory is over ``settings.max_memory`` (or what the
-    device has available) with :class:`MemoryRefused`, naming the largest ``size`` that
-    fits. ``dtype`` and ``winograd`` are the network's arithmetic."""
-    if settings.max_memory is not None:
-        limit = int(settings.max_memory * GB)
-    else:
-        limit = available_bytes(device)
-    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd)
-    if needed <= limit:
-        return
+) -> int | None:
+    """The tile side a run uses: ``settings.tile``, or None (no tiles) when the whole
+    picture fits ``settings.max_memory`` (or what the device has available), else the
+    largest tile that fits. Refuses a run that does not fit even so with
+    :class:`MemoryRefused`, naming the largest ``size`` that fits. ``dtype`` and
+    ``winograd`` are the network's arithmetic."""
+    limit = memory_limit(settings, device)
 
-    def fits(size: int) -> bool:
+    def fits(candidate: TransferSettings, tile: int | None) -> bool:
+        return memory_needed(candidate, photo_size, painting_sizes, dtype, winograd,
+                             tile) <= limit
+
+    tile = settings.tile
+    if fits(settings, tile):
+        return tile
+    if tile is None and fits(settings, MIN_TILE):
+        return ALIGN * _largest(MIN_TILE // ALIGN, settings.size // ALIGN,
+                                lambda n: fits(settings, n * ALIGN))
+
+    def size_fits(size: int) -> bool:
         scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
-        smaller = replace(settings, size=size, scales=scales)
-        return memory_needed(smaller, photo_size, painting_sizes, dtype, winograd) <= limit
+        return fits(replace(settings, size=size, scales=scales), tile or MIN_TILE)
 
-    largest = None
-    low, high = MIN_SIDE, settings.size - 1  # the largest size that fits is in here
-    if fits(low):
-        while low < high:
-            middle = (low + high + 1) // 2
-            low, high = (middle, high) if fits(middle) else (low, middle - 1)
-        largest = low
+    largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
+    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, tile)
     raise MemoryRefused(needed, limit, largest, from_setting=settings.max_memory is not None)
+
+
+def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in [low, high] with fits(n), given fits(low) and that fits is
+    monotonic."""
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
+
+
+def memory_limit(settings: TransferSettings, device: torch.device) -> int:
+    """Bytes a run may use: ``settings.max_memory``, or what the device has available."""
+    if settings.max_memory is not None:
+        return int(settings.max_memory * GB)
+    return available_bytes(device)
 
 
 def available_bytes(device: torch.device) -> int:

@@ -14,6 +14,7 @@ import torch
 
 from .losses import content_loss, gram_matrix, range_loss, style_loss, tv_loss
 from .settings import TransferSettings
+from .tiles import tiled_grams, tiled_map
 from .vgg import VGG19Features
 
 #: Weight of the penalty on values outside [0, 1], per unit of the other terms' weights
@@ -82,19 +83,23 @@ def build_objective(
     blend: Sequence[float],
     settings: TransferSettings,
     dtype: torch.dtype | None,
+    tile: int | None = None,
 ) -> Objective:
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings' Gram matrices are mixed by ``blend`` (one weight
-    per painting, summing to 1); the network runs in ``dtype`` (None: fp32)."""
-    with torch.no_grad():
-        layer = settings.content_layer
-        content_target = extract(extractor, content, [layer], dtype)[layer]
-        grams: dict[str, torch.Tensor] = {}
-        for weight, style in zip(blend, styles):
-            features = extract(extractor, style, settings.style_layers, dtype)
-            for layer in settings.style_layers:
-                gram = weight * gram_matrix(features[layer])
-                grams[layer] = grams[layer] + gram if layer in grams else gram
+    per painting, summing to 1); the network runs in ``dtype`` (None: fp32), on tiles of
+    at most ``tile`` px square where a picture is larger (the same targets, with a
+    tile's memory; :mod:`painterly.tiles`)."""
+    layer = settings.content_layer
+    if tile is not None and max(content.shape[-2:]) > tile:
+        content_target = tiled_map(extractor, content, layer, tile, dtype)
+    else:
+        with torch.no_grad():
+            content_target = extract(extractor, content, [layer], dtype)[layer]
+    grams: dict[str, torch.Tensor] = {}
+    for weight, style in zip(blend, styles):
+        for layer, gram in _grams(extractor, style, settings.style_layers, dtype, tile).items():
+            grams[layer] = grams[layer] + weight * gram if layer in grams else weight * gram
     return Objective(
         extractor=extractor,
         layers=settings.layers_needed(),
@@ -107,6 +112,21 @@ def build_objective(
         tv_weight=settings.tv_weight,
         compute_dtype=dtype,
     )
+
+
+def _grams(
+    extractor: VGG19Features,
+    image: torch.Tensor,
+    layers: Sequence[str],
+    dtype: torch.dtype | None,
+    tile: int | None,
+) -> dict[str, torch.Tensor]:
+    """Gram matrices of ``image``'s ``layers``, on tiles where it is larger than ``tile``."""
+    if tile is not None and max(image.shape[-2:]) > tile:
+        return tiled_grams(extractor, image, layers, tile, dtype)
+    with torch.no_grad():
+        features = extract(extractor, image, layers, dtype)
+    return {layer: gram_matrix(features[layer]) for layer in layers}
 
 
 def extract(

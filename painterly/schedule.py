@@ -21,15 +21,22 @@ class Preset:
     final: int
     before: int
     coarse: int
+    detail: int  # at each stage above DETAIL_ABOVE px
+
+
+#: Stages larger than this add detail to a look settled below it, and get the preset's
+#: ``detail`` iterations each: a print-size picture's time then grows with its pixels,
+#: not with its pixels times the iterations a small picture needs.
+DETAIL_ABOVE = 512
 
 
 #: --quality -> its schedule. ``normal`` paints what 100 iterations at every scale
 #: painted before, in well under half the time; ``draft`` beats neural-style's
 #: reference pictures on both distances; ``fine`` spends about twice ``normal``.
 QUALITY = {
-    "draft": Preset(final=10, before=20, coarse=30),
-    "normal": Preset(final=60, before=30, coarse=50),
-    "fine": Preset(final=100, before=100, coarse=100),
+    "draft": Preset(final=10, before=20, coarse=30, detail=3),
+    "normal": Preset(final=60, before=30, coarse=50, detail=8),
+    "fine": Preset(final=100, before=100, coarse=100, detail=20),
 }
 
 
@@ -46,11 +53,14 @@ QUALITIES = tuple(QUALITY)
 
 def plan(sizes: Sequence[int], quality: str, iterations: int | None = None) -> tuple[Stage, ...]:
     """Each stage of ``sizes`` (coarse to fine, the last the full size) with its
-    iterations: ``iterations`` at every stage when given, else the ``quality``'s preset
-    (the last count to the full size, the middle one to the stage before it, the first
-    to every coarser stage)."""
+    iterations: ``iterations`` at every stage when given, else the ``quality``'s preset.
+    Of the stages up to DETAIL_ABOVE px, the largest gets the preset's ``final`` count,
+    the one before it ``before`` and every coarser one ``coarse``; each stage above
+    DETAIL_ABOVE gets ``detail``."""
     if iterations is not None:
         return tuple(Stage(size, iterations) for size in sizes)
     preset = QUALITY[quality]
-    counts = [preset.coarse] * (len(sizes) - 2) + [preset.before, preset.final][-len(sizes):]
+    settled = [size for size in sizes if size <= DETAIL_ABOVE] or list(sizes[:1])
+    counts = [preset.coarse] * (len(settled) - 2) + [preset.before, preset.final][-len(settled):]
+    counts += [preset.detail] * (len(sizes) - len(settled))
     return tuple(Stage(size, count) for size, count in zip(sizes, counts))

@@ -23,6 +23,11 @@ from .schedule import QUALITIES, Stage, plan
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
+#: Stages up to this size see the painting scaled with them, however small it is; larger
+#: ones see it at no more than its own size (TransferSettings.style_long_side).
+NATIVE_FROM = 512
+#: The smallest --tile: below it the margins around each tile cost more than the tile.
+MIN_TILE = 64
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 PRECISIONS = ("auto", "fp32", "winograd", "bf16")
 POOLINGS = ("max", "avg")
@@ -157,6 +162,12 @@ class TransferSettings(RunSettings):
         },
     )
     init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
+    tile: int | None = field(
+        default=None,
+        metadata={"help": "let the network see at most TILE x TILE px at once: a larger picture "
+                  "is evaluated tile by tile, with the same result and a tile's memory "
+                  "(default: tiles only when the whole picture would not fit --max-memory)"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -195,6 +206,8 @@ class TransferSettings(RunSettings):
                 raise SettingsError("scales", "must increase and stay below size")
             object.__setattr__(self, "scales", scales)
         _check_choice(self, "preserve_color", PRESERVE_COLOR)
+        if self.tile is not None:
+            _check_int(self, "tile", minimum=MIN_TILE)
         if not isinstance(self.init, str) or not self.init:
             raise SettingsError("init", f"must be content, noise or an image path, got "
                                 f"{self.init!r}")
@@ -226,10 +239,19 @@ class TransferSettings(RunSettings):
             )
         return tuple(weight / sum(blend) for weight in blend)
 
-    def style_long_side(self, stage_size: int) -> int:
-        """The painting's long side at a stage whose output's long side is ``stage_size``."""
-        full = self.style_size if self.style_size is not None else self.style_scale * self.size
-        return max(1, round(full * stage_size / self.size))
+    def style_long_side(self, stage_size: int, native: int | None = None) -> int:
+        """The painting's long side at a stage whose output's long side is ``stage_size``,
+        for a painting whose own long side is ``native`` px (None: unlimited).
+
+        ``style_scale`` sizes the painting relative to the output, up to the painting's
+        own size (or NATIVE_FROM px, for a smaller painting): beyond it, upscaling would
+        only blur its brushwork, so a larger stage takes the painting's statistics at
+        ``style_scale`` times that size. An explicit ``style_size`` is followed as given,
+        scaled with the stages."""
+        if self.style_size is not None:
+            return max(1, round(self.style_size * stage_size / self.size))
+        output = stage_size if native is None else min(stage_size, max(native, NATIVE_FROM))
+        return max(1, round(self.style_scale * output))
 
     def normalized_style_layer_weights(self) -> dict[str, float]:
         """Style layer -> weight, summing to 1 (equal when none were given)."""

@@ -208,9 +208,10 @@ class Studio:
             while True:
                 kind, value, image = job.updates.get()
                 if kind == "progress":
-                    done, total = value.iteration, value.iterations
-                    left = (time.perf_counter() - began) / done * (total - done)
-                    progress((done, total), desc=f"{value.size} px, about {left:.0f} s left")
+                    done, total, share = value.iteration, value.iterations, value.fraction
+                    # Weighted by each iteration's pixels: a late, large stage is slower.
+                    left = (time.perf_counter() - began) * (1 - share) / max(share, 1e-9)
+                    progress(share, desc=f"{value.size} px, about {left:.0f} s left")
                     text = (f"Iteration {done} of {total} at {value.size} px; style "
                             f"{value.style:.4f}, content {value.content:.3f}; about {left:.0f} s "
                             "left")

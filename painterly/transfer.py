@@ -8,10 +8,11 @@ fine, each stage starting from the last one's result.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +21,18 @@ from PIL import Image
 from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
 from .devices import resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
-from .events import Checkpoint, Interrupted, Progress, StopRequested
+from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
-from .layers import MIN_SIDE
-from .memory import check_memory
-from .objective import LossTerms, Objective, build_objective
+from .layers import LAYERS, MIN_SIDE
+from .memory import fit_memory, memory_limit, memory_needed
+from .objective import LossTerms, build_objective
 from .optimizers import Iterate, minimize
 from .settings import TransferSettings
+from .tiling import TiledObjective, iteration_cost
 from .vgg import VGG19Features, load_extractor
+
+#: An objective, whole or tiled: image -> its loss terms.
+Evaluate = Callable[[torch.Tensor], LossTerms]
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Inputs:
     paintings: Sequence[Image.Image]
     photo_name: str = "the content image"
     painting_names: Sequence[str] | None = None  # default: "the style image"
+    start: Image.Image | None = None  # the image to start from, when settings.init names one
 
 
 def stylize(
@@ -46,6 +52,7 @@ def stylize(
     settings: TransferSettings | None = None,
     callback: Callable[[Progress], None] | None = None,
     resume: Checkpoint | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one painting or several, mixed by
     ``settings.style_blend``) and return the picture.
@@ -56,10 +63,13 @@ def stylize(
     ``resume`` continues from such a checkpoint (same inputs and settings). With several
     scales, each stage starts from the last one's result, upsampled. Raises
     :class:`PainterlyError` for bad input, with a one-line message naming the problem.
+    ``on_plan`` receives the run's :class:`Plan` (stages, tiles, memory) before it starts.
     """
     settings = settings or TransferSettings()
-    return paint(load_inputs(content, style, settings.max_input_pixels), settings, callback,
-                 resume)
+    inputs = load_inputs(content, style, settings.max_input_pixels)
+    if settings.init_file() is not None:
+        inputs = replace(inputs, start=load_image(settings.init_file(), settings.max_input_pixels))
+    return paint(inputs, settings, callback, resume, on_plan)
 
 
 def load_inputs(
@@ -82,23 +92,24 @@ def paint(
     settings: TransferSettings,
     callback: Callable[[Progress], None] | None = None,
     resume: Checkpoint | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
 ) -> Image.Image:
     """:func:`stylize` on pictures already decoded by :func:`painterly.images.load_image`."""
     blend = settings.normalized_style_blend(len(inputs.paintings))
     device = resolve_device(settings.device)
     dtype = resolve_precision(settings.precision, device)
-    stages = settings.stages()
-    sizes = [stage.size for stage in stages]
+    sizes = settings.stage_sizes()
     _check_sides(inputs, settings)
-    painting_sizes = [painting.size for painting in inputs.paintings]
     winograd = uses_winograd(settings.precision, device)
-    check_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
+    plan = _plan(inputs, settings, device, dtype, winograd)
+    tile = plan.stages[-1].tile
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
+    if on_plan is not None:  # once every input, the weights too, has been checked
+        on_plan(plan)
     luminance_mode = settings.preserve_color == "luminance"
-    counter = _ProgressCounter(callback, sum(stage.iterations for stage in stages),
-                               luminance_mode)
+    counter = _ProgressCounter(callback, plan, settings, luminance_mode)
     full = to_tensor(fit_long_side(inputs.photo, sizes[-1])).to(device)
 
     def finish(image: torch.Tensor) -> Image.Image:
@@ -112,19 +123,19 @@ def paint(
         photo = full if size == sizes[-1] else to_tensor(fit_long_side(inputs.photo, size))
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
         objective, target = _stage_objective(
-            extractor, photo, inputs.paintings, blend, settings, size, dtype
+            extractor, photo, inputs.paintings, blend, settings, dtype, tile
         )
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
             start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
         elif image is None:
-            start = start_image(target, settings)
+            start = start_image(target, settings, inputs.start)
         else:
             start = upsample_with_detail(image, target)
         counter.stage, counter.size = stage, size
         try:
-            image = run_objective(objective, start, settings, stages[stage].iterations,
+            image = run_objective(objective, start, settings, plan.stages[stage].iterations,
                                   counter, state)
         except StopRequested:
             last = counter.last
@@ -141,18 +152,38 @@ def _stage_objective(
     paintings: Sequence[Image.Image],
     blend: Sequence[float],
     settings: TransferSettings,
-    size: int,
     dtype: torch.dtype | None,
-) -> tuple[Objective, torch.Tensor]:
-    """One stage's objective, and the photo as that stage optimises it (its luminance
-    in luminance mode)."""
+    tile: int | None,
+) -> tuple[Evaluate, torch.Tensor]:
+    """One stage's objective, evaluated on tiles of ``tile`` px where the stage is larger,
+    and the photo as that stage optimises it (its luminance in luminance mode)."""
     device = photo.device
+    size = max(photo.shape[-2:])
     styles = [
-        to_tensor(fit_long_side(painting, settings.style_long_side(size))).to(device)
+        to_tensor(fit_long_side(painting, settings.style_long_side(size, max(painting.size))))
+        .to(device)
         for painting in paintings
     ]
     target, styles = _prepare_colors(photo, styles, settings.preserve_color)
-    return build_objective(extractor, target, styles, blend, settings, dtype), target
+    objective = build_objective(extractor, target, styles, blend, settings, dtype, tile)
+    if tile is not None and size > tile:
+        return TiledObjective(objective, tile), target
+    return objective, target
+
+
+def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
+          dtype: torch.dtype | None, winograd: bool) -> Plan:
+    """Each stage's size, iterations and tiles, and the memory they need: refused here,
+    before any work, if it is more than the run may use."""
+    painting_sizes = [painting.size for painting in inputs.paintings]
+    tile = fit_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
+    stages = []
+    for stage in settings.stages():
+        width, height = fitted_size(inputs.photo.size, stage.size)
+        tiled = tile if tile is not None and max(width, height) > tile else None
+        stages.append(PlannedStage(width, height, stage.iterations, tiled))
+    memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile)
+    return Plan(tuple(stages), memory, memory_limit(settings, device))
 
 
 def _check_resume(resume: Checkpoint, target: torch.Tensor) -> None:
@@ -183,18 +214,20 @@ def _check_sides(inputs: Inputs, settings: TransferSettings) -> None:
     for size in settings.stage_sizes():
         check_side(inputs.photo.size, size, inputs.photo_name)
         for painting, name in zip(inputs.paintings, names):
-            check_side(painting.size, settings.style_long_side(size), name)
+            check_side(painting.size, settings.style_long_side(size, max(painting.size)), name)
 
 
-def start_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tensor:
-    """The image the optimisation starts from: the photograph, noise, or a given image."""
+def start_image(content: torch.Tensor, settings: TransferSettings,
+                given: Image.Image | None = None) -> torch.Tensor:
+    """The image the optimisation starts from: the photograph, noise, or ``given`` (the
+    decoded image ``settings.init`` names; read from there if not given)."""
     if settings.init == "content":
         return content.clone()
     if settings.init == "noise":
         generator = torch.Generator().manual_seed(settings.seed)
         return torch.rand(content.shape, generator=generator).to(content.device)
     height, width = content.shape[-2:]
-    image = load_image(settings.init, settings.max_input_pixels)
+    image = given if given is not None else load_image(settings.init, settings.max_input_pixels)
     image = image.resize((width, height), Image.Resampling.LANCZOS)
     return to_tensor(image).to(content.device)
 
@@ -250,11 +283,16 @@ class _ProgressCounter:
     """Turns each stage's iterations into one count across all stages, with timing;
     keeps the latest Progress for a stop."""
 
-    def __init__(
-        self, callback: Callable[[Progress], None] | None, iterations: int, luminance: bool
-    ) -> None:
+    def __init__(self, callback: Callable[[Progress], None] | None, plan: Plan,
+                 settings: TransferSettings, luminance: bool) -> None:
         self.callback = callback
-        self.iterations = iterations
+        self.plan_stages = plan.stages
+        self.iterations = sum(stage.iterations for stage in plan.stages)
+        # Each stage's work per iteration: the pixels the network sees in it.
+        deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest) for s in plan.stages]
+        self.ends = list(itertools.accumulate(
+            cost * stage.iterations for cost, stage in zip(self.costs, plan.stages)))
         self.luminance = luminance
         self.photo: torch.Tensor | None = None  # this stage's photo, in colour
         self.done = 0
@@ -287,6 +325,7 @@ class _ProgressCounter:
             style=float(terms.style.detach()),
             tv=float(terms.tv.detach()),
             elapsed=time.perf_counter() - self.began,
+            fraction=self._fraction(),
             image=step.image,
             checkpoint=checkpoint,
             picture=picture,
@@ -294,8 +333,15 @@ class _ProgressCounter:
         self.callback(self.last)
 
 
+    def _fraction(self) -> float:
+        """Share of the run's work done after ``done`` iterations, through this stage."""
+        before = sum(stage.iterations for stage in self.plan_stages[: self.stage])
+        earlier = self.ends[self.stage - 1] if self.stage > 0 else 0.0
+        return min(1.0, (earlier + (self.done - before) * self.costs[self.stage]) / self.ends[-1])
+
+
 def run_objective(
-    objective: Objective,
+    objective: Evaluate,
     start: torch.Tensor,
     settings: TransferSettings,
     iterations: int,

@@ -29,6 +29,7 @@ TRANSFER_OPTIONS = [
     ("style_scale", "1.5", 1.5), ("style_size", "300", 300),
     ("preserve_color", "luminance", "luminance"), ("scales", "20,30", (20, 30)),
     ("init", "noise", "noise"),
+    ("tile", "256", 256),
 ]
 
 
@@ -49,7 +50,7 @@ def weights_file():
 def test_settings_options_reach_the_api(tmp_path, inputs, monkeypatch, weights_file):
     received = []
 
-    def stylize(content, style, settings, callback=None, resume=None):
+    def stylize(content, style, settings, callback=None, resume=None, on_plan=None):
         received.append((content, style, settings))
         return Image.new("RGB", (40, 30), (10, 20, 30))
 

@@ -54,7 +54,7 @@ def fast_core():
     def paint(inputs, settings, callback=None, resume=None):
         return Image.new("RGB", (settings.size % 97 + 16, 16), (120, 80, 40))
 
-    def stylize(content, style, settings, callback=None, resume=None):
+    def stylize(content, style, settings, callback=None, resume=None, on_plan=None):
         return paint(transfer.load_inputs(content, style, settings.max_input_pixels), settings)
 
     patched = pytest.MonkeyPatch()

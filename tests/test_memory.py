@@ -9,7 +9,7 @@ import torch
 
 from painterly import TransferSettings
 from painterly.errors import MemoryRefused, SettingsError
-from painterly.memory import GB, _activations_per_pixel, check_memory, estimate_bytes, memory_needed
+from painterly.memory import GB, _activations_per_pixel, fit_memory, estimate_bytes, memory_needed
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -62,25 +62,46 @@ def test_winograd_estimate_counts_nnpack_workspace(size, measured_gb):
     assert needed > memory_needed(settings, PHOTO, [(1024, 640)], None) / GB
 
 
-def test_too_much_names_the_largest_size_that_fits():
+def test_too_much_for_the_whole_picture_is_painted_on_tiles():
     settings = TransferSettings(size=2048, precision="bf16", max_memory=2.0)
     bf16 = torch.bfloat16
+    assert memory_needed(settings, PHOTO, [PHOTO], bf16) > 2 * GB
+    tile = fit_memory(settings, PHOTO, [PHOTO], CPU, bf16)
+    assert tile is not None and tile % 16 == 0
+    assert memory_needed(settings, PHOTO, [PHOTO], bf16, tile=tile) <= 2 * GB
+    assert memory_needed(settings, PHOTO, [PHOTO], bf16, tile=tile + 16) > 2 * GB
+
+
+def test_fits_whole_when_it_can_and_keeps_a_given_tile():
+    settings = TransferSettings(size=256, max_memory=8.0)
+    assert fit_memory(settings, PHOTO, [PHOTO], CPU, None) is None
+    assert fit_memory(replace(settings, tile=128), PHOTO, [PHOTO], CPU, None) == 128
+
+
+def test_tiles_bound_the_networks_memory():
+    settings = TransferSettings(size=4096)
+    whole = memory_needed(settings, PHOTO, [PHOTO], None)
+    small, large = (memory_needed(settings, PHOTO, [PHOTO], None, tile=t) for t in (512, 1024))
+    assert small < large < whole / 3
+
+
+def test_too_much_even_on_tiles_names_the_largest_size_that_fits():
+    settings = TransferSettings(size=8192, precision="bf16", max_memory=2.0)
+    bf16 = torch.bfloat16
     with pytest.raises(MemoryRefused, match=r"size \d+ fits") as refused:
-        check_memory(settings, PHOTO, [PHOTO], CPU, bf16)
+        fit_memory(settings, PHOTO, [PHOTO], CPU, bf16)
     largest = refused.value.largest_size
     assert f"size {largest} fits" in str(refused.value) and refused.value.setting == "size"
     assert refused.value.from_setting and refused.value.limit == 2 * GB
-    limit = 2.0 * GB
-    assert refused.value.needed == memory_needed(settings, PHOTO, [PHOTO], bf16) > limit
-    assert memory_needed(replace(settings, size=largest), PHOTO, [PHOTO], bf16) <= limit
-    assert memory_needed(replace(settings, size=largest + 1), PHOTO, [PHOTO], bf16) > limit
-    check_memory(replace(settings, size=largest), PHOTO, [PHOTO], CPU, bf16)  # and it runs
+    fit_memory(replace(settings, size=largest), PHOTO, [PHOTO], CPU, bf16)  # and it runs
+    with pytest.raises(MemoryRefused):
+        fit_memory(replace(settings, size=largest + 1), PHOTO, [PHOTO], CPU, bf16)
 
 
 def test_nothing_fits_says_so():
     settings = TransferSettings(size=512, max_memory=0.1)
     with pytest.raises(MemoryRefused, match="no size fits") as refused:
-        check_memory(settings, PHOTO, [PHOTO], CPU, None)
+        fit_memory(settings, PHOTO, [PHOTO], CPU, None)
     assert refused.value.largest_size is None and refused.value.setting == "max_memory"
 
 

@@ -153,8 +153,8 @@ def test_each_quality_has_its_schedule_and_iterations_override_it():
         Stage(128, normal.coarse), Stage(256, normal.before), Stage(512, normal.final))
     draft = TransferSettings(size=1024, quality="draft").stages()
     assert [s.size for s in draft] == [128, 256, 512, 1024]
-    assert [s.iterations for s in draft] == [QUALITY["draft"].coarse] * 2 + [
-        QUALITY["draft"].before, QUALITY["draft"].final]
+    assert [s.iterations for s in draft] == [QUALITY["draft"].coarse, QUALITY["draft"].before,
+                                             QUALITY["draft"].final, QUALITY["draft"].detail]
     assert TransferSettings(scales=(), quality="fine").stages() == (
         Stage(512, QUALITY["fine"].final),)
     assert TransferSettings(iterations=7, quality="fine").stages() == (
@@ -172,3 +172,16 @@ def test_an_unknown_quality_is_refused_by_name():
 def test_a_reconstruction_needs_its_iterations():
     with pytest.raises(SettingsError, match="iterations"):
         ReconstructSettings(iterations=None)
+
+
+def test_the_painting_is_not_upscaled_past_its_own_size_at_print_sizes():
+    settings = TransferSettings(size=4096)
+    assert settings.style_long_side(4096, native=1024) == 1024
+    assert settings.style_long_side(512, native=1024) == 512
+    assert settings.style_long_side(2048, native=3000) == 2048
+    # Small paintings still grow with the stages up to 512 px, as before.
+    assert settings.style_long_side(512, native=300) == 512
+    assert settings.style_long_side(1024, native=300) == 512
+    # --style-scale keeps its meaning: the brush relative to the output's size.
+    assert TransferSettings(size=4096, style_scale=2).style_long_side(4096, native=1024) == 2048
+    assert TransferSettings(size=4096, style_size=1000).style_long_side(2048, native=600) == 500

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..allocator import return_large_blocks
 from ..checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint, write_checkpoint
 from ..devices import bf16_is_emulated, resolve_device
 from ..errors import PainterlyError
-from ..events import Checkpoint, Interrupted, Progress
+from ..events import Checkpoint, Interrupted, Plan, Progress
 from ..images import check_image_path
 from ..outputs import check_not_an_input
 from ..plots import check_plot_path, plot_losses
@@ -31,7 +32,7 @@ from ..snapshots import Snapshots, check_animation_path
 from ..transfer import stylize
 from ..untrusted import shown
 from .options import add_common, add_settings_options, given_settings, positive_int
-from .progress import ProgressBar
+from .progress import ProgressBar, plan_line
 from .results import report, save_result
 from .signals import STOP, save_interrupted
 
@@ -177,7 +178,8 @@ def _paint(
             STOP.check(step)
 
         try:
-            picture = stylize(content, styles, settings, callback=follow, resume=resume)
+            picture = stylize(content, styles, settings, callback=follow, resume=resume,
+                              on_plan=functools.partial(_planned, args.quiet))
         except Interrupted as stop:
             progress.close()
             return save_interrupted(stop, output, encode(recipe()), checkpoint_path,
@@ -190,6 +192,14 @@ def _paint(
         print(f"painterly: animation in {args.animate}", file=sys.stderr)
     report(output, picture, began)
     return 0
+
+
+def _planned(quiet: bool, plan: Plan) -> None:
+    """Say what the run will do; a tiled run's large blocks go back to the system."""
+    if any(stage.tile is not None for stage in plan.stages):
+        return_large_blocks()
+    if not quiet:
+        print(plan_line(plan), file=sys.stderr)
 
 
 def _recipe_pictures(recipe: dict, path: str, content: str | None = None,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from ..events import Progress
+from ..events import Plan, Progress
+
+#: The bar's length in steps.
+WORK_UNITS = 1000
 
 
 class ProgressBar:
-    """A tqdm bar on stderr: iteration, losses, elapsed time and ETA; keeps the history
-    of the run's numbers (for --plot)."""
+    """A tqdm bar on stderr: the share of the work done, time elapsed and left, the
+    iteration and losses; keeps the history of the run's numbers (for --plot)."""
 
     def __init__(self, enabled: bool, label: str | None = None) -> None:
         self.enabled = enabled
@@ -27,16 +30,19 @@ class ProgressBar:
         if self.bar is None:  # opened at the first iteration, once the inputs have loaded
             from tqdm import tqdm
 
+            # Counted in thousandths of the run's work, not iterations: a 2048 px iteration
+            # takes 16 times a 512 px one, and the time left should know it.
             self.bar = tqdm(
-                total=progress.iterations, desc=self.label, file=sys.stderr, unit="it",
-                dynamic_ncols=True,
+                total=WORK_UNITS, desc=self.label, file=sys.stderr, dynamic_ncols=True,
+                bar_format="{desc}{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
             )
-        postfix = f"{progress.size}px loss={progress.total:.4g} content={progress.content:.3f} "
+        postfix = f"it {progress.iteration}/{progress.iterations} {progress.size}px "
+        postfix += f"loss={progress.total:.4g} content={progress.content:.3f} "
         postfix += f"style={progress.style:.4f}"
         if progress.tv:
             postfix += f" tv={progress.tv:.2e}"
         self.bar.set_postfix_str(postfix, refresh=False)
-        self.bar.update(progress.iteration - self.bar.n)
+        self.bar.update(round(progress.fraction * WORK_UNITS) - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -45,3 +51,16 @@ class ProgressBar:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def plan_line(plan: Plan) -> str:
+    """The run's plan in one line: its size, stages, tiles and the memory it expects."""
+    final = plan.stages[-1]
+    sizes = ", ".join(f"{max(s.width, s.height)}" for s in plan.stages)
+    line = (f"painterly: {final.width}x{final.height} px, stages {sizes} px, "
+            f"{sum(s.iterations for s in plan.stages)} iterations")
+    tiled = [s for s in plan.stages if s.tile is not None]
+    if tiled:
+        line += (f"; from {max(tiled[0].width, tiled[0].height)} px the network sees tiles of "
+                 f"{tiled[0].tile} px")
+    return line + f"; about {plan.memory / 1024**3:.1f} GB of {plan.limit / 1024**3:.1f} GB"

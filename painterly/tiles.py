@@ -1,0 +1,169 @@
+"""Where the tiles of a print-size picture are, and the network's features read tile by tile.
+
+A tile is a *core*, a rectangle of the picture that is its own share of every feature
+map, inside a *crop*: the core widened by a margin at least as wide as the deepest
+layer's receptive field reaches past it, clipped to the picture. The network runs on the
+crop; the features it gives over the core are then exactly those of the whole picture,
+because no padding or border the crop introduces reaches them. Cores start at multiples
+of 16, so that each of VGG19's four pools pairs the same pixels as it does in the whole
+picture. The cores partition the picture, and their features partition every map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .layers import LAYERS
+from .losses import gram_matrix
+from .vgg import VGG19Features
+
+#: Cores start at multiples of this: 2^4, the stride after VGG19's four pools.
+ALIGN = 16
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A core and its crop, as (top, bottom, left, right) pixel bounds, bottom and right
+    excluded; the core lies inside the crop."""
+
+    core: tuple[int, int, int, int]
+    crop: tuple[int, int, int, int]
+
+    def rows(self) -> slice:
+        """The crop's rows, for indexing a (1, C, H, W) picture."""
+        return slice(self.crop[0], self.crop[1])
+
+    def cols(self) -> slice:
+        return slice(self.crop[2], self.crop[3])
+
+
+def stride(layer: str) -> int:
+    """Input pixels per position of a layer's feature map (1 in block 1, 16 in block 5)."""
+    return 2 ** (int(layer[4]) - 1)
+
+
+def reach(deepest: str) -> int:
+    """How far past its own stride-sized cell a position of ``deepest`` sees, in input
+    pixels, on each side: each 3x3 convolution adds its stride, a pool adds nothing
+    beyond the cells it merges (conv5_1: 70, the half of its 156 px receptive field)."""
+    return sum(stride(layer) for layer in LAYERS[: LAYERS.index(deepest) + 1])
+
+
+def margin(deepest: str) -> int:
+    """The margin a crop needs around its core for ``deepest``: its reach, rounded up to
+    a multiple of ALIGN so that crops start on the pools' grid too."""
+    return -(-reach(deepest) // ALIGN) * ALIGN
+
+
+def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
+    """Tiles whose cores, at most ``side`` px square (a multiple of ALIGN), cover a
+    ``height`` x ``width`` picture, row by row; crops widened by ``margin(deepest)``."""
+    side = max(ALIGN, side // ALIGN * ALIGN)
+    pad = margin(deepest)
+    tiles = []
+    for top in range(0, height, side):
+        for left in range(0, width, side):
+            bottom, right = min(top + side, height), min(left + side, width)
+            crop = (max(0, top - pad), min(height, bottom + pad),
+                    max(0, left - pad), min(width, right + pad))
+            tiles.append(Tile((top, bottom, left, right), crop))
+    return tiles
+
+
+def seen_pixels(height: int, width: int, side: int | None, deepest: str) -> int:
+    """Pixels the network sees to evaluate a ``height`` x ``width`` picture on tiles of
+    ``side`` (None: whole): the crops, margins and all."""
+    if side is None or max(height, width) <= side:
+        return height * width
+    return sum((tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
+               for tile in tile_grid(height, width, side, deepest))
+
+
+def core_of(features: torch.Tensor, layer: str, tile: Tile, size: tuple[int, int],
+            whole: bool = False) -> torch.Tensor:
+    """The part of ``features`` at ``layer`` that belongs to the tile's core, in a
+    picture of ``size`` (height, width): (1, C, h, w). ``features`` are the crop's, or
+    with ``whole`` the whole picture's."""
+    step = stride(layer)
+    top, bottom, left, right = tile.core
+    origin = (0, 0) if whole else (tile.crop[0], tile.crop[2])
+    rows = _span(top, bottom, origin[0], size[0], step)
+    cols = _span(left, right, origin[1], size[1], step)
+    return features[:, :, rows, cols]
+
+
+def _span(start: int, stop: int, crop_start: int, length: int, step: int) -> slice:
+    """Feature positions of [start, stop) in a crop starting at ``crop_start``; a core
+    ending at the picture's edge takes the positions up to the map's own end (pools
+    drop an odd last row), an inner one ends on the pools' grid."""
+    end = None if stop == length else (stop - crop_start) // step
+    return slice((start - crop_start) // step, end)
+
+
+def core_features(
+    extractor: VGG19Features,
+    crop: torch.Tensor,
+    layers: Iterable[str],
+    tile: Tile,
+    size: tuple[int, int],
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """The network's ``layers`` over the tile's core, run on ``crop`` (the picture's
+    pixels inside ``tile.crop``) in ``dtype`` (None: fp32)."""
+    with torch.autocast(crop.device.type, dtype=dtype, enabled=dtype is not None):
+        features = extractor(crop, layers)
+    return {layer: core_of(value, layer, tile, size) for layer, value in features.items()}
+
+
+def read_tiles(
+    extractor: VGG19Features,
+    image: torch.Tensor,
+    layers: Sequence[str],
+    side: int,
+    dtype: torch.dtype | None,
+) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
+    """Each tile of ``image`` (1, 3, H, W) with its core's features, without gradients."""
+    size = (image.shape[-2], image.shape[-1])
+    deepest = max(layers, key=LAYERS.index)
+    with torch.no_grad():
+        for tile in tile_grid(*size, side, deepest):
+            crop = image[:, :, tile.rows(), tile.cols()]
+            yield tile, core_features(extractor, crop, layers, tile, size, dtype)
+
+
+def tiled_map(
+    extractor: VGG19Features, image: torch.Tensor, layer: str, side: int,
+    dtype: torch.dtype | None,
+) -> torch.Tensor:
+    """The whole feature map of ``layer`` for ``image``, assembled from tiles' cores:
+    what ``extractor(image, [layer])[layer]`` gives, with a tile's memory."""
+    parts: list[list[torch.Tensor]] = []
+    last_top = None
+    for tile, features in read_tiles(extractor, image, [layer], side, dtype):
+        if tile.core[0] != last_top:
+            parts.append([])
+            last_top = tile.core[0]
+        parts[-1].append(features[layer])
+    return torch.cat([torch.cat(row, dim=3) for row in parts], dim=2)
+
+
+def tiled_grams(
+    extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str], side: int,
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """Gram matrices of ``layers`` for ``image`` (as :func:`painterly.losses.gram_matrix`
+    of the whole map), summed over tiles' cores."""
+    sums: dict[str, torch.Tensor] = {}
+    positions = dict.fromkeys(layers, 0)
+    for _tile, features in read_tiles(extractor, image, layers, side, dtype):
+        for layer, core in features.items():
+            count = core.shape[-2] * core.shape[-1]
+            if not count:  # a thin last core may hold no position of a deep layer
+                continue
+            part = gram_matrix(core) * count
+            sums[layer] = sums[layer] + part if layer in sums else part
+            positions[layer] += count
+    return {layer: sums[layer] / positions[layer] for layer in layers}

@@ -1,0 +1,82 @@
+"""Tile geometry and tiled feature reading (painterly/tiles.py): cores partition the
+picture and its feature maps, and a core's features read from its crop are the whole
+picture's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from painterly.layers import LAYERS
+from painterly.losses import gram_matrix
+from painterly.tiles import ALIGN, core_features, core_of, margin, reach, tile_grid, tiled_grams, tiled_map
+from painterly.vgg import load_extractor
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return load_extractor(None, "max", "cpu")
+
+
+def test_reach_is_half_the_receptive_field():
+    # Receptive fields computed by hand: conv1_1 3 px, conv4_2 84 px, conv5_1 156 px;
+    # a position's cell is its stride wide, so it sees (field - stride) / 2 px past it.
+    assert reach("conv1_1") == 1
+    assert reach("conv4_2") == (84 - 8) // 2
+    assert reach("conv5_1") == (156 - 16) // 2
+    assert margin("conv5_1") == 80 and margin("conv1_1") == ALIGN
+
+
+@pytest.mark.parametrize(("height", "width", "side"), [(200, 264, 64), (97, 130, 48), (64, 64, 64)])
+def test_cores_partition_the_picture(height, width, side):
+    covered = torch.zeros(height, width, dtype=torch.int32)
+    for tile in tile_grid(height, width, side, "conv5_1"):
+        top, bottom, left, right = tile.core
+        assert top % ALIGN == 0 and left % ALIGN == 0
+        assert bottom - top <= side and right - left <= side
+        ctop, cbottom, cleft, cright = tile.crop
+        assert ctop == max(0, top - 80) and cbottom == min(height, bottom + 80)
+        assert cleft == max(0, left - 80) and cright == min(width, right + 80)
+        covered[top:bottom, left:right] += 1
+    assert bool((covered == 1).all())
+
+
+def test_core_features_are_the_whole_pictures(extractor):
+    image = torch.rand(1, 3, 150, 200, generator=torch.Generator().manual_seed(1))
+    layers = ["conv1_1", "conv2_2", "conv3_1", "conv4_2", "conv5_1"]
+    whole = extractor(image, layers)
+    size = (150, 200)
+    for tile in tile_grid(*size, 64, "conv5_1"):
+        crop = image[:, :, tile.rows(), tile.cols()]
+        cores = core_features(extractor, crop, layers, tile, size, None)
+        for layer in layers:
+            expected = core_of(whole[layer], layer, tile, size, whole=True)
+            assert cores[layer].shape == expected.shape
+            torch.testing.assert_close(cores[layer], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_too_small_a_margin_changes_the_features(extractor, monkeypatch):
+    """The margin is what makes core features exact: without it they differ."""
+    import painterly.tiles as tiles
+
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    whole = extractor(image, ["conv5_1"])["conv5_1"]
+    monkeypatch.setattr(tiles, "margin", lambda deepest: ALIGN)
+    worst = 0.0
+    for tile in tiles.tile_grid(128, 128, 64, "conv5_1"):
+        crop = image[:, :, tile.rows(), tile.cols()]
+        core = tiles.core_features(extractor, crop, ["conv5_1"], tile, (128, 128), None)
+        expected = core_of(whole, "conv5_1", tile, (128, 128), whole=True)
+        worst = max(worst, float((core["conv5_1"] - expected).abs().max() / expected.abs().max()))
+    assert worst > 0.05
+
+
+def test_tiled_map_and_grams_match_the_whole(extractor):
+    image = torch.rand(1, 3, 120, 184, generator=torch.Generator().manual_seed(3))
+    layers = list(LAYERS[::3])
+    whole = extractor(image, layers)
+    torch.testing.assert_close(tiled_map(extractor, image, "conv4_2", 64, None),
+                               whole["conv4_2"], rtol=1e-4, atol=1e-3)
+    grams = tiled_grams(extractor, image, layers, 64, None)
+    for layer in layers:
+        torch.testing.assert_close(grams[layer], gram_matrix(whole[layer]), rtol=1e-4, atol=1e-4)

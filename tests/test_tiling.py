@@ -1,0 +1,88 @@
+"""The tiled objective (painterly/tiling.py): the untiled objective's value and gradient,
+tile by tile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly import TransferSettings
+from painterly.images import fit_long_side, to_tensor
+from painterly.objective import build_objective
+from painterly.tiling import TiledObjective
+from painterly.vgg import load_extractor
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return load_extractor(None, "max", "cpu")
+
+
+def _value_and_gradient(objective, image: torch.Tensor):
+    image = image.clone().requires_grad_(True)
+    terms = objective(image)
+    terms.total.backward()
+    return terms, image.grad
+
+
+def _relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((value - reference).norm() / reference.norm())
+
+
+def _pictures(seed: int, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(seed)
+    photo = torch.rand(1, 3, *size, generator=generator)
+    painting = torch.rand(1, 3, size[0] - 20, size[1] + 12, generator=generator)
+    image = (photo + 0.2 * torch.randn(photo.shape, generator=generator)).clamp(-0.05, 1.05)
+    return photo, painting, image
+
+
+SETTINGS = {
+    "defaults": TransferSettings(),
+    "tv and shallow layers": TransferSettings(tv_weight=3.0, content_layer="conv2_2",
+                                              style_layers=("conv1_1", "conv3_1")),
+    "style only": TransferSettings(content_weight=0.0),
+    "content only": TransferSettings(style_weight=0.0),
+}
+
+
+@pytest.mark.parametrize(("name", "tile"), [("defaults", 64), *((name, 112) for name in SETTINGS)])
+def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile):
+    settings = SETTINGS[name]
+    photo, painting, image = _pictures(0, (150, 230))
+    whole = build_objective(extractor, photo, [painting], (1.0,), settings, None)
+    tiled = TiledObjective(
+        build_objective(extractor, photo, [painting], (1.0,), settings, None, tile=tile), tile)
+    expected, expected_gradient = _value_and_gradient(whole, image)
+    terms, gradient = _value_and_gradient(tiled, image)
+    for part in ("total", "content", "style", "tv", "outside"):
+        torch.testing.assert_close(getattr(terms, part).detach(),
+                                   getattr(expected, part).detach(), rtol=1e-5, atol=1e-9)
+    assert _relative_error(gradient, expected_gradient) < 1e-5
+
+
+def test_without_a_gradient_it_computes_none(extractor):
+    photo, painting, image = _pictures(1, (100, 140))
+    objective = build_objective(extractor, photo, [painting], (1.0,), TransferSettings(), None)
+    terms = TiledObjective(objective, 64)(image)
+    assert not terms.total.requires_grad
+    assert float(terms.total) == pytest.approx(float(objective(image).total), rel=1e-5)
+
+
+def test_gradient_at_1024_px_for_several_tiles(extractor, content_path, style_path):
+    """The issue's check: a real photo and painting at 1024 px, an image between them,
+    and tiles of two sizes (several rows and columns each)."""
+    with Image.open(content_path) as photo_file, Image.open(style_path) as painting_file:
+        photo = to_tensor(fit_long_side(photo_file.convert("RGB"), 1024))
+        painting = to_tensor(fit_long_side(painting_file.convert("RGB"), 1024))
+    generator = torch.Generator().manual_seed(4)
+    image = (0.7 * photo + 0.3 * torch.rand(photo.shape, generator=generator))
+    settings = TransferSettings(size=1024, tv_weight=1.0)
+    whole = build_objective(extractor, photo, [painting], (1.0,), settings, None)
+    expected, expected_gradient = _value_and_gradient(whole, image)
+    for tile in (384, 640):
+        objective = build_objective(extractor, photo, [painting], (1.0,), settings, None, tile)
+        terms, gradient = _value_and_gradient(TiledObjective(objective, tile), image)
+        assert _relative_error(gradient, expected_gradient) <= 1e-3
+        assert float(terms.total) == pytest.approx(float(expected.total), rel=1e-4)
