@@ -18,6 +18,7 @@ import torch
 from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, layer_channels
+from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import MIN_TILE, TransferSettings
 from .tiles import ALIGN, margin
 
@@ -32,10 +33,10 @@ ACTIVATION_BYTES_PER_PIXEL = {torch.bfloat16: 1.29 * GB / 1e6, None: 2.25 * GB /
 #: measured with freed memory kept, as the command line runs).
 OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6,
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
-#: L-BFGS's memory when its image-sized blocks go back to the system as they are freed
-#: (a tiled run: painterly.allocator.return_large_blocks, and glibc's own default): 20
-#: history vectors and a few more, 0.33 GB per megapixel measured at 2048 px.
-LBFGS_RETURNED_BYTES_PER_PIXEL = 0.36 * GB / 1e6
+#: L-BFGS's image-sized vectors besides its history pairs, when its blocks go back to the
+#: system as they are freed (a tiled run: painterly.allocator.return_large_blocks, and
+#: glibc's own default): with 10 pairs, 27.6 vectors in all were measured at 2048 px.
+LBFGS_OTHER_VECTORS = 8
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
 #: convolutions need and PyTorch keeps for the process: the transformed tiles of the
 #: largest one (conv1_2 at full size, 64 channels in and out). A forward and backward pass
@@ -60,12 +61,14 @@ def _activations_per_pixel(deepest: str) -> float:
 def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
+    lbfgs_pairs: int = LBFGS_HISTORY,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
     with ``winograd``, Winograd's convolutions. ``network_pixels``: how many pixels the
     network sees at once at each stage, fewer than the stage's own where it is tiled
-    (default: all of them)."""
+    (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
+    of a tiled run."""
     network = stage_pixels if network_pixels is None else network_pixels
     depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
     per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
@@ -80,7 +83,7 @@ def estimate_bytes(
     workspace = WINOGRAD_BYTES_PER_PIXEL * winograd * max(network)
     per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
     if tiled and optimizer == "lbfgs":
-        per_pixel = LBFGS_RETURNED_BYTES_PER_PIXEL
+        per_pixel = (2 * lbfgs_pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
     optimizer_bytes = per_pixel * stage_pixels[-1]
     return int(BASE_BYTES + activations + tiled + workspace + optimizer_bytes)
 
@@ -108,8 +111,10 @@ def memory_needed(
     extra = max(0, painting - network[-1]) // 4
     # A painting seen on tiles is still held whole, decoded and as a tensor.
     held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tile else 0
+    # L-BFGS stores a pair an iteration, from the second, up to its history.
+    pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
     return held + estimate_bytes(stages, deepest, dtype, settings.optimizer, winograd,
-                                 [*network[:-1], network[-1] + extra])
+                                 [*network[:-1], network[-1] + extra], pairs)
 
 
 def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:

@@ -14,6 +14,7 @@ step of the method) and returns the final image. It also
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,10 @@ OPTIMIZERS = ("lbfgs", "lbfgs-b", "adam", "gd")
 #: Correction pairs L-BFGS keeps. Each costs two passes over the image per iteration;
 #: 10 paint the same picture as 20 or 100 (benchmarks/README.md).
 LBFGS_HISTORY = 10
+#: Correction pairs where the picture is painted on tiles: there memory, not the network,
+#: bounds the size (two 600 MB vectors a pair at 8192 px), and a detail stage's few
+#: iterations hardly fill more.
+LBFGS_TILED_HISTORY = 5
 #: Undone steps after which a run is declared diverged (its step is then 10^-6 of the
 #: first).
 MAX_ROLLBACKS = 6
@@ -66,12 +71,14 @@ def minimize(
     on_iteration: IterationCallback,
     step: float | None = None,
     resume: dict | None = None,
+    history: int = LBFGS_HISTORY,
 ) -> torch.Tensor:
     """Minimise ``loss_fn`` over the pixels of ``start`` with ``method`` (see OPTIMIZERS).
 
     ``step`` scales L-BFGS's steps, and is the learning rate of ``adam`` and the first
     trial step of ``gd``. ``resume`` is a state from ``Iterate.state()``, with ``start``
     the image that came with it; the run then continues at the iteration after it.
+    ``history``: the correction pairs L-BFGS keeps (two image-sized vectors each).
     """
     if method == "lbfgs-b":
         return _lbfgs_b(loss_fn, start, iterations, on_iteration, resume)
@@ -80,7 +87,8 @@ def minimize(
     done = 0
     if resume is not None:
         done, step = resume["iteration"], resume["step"]
-    stepper = _resumed_stepper(method, loss_fn, image, step, resume)
+    make = functools.partial(_LBFGS, history=history) if method == "lbfgs" else _STEPPERS[method]
+    stepper = _resumed_stepper(make, loss_fn, image, step, resume)
     confirmed = image.clone()  # the last iterate whose loss was finite
     first_loss = None
     rollbacks = 0
@@ -103,7 +111,7 @@ def minimize(
             with torch.no_grad():
                 image.copy_(confirmed if bad_loss else before)
             step /= 10
-            stepper = _STEPPERS[method](loss_fn, image, step, None)
+            stepper = make(loss_fn, image, step, None)
             continue
         confirmed = before
         done += 1
@@ -116,11 +124,11 @@ def minimize(
     return image.detach()
 
 
-def _resumed_stepper(method: str, loss_fn: LossFunction, image: torch.Tensor, step: float,
+def _resumed_stepper(make: Callable, loss_fn: LossFunction, image: torch.Tensor, step: float,
                      resume: dict | None) -> _TorchStepper | _GradientDescent:
-    """The method's stepper, with the state it saved (from a checkpoint: untrusted)."""
+    """The stepper ``make`` builds, with the state it saved (from a checkpoint: untrusted)."""
     try:
-        return _STEPPERS[method](loss_fn, image, step, resume and resume["optimizer"])
+        return make(loss_fn, image, step, resume and resume["optimizer"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
         if resume is None:
             raise
@@ -139,10 +147,10 @@ class _LBFGS(_TorchStepper):
     """torch's L-BFGS, one iteration (one evaluation) per step as in neural-style."""
 
     def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
-                 state: dict | None) -> None:
+                 state: dict | None, history: int = LBFGS_HISTORY) -> None:
         self.image = image.requires_grad_(True)
         self.optimizer = torch.optim.LBFGS(
-            [image], lr=step, max_iter=1, history_size=LBFGS_HISTORY, tolerance_grad=0.0,
+            [image], lr=step, max_iter=1, history_size=history, tolerance_grad=0.0,
             tolerance_change=0.0,
         )
         if state is not None:

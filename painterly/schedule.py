@@ -24,10 +24,13 @@ class Preset:
     detail: int  # at each stage above DETAIL_ABOVE px
 
 
-#: Stages larger than this add detail to a look settled below it, and get the preset's
+#: Stages larger than this add detail to a look settled up to it, and get the preset's
 #: ``detail`` iterations each: a print-size picture's time then grows with its pixels,
-#: not with its pixels times the iterations a small picture needs.
-DETAIL_ABOVE = 512
+#: not with its pixels times the iterations a small picture needs. At 1024 px itself 8
+#: iterations leave the strokes half-formed (content 0.95 / style 0.11 against 0.59 /
+#: 0.022 with 60, benchmarks/README.md), so a picture up to 1024 px is painted in full
+#: and a larger one is that picture with detail added.
+DETAIL_ABOVE = 1024
 
 
 #: --quality -> its schedule. ``normal`` paints what 100 iterations at every scale

@@ -61,12 +61,12 @@ def margin(deepest: str) -> int:
 def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
     """Tiles whose cores, at most ``side`` px square (a multiple of ALIGN), cover a
     ``height`` x ``width`` picture, row by row; crops widened by ``margin(deepest)``."""
-    side = max(ALIGN, side // ALIGN * ALIGN)
     pad = margin(deepest)
+    tall, wide = _even(height, side), _even(width, side)
     tiles = []
-    for top in range(0, height, side):
-        for left in range(0, width, side):
-            bottom, right = min(top + side, height), min(left + side, width)
+    for top in range(0, height, tall):
+        for left in range(0, width, wide):
+            bottom, right = min(top + tall, height), min(left + wide, width)
             crop = (max(0, top - pad), min(height, bottom + pad),
                     max(0, left - pad), min(width, right + pad))
             tiles.append(Tile((top, bottom, left, right), crop))
@@ -80,6 +80,15 @@ def seen_pixels(height: int, width: int, side: int | None, deepest: str) -> int:
         return height * width
     return sum((tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
                for tile in tile_grid(height, width, side, deepest))
+
+
+def _even(length: int, side: int) -> int:
+    """The core length that splits ``length`` into as few cores of at most ``side`` as
+    possible, all of about one size (a multiple of ALIGN): no thin last core paying a
+    whole margin for a few pixels."""
+    side = max(ALIGN, side // ALIGN * ALIGN)
+    count = -(-length // side)
+    return min(side, -(-length // (count * ALIGN)) * ALIGN)
 
 
 def core_of(features: torch.Tensor, layer: str, tile: Tile, size: tuple[int, int],

@@ -26,7 +26,7 @@ from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil,
 from .layers import LAYERS, MIN_SIDE
 from .memory import fit_memory, memory_limit, memory_needed
 from .objective import LossTerms, build_objective
-from .optimizers import Iterate, minimize
+from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .settings import TransferSettings
 from .tiling import TiledObjective, iteration_cost
 from .vgg import VGG19Features, load_extractor
@@ -135,8 +135,9 @@ def paint(
             start = upsample_with_detail(image, target)
         counter.stage, counter.size = stage, size
         try:
+            history = LBFGS_TILED_HISTORY if plan.stages[stage].tile else LBFGS_HISTORY
             image = run_objective(objective, start, settings, plan.stages[stage].iterations,
-                                  counter, state)
+                                  counter, state, history)
         except StopRequested:
             last = counter.last
             if last is None or last.image is None or last.checkpoint is None:
@@ -347,6 +348,7 @@ def run_objective(
     iterations: int,
     on_iteration: Callable[[LossTerms, Iterate], None],
     resume: dict | None = None,
+    history: int = LBFGS_HISTORY,
 ) -> torch.Tensor:
     """Minimise ``objective`` from ``start`` for ``iterations`` with the settings'
     optimiser (continuing from the optimiser state ``resume``); ``on_iteration(terms,
@@ -366,4 +368,5 @@ def run_objective(
         lambda step: on_iteration(last[0], step),
         settings.step,
         resume,
+        history,
     )

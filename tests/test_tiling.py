@@ -3,11 +3,15 @@ tile by tile."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from painterly import TransferSettings
+from painterly import Progress, TransferSettings, stylize
+from painterly.events import Interrupted, StopRequested
 from painterly.images import fit_long_side, to_tensor
 from painterly.objective import build_objective
 from painterly.tiling import TiledObjective
@@ -86,3 +90,48 @@ def test_gradient_at_1024_px_for_several_tiles(extractor, content_path, style_pa
         terms, gradient = _value_and_gradient(TiledObjective(objective, tile), image)
         assert _relative_error(gradient, expected_gradient) <= 1e-3
         assert float(terms.total) == pytest.approx(float(expected.total), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def photo_96(content_path):
+    with Image.open(content_path) as image:
+        return image.convert("RGB").resize((96, 72), Image.Resampling.LANCZOS)
+
+
+@pytest.fixture(scope="module")
+def paintings_96(style_path):
+    with Image.open(style_path) as image:
+        painting = image.convert("RGB").resize((96, 60), Image.Resampling.LANCZOS)
+    return [painting, painting.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+
+
+@pytest.mark.parametrize("color", ["none", "luminance", "histogram"])
+def test_a_tiled_run_paints_the_untiled_picture(photo_96, paintings_96, color):
+    """Every colour mode, two paintings blended: a few iterations on tiles give the
+    untiled picture (L-BFGS amplifies rounding over many, so few are compared)."""
+    settings = TransferSettings(size=96, iterations=3, scales=(48,), preserve_color=color,
+                                style_blend=(0.3, 0.7))
+    whole = np.asarray(stylize(photo_96, paintings_96, settings), dtype=np.float64)
+    tiled = np.asarray(stylize(photo_96, paintings_96, replace(settings, tile=64)),
+                       dtype=np.float64)
+    assert np.abs(tiled - whole).mean() < 0.5 and np.abs(tiled - whole).max() <= 8
+
+
+def test_a_tiled_run_stops_and_resumes_to_the_straight_picture(photo_96, paintings_96):
+    settings = TransferSettings(size=96, iterations=4, scales=(48,), tile=64)
+    plans = []
+    straight = np.asarray(stylize(photo_96, paintings_96[0], settings, on_plan=plans.append))
+    assert [s.tile for s in plans[0].stages] == [None, 64]
+
+    def stop_at_6(progress: Progress) -> None:
+        if progress.iteration == 6:
+            raise StopRequested
+
+    with pytest.raises(Interrupted) as stopped:
+        stylize(photo_96, paintings_96[0], settings, callback=stop_at_6)
+    shares = []
+    resumed = stylize(photo_96, paintings_96[0], settings, resume=stopped.value.checkpoint,
+                      callback=lambda p: shares.append(p.fraction))
+    np.testing.assert_array_equal(np.asarray(resumed), straight)
+    # The share of the work grows to 1, each tiled iteration by more than a 48 px one.
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
