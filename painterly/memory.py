@@ -20,7 +20,7 @@ from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import MIN_TILE, TransferSettings
-from .tiles import ALIGN, margin
+from .tiles import ALIGN, margin, stage_tile
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -103,14 +103,16 @@ def memory_needed(
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
     deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
-    network = [_seen(dim, tile, deepest) for dim in dims]
+    given = settings.tile is not None
+    tiles = [stage_tile(*dim, tile, deepest, given) for dim in dims]
+    network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
     # The constants were measured with a painting as large as the photo. A larger one
     # only goes forward, without gradients: count its excess at a quarter.
     resized = [fitted_size(p, settings.style_long_side(sizes[-1], max(p))) for p in painting_sizes]
-    painting = max(_seen(size, tile, deepest) for size in resized)
+    painting = max(_seen(size, tiles[-1], deepest) for size in resized)
     extra = max(0, painting - network[-1]) // 4
     # A painting seen on tiles is still held whole, decoded and as a tensor.
-    held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tile else 0
+    held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tiles[-1] else 0
     # L-BFGS stores a pair an iteration, from the second, up to its history.
     pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
     return held + estimate_bytes(stages, deepest, dtype, settings.optimizer, winograd,

@@ -73,6 +73,20 @@ def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
     return tiles
 
 
+def stage_tile(width: int, height: int, tile: int | None, deepest: str,
+               given: bool = True) -> int | None:
+    """The tile side a ``width`` x ``height`` picture is seen in, None for whole: whole
+    when there is no tile or the picture is no larger than it, and, for a tile chosen
+    to fit memory rather than ``given``, when the picture has no more pixels than one
+    tile's crop (whole, it costs no more memory and less time)."""
+    if tile is None or max(width, height) <= tile:
+        return None
+    crop = tile // ALIGN * ALIGN + 2 * margin(deepest)
+    if not given and width * height <= crop * crop:
+        return None
+    return tile
+
+
 def seen_pixels(height: int, width: int, side: int | None, deepest: str) -> int:
     """Pixels the network sees to evaluate a ``height`` x ``width`` picture on tiles of
     ``side`` (None: whole): the crops, margins and all."""

@@ -28,6 +28,7 @@ from .memory import fit_memory, memory_limit, memory_needed
 from .objective import LossTerms, build_objective
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .settings import TransferSettings
+from .tiles import stage_tile
 from .tiling import TiledObjective, iteration_cost
 from .vgg import VGG19Features, load_extractor
 
@@ -102,7 +103,6 @@ def paint(
     _check_sides(inputs, settings)
     winograd = uses_winograd(settings.precision, device)
     plan = _plan(inputs, settings, device, dtype, winograd)
-    tile = plan.stages[-1].tile
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
@@ -123,7 +123,7 @@ def paint(
         photo = full if size == sizes[-1] else to_tensor(fit_long_side(inputs.photo, size))
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
         objective, target = _stage_objective(
-            extractor, photo, inputs.paintings, blend, settings, dtype, tile
+            extractor, photo, inputs.paintings, blend, settings, dtype, plan.stages[stage].tile
         )
         state = None
         if resume is not None and stage == resume.stage:
@@ -156,8 +156,8 @@ def _stage_objective(
     dtype: torch.dtype | None,
     tile: int | None,
 ) -> tuple[Evaluate, torch.Tensor]:
-    """One stage's objective, evaluated on tiles of ``tile`` px where the stage is larger,
-    and the photo as that stage optimises it (its luminance in luminance mode)."""
+    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), and the
+    photo as that stage optimises it (its luminance in luminance mode)."""
     device = photo.device
     size = max(photo.shape[-2:])
     styles = [
@@ -167,7 +167,7 @@ def _stage_objective(
     ]
     target, styles = _prepare_colors(photo, styles, settings.preserve_color)
     objective = build_objective(extractor, target, styles, blend, settings, dtype, tile)
-    if tile is not None and size > tile:
+    if tile is not None:
         return TiledObjective(objective, tile), target
     return objective, target
 
@@ -178,10 +178,11 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
     tile = fit_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
+    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
     stages = []
     for stage in settings.stages():
         width, height = fitted_size(inputs.photo.size, stage.size)
-        tiled = tile if tile is not None and max(width, height) > tile else None
+        tiled = stage_tile(width, height, tile, deepest, settings.tile is not None)
         stages.append(PlannedStage(width, height, stage.iterations, tiled))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile)
     return Plan(tuple(stages), memory, memory_limit(settings, device))
