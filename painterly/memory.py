@@ -72,11 +72,11 @@ def estimate_bytes(
     network = stage_pixels if network_pixels is None else network_pixels
     depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
     per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
-    # Untiled stages add up (memory a stage frees stays with the process); tiled ones
-    # reuse blocks of one crop's size.
-    whole = [seen for pixels, seen in zip(stage_pixels, network) if seen >= pixels]
-    tiles = [seen for pixels, seen in zip(stage_pixels, network) if seen < pixels]
-    activations = per_pixel * (sum(whole) + max(tiles, default=0))
+    # Without tiles the stages add up: memory a stage frees stays with the process (the
+    # command line keeps it, for speed). A tiled run gives large blocks back as they are
+    # freed (painterly.allocator.return_large_blocks), so its largest stage counts.
+    tiled_run = any(seen < pixels for pixels, seen in zip(stage_pixels, network))
+    activations = per_pixel * (max(network) if tiled_run else sum(network))
     # A tiled stage keeps its gradient and the crop being evaluated beside the image.
     tiled = max((2 * IMAGE_BYTES_PER_PIXEL * whole for whole, seen in zip(stage_pixels, network)
                  if seen < whole), default=0)
