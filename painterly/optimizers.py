@@ -155,17 +155,23 @@ class _LBFGS(_TorchStepper):
         )
         if state is not None:
             self.optimizer.load_state_dict(state)
+        # torch's L-BFGS keeps a correction pair only if y.s > 1e-10, an absolute bound,
+        # while our losses are means: their gradients shrink with the pixel count, and
+        # at 4096 px every pair fell below it, leaving steps of -gradient that moved
+        # nothing. Minimising the loss times the value count makes y.s grow with the
+        # picture instead; L-BFGS's steps are otherwise the same for any scale.
+        self.scale = float(image.numel())
 
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad()
-            loss = loss_fn(self.image)
+            loss = loss_fn(self.image) * self.scale
             loss.backward()
             return loss
 
         self.closure = closure
 
     def step(self) -> float:
-        return float(self.optimizer.step(self.closure).detach())
+        return float(self.optimizer.step(self.closure).detach()) / self.scale
 
 
 class _Adam(_TorchStepper):

@@ -91,3 +91,23 @@ def test_a_run_that_cannot_recover_stops_with_a_message():
         minimize(lambda x: quadratic(x) * float("inf"), torch.full_like(TARGET, 0.5), "lbfgs",
                  10, lambda step: None)
     assert MAX_ROLLBACKS >= 3
+
+
+def test_lbfgs_moves_however_small_the_loss_or_large_the_picture():
+    """A mean over a 4096 px picture's values: torch's L-BFGS dropped every correction
+    pair under its absolute 1e-10 bound and stood still. The same stall, shown on a
+    small picture by scaling its loss as a mean over 4096x3072 px scales, must not
+    happen: the steps are those of the unscaled loss."""
+    target = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+
+    def run(scale: float) -> list[float]:
+        def loss_fn(x: torch.Tensor) -> torch.Tensor:
+            return scale * ((x - target).pow(2).mean() + (x[..., 1:] - x[..., :-1]).pow(2).mean())
+
+        losses: list[float] = []
+        minimize(loss_fn, torch.zeros_like(target), "lbfgs", 8, lambda it: losses.append(it.loss))
+        return [loss / scale for loss in losses]
+
+    plain, tiny = run(1.0), run(48 * 64 / (3072 * 4096))
+    assert plain[-1] < 0.2 * plain[0]
+    assert tiny == pytest.approx(plain, rel=1e-3)
