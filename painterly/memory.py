@@ -19,7 +19,7 @@ from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
-from .settings import MIN_TILE, TransferSettings
+from .settings import TransferSettings
 from .tiles import ALIGN, margin, stage_tile
 
 GB = 1024**3
@@ -35,8 +35,11 @@ OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
 #: L-BFGS's image-sized vectors besides its history pairs, when its blocks go back to the
 #: system as they are freed (a tiled run: painterly.allocator.return_large_blocks, and
-#: glibc's own default): with 10 pairs, 27.6 vectors in all were measured at 2048 px.
-LBFGS_OTHER_VECTORS = 8
+#: glibc's own default): with 10 pairs, 27.6 vectors in all were measured at 2048 px;
+#: the 4096 px default run peaked 1.2 GB (8 vectors) over the estimate with 8, so 16.
+LBFGS_OTHER_VECTORS = 16
+#: The smallest tile chosen for memory: below it the margins cost over 4x the work.
+AUTO_MIN_TILE = 256
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
 #: convolutions need and PyTorch keeps for the process: the transformed tiles of the
 #: largest one (conv1_2 at full size, 64 channels in and out). A forward and backward pass
@@ -137,7 +140,8 @@ def fit_memory(
 ) -> int | None:
     """The tile side a run uses: ``settings.tile``, or None (no tiles) when the whole
     picture fits ``settings.max_memory`` (or what the device has available), else the
-    largest tile that fits. Refuses a run that does not fit even so with
+    largest tile that fits, of AUTO_MIN_TILE px or more. Refuses a run that does not fit
+    even so with
     :class:`MemoryRefused`, naming the largest ``size`` that fits. ``dtype`` and
     ``winograd`` are the network's arithmetic."""
     limit = memory_limit(settings, device)
@@ -149,16 +153,17 @@ def fit_memory(
     tile = settings.tile
     if fits(settings, tile):
         return tile
-    if tile is None and fits(settings, MIN_TILE):
-        return ALIGN * _largest(MIN_TILE // ALIGN, settings.size // ALIGN,
+    if tile is None and fits(settings, AUTO_MIN_TILE):
+        return ALIGN * _largest(AUTO_MIN_TILE // ALIGN, settings.size // ALIGN,
                                 lambda n: fits(settings, n * ALIGN))
+    smallest = tile or AUTO_MIN_TILE
 
     def size_fits(size: int) -> bool:
         scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
-        return fits(replace(settings, size=size, scales=scales), tile or MIN_TILE)
+        return fits(replace(settings, size=size, scales=scales), smallest)
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
-    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, tile)
+    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest)
     raise MemoryRefused(needed, limit, largest, from_setting=settings.max_memory is not None)
 
 
