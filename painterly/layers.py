@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .errors import PainterlyError
 
@@ -44,6 +45,12 @@ def canonical_layer(name: str) -> str:
         f"unknown layer {name!r}; valid layers are {', '.join(LAYERS)} "
         "(also accepted as block1_conv1 or relu1_1)"
     )
+
+
+def deepest_layer(layers: Iterable[str]) -> str:
+    """The deepest of ``layers`` in network order (conv1_1 when there are none): how far
+    the network must run, and how far a position there sees."""
+    return max(layers, key=LAYERS.index, default="conv1_1")
 
 
 def layer_aliases(layer: str) -> tuple[str, str, str]:

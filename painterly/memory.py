@@ -17,10 +17,10 @@ import torch
 
 from .errors import MemoryRefused
 from .images import fitted_size
-from .layers import LAYERS, MIN_SIDE, layer_channels
+from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
-from .tiles import ALIGN, margin, stage_tile
+from .tiles import ALIGN, crop_side, stage_tile
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -105,7 +105,7 @@ def memory_needed(
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
-    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+    deepest = deepest_layer(settings.layers_needed())
     given = settings.tile is not None
     tiles = [stage_tile(*dim, tile, deepest, given) for dim in dims]
     network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
@@ -126,7 +126,7 @@ def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:
     """Pixels the network sees at once of a (w, h) picture: all, or a tile's crop."""
     if tile is None or max(size) <= tile:
         return size[0] * size[1]
-    crop = tile // ALIGN * ALIGN + 2 * margin(deepest)
+    crop = crop_side(tile, deepest)
     return min(size[0], crop) * min(size[1], crop)
 
 

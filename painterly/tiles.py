@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .layers import LAYERS
+from .layers import LAYERS, deepest_layer
 from .losses import gram_matrix
 from .vgg import VGG19Features
 
@@ -73,6 +73,11 @@ def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
     return tiles
 
 
+def crop_side(tile: int, deepest: str) -> int:
+    """The side of the largest crop on tiles of ``tile`` px: a core and both margins."""
+    return tile // ALIGN * ALIGN + 2 * margin(deepest)
+
+
 def stage_tile(width: int, height: int, tile: int | None, deepest: str,
                given: bool = True) -> int | None:
     """The tile side a ``width`` x ``height`` picture is seen in, None for whole: whole
@@ -81,7 +86,7 @@ def stage_tile(width: int, height: int, tile: int | None, deepest: str,
     tile's crop (whole, it costs no more memory and less time)."""
     if tile is None or max(width, height) <= tile:
         return None
-    crop = tile // ALIGN * ALIGN + 2 * margin(deepest)
+    crop = crop_side(tile, deepest)
     if not given and width * height <= crop * crop:
         return None
     return tile
@@ -150,7 +155,7 @@ def read_tiles(
 ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
     """Each tile of ``image`` (1, 3, H, W) with its core's features, without gradients."""
     size = (image.shape[-2], image.shape[-1])
-    deepest = max(layers, key=LAYERS.index)
+    deepest = deepest_layer(layers)
     with torch.no_grad():
         for tile in tile_grid(*size, side, deepest):
             crop = image[:, :, tile.rows(), tile.cols()]

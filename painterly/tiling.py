@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .layers import LAYERS
+from .layers import deepest_layer
 from .losses import gram_matrix, range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
 from .tiles import Tile, core_features, core_of, seen_pixels, tile_grid
@@ -56,7 +56,7 @@ class TiledObjective:
     def __call__(self, image: torch.Tensor) -> LossTerms:
         objective = self.objective
         image_size = (image.shape[-2], image.shape[-1])
-        deepest = max(objective.layers or {"conv1_1"}, key=LAYERS.index)
+        deepest = deepest_layer(objective.layers)
         tiles = tile_grid(*image_size, self.tile, deepest)
         sums, positions = self._statistics(image.detach(), tiles)
         grams = {layer: sums[layer] / positions[layer] for layer in positions}

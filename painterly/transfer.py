@@ -23,7 +23,7 @@ from .devices import resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
-from .layers import LAYERS, MIN_SIDE
+from .layers import MIN_SIDE, deepest_layer
 from .memory import fit_memory, memory_limit, memory_needed
 from .objective import LossTerms, build_objective
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
@@ -178,7 +178,7 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
     tile = fit_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
-    deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+    deepest = deepest_layer(settings.layers_needed())
     stages = []
     for stage in settings.stages():
         width, height = fitted_size(inputs.photo.size, stage.size)
@@ -291,7 +291,7 @@ class _ProgressCounter:
         self.plan_stages = plan.stages
         self.iterations = sum(stage.iterations for stage in plan.stages)
         # Each stage's work per iteration: the pixels the network sees in it.
-        deepest = max(settings.layers_needed() or ["conv1_1"], key=LAYERS.index)
+        deepest = deepest_layer(settings.layers_needed())
         self.costs = [iteration_cost(s.height, s.width, s.tile, deepest) for s in plan.stages]
         self.ends = list(itertools.accumulate(
             cost * stage.iterations for cost, stage in zip(self.costs, plan.stages)))

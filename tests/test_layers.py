@@ -28,3 +28,11 @@ def test_every_alias_round_trips():
 def test_unknown_layer_lists_valid_names(name):
     with pytest.raises(PainterlyError, match="valid layers are conv1_1, conv1_2"):
         canonical_layer(name)
+
+
+def test_deepest_layer_is_in_network_order():
+    from painterly.layers import deepest_layer
+
+    assert deepest_layer(["conv4_2", "conv1_1", "conv5_1", "conv3_4"]) == "conv5_1"
+    assert deepest_layer({"conv2_2", "conv2_1"}) == "conv2_2"
+    assert deepest_layer([]) == "conv1_1"
