@@ -16,6 +16,18 @@ class PainterlyError(Exception):
         super().__init__(message)
         self.setting = setting
 
+    def __reduce__(self) -> tuple:
+        # Whole across processes and machines (a batch's workers send errors back): the
+        # default pickling calls the class with ``args``, which the subclasses don't take.
+        return _restore, (type(self), str(self), self.__dict__)
+
+
+def _restore(cls: type, message: str, state: dict) -> PainterlyError:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class SettingsError(PainterlyError, ValueError):
     """A setting has a bad value; ``field`` names the setting (``content_weight``)."""

@@ -6,6 +6,7 @@ out as plain 8-bit RGB the right way up. Outputs are written atomically.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -43,26 +44,36 @@ def load_image(source: ImageSource, max_pixels: int = MAX_INPUT_PIXELS) -> Image
         _check_pixels(source, max_pixels, "the image")
         return to_rgb(source)
     path = regular_file(source, "image file")
+    return _decode(path, str(path), max_pixels)
+
+
+def decode_image(data: bytes, name: str, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """:func:`load_image` for a file's bytes (shipped to another process or machine);
+    ``name`` is the file as messages show it."""
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(file: Path | io.BytesIO, name: str, max_pixels: int) -> Image.Image:
     try:
         # Pillow warns about damaged metadata it then skips; the picture decides.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                _check_pixels(image, max_pixels, str(path))
+            with Image.open(file) as image:
+                _check_pixels(image, max_pixels, name)
                 image.load()
                 return to_rgb(image)
     except UnidentifiedImageError:
-        raise PainterlyError(f"{path}: not an image file Pillow can read") from None
+        raise PainterlyError(f"{name}: not an image file Pillow can read") from None
     except Image.DecompressionBombError:
         # Pillow refuses, at opening, what claims over twice its MAX_IMAGE_PIXELS.
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
         raise PainterlyError(
-            f"{path}: over {limit:.0f} megapixels, Pillow's limit for any image "
+            f"{name}: over {limit:.0f} megapixels, Pillow's limit for any image "
             "(a decompression bomb?)"
         ) from None
     except (OSError, SyntaxError, ValueError) as error:
         # Truncated or corrupt data surfaces as any of these from Pillow's decoders.
-        raise PainterlyError(f"{path}: unreadable image ({error})") from None
+        raise PainterlyError(f"{name}: unreadable image ({error})") from None
 
 
 def _check_pixels(image: Image.Image, max_pixels: int, name: str) -> None:
@@ -137,7 +148,14 @@ def save_image(
     ``recipe`` (text) goes into a PNG iTXt chunk named ``painterly`` or the JPEG comment.
     """
     out = check_image_path(path)
-    image_format, options = OUTPUT_FORMATS[out.suffix.lower()]
+    data = encode_image(image, out.suffix, recipe)
+    return atomic_write(out, lambda handle: handle.write(data))
+
+
+def encode_image(image: Image.Image, suffix: str, recipe: str | None = None) -> bytes:
+    """``image`` as the bytes of a PNG or JPEG file (``suffix``: its extension), with
+    ``recipe`` (text) in a PNG iTXt chunk named ``painterly`` or the JPEG comment."""
+    image_format, options = OUTPUT_FORMATS[suffix.lower()]
     options = dict(options)
     if recipe is not None and image_format == "PNG":
         info = PngImagePlugin.PngInfo()
@@ -145,4 +163,6 @@ def save_image(
         options["pnginfo"] = info
     elif recipe is not None:
         options["comment"] = recipe.encode("utf-8")
-    return atomic_write(out, lambda handle: image.save(handle, format=image_format, **options))
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()

@@ -15,14 +15,14 @@ import torch
 
 from .. import __version__
 from ..allocator import keep_freed_memory
-from ..errors import MemoryRefused, PainterlyError, SettingsError
+from ..errors import PainterlyError
 from ..untrusted import shown
-from . import experiments, info, paint, serve
-from .options import EXIT_USAGE, Parser, option
+from . import batch, experiments, info, paint, serve
+from .options import EXIT_USAGE, Parser, describe
 from .signals import STOP, exit_status
 
 #: The command groups, each adding its subcommands to the parser.
-COMMAND_GROUPS = (paint, experiments, info, serve)
+COMMAND_GROUPS = (paint, batch, experiments, info, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,22 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         print("\npainterly: interrupted; no file is left half-written", file=sys.stderr)
         return exit_status(stop)
-
-
-def describe(error: PainterlyError) -> str:
-    """An error in the command line's words: settings named as their options."""
-    if isinstance(error, SettingsError):
-        return f"{option(error.field)}: {error.problem}"
-    if isinstance(error, MemoryRefused):
-        gb = 1024**3
-        source = "--max-memory" if error.from_setting else "this machine's free memory"
-        advice = (f"--size {error.largest_size} fits" if error.largest_size is not None
-                  else "no size fits; free memory or lower the style scale")
-        return (f"this run needs about {error.needed / gb:.1f} GB but {source} allows "
-                f"{error.limit / gb:.1f} GB; {advice} (or set --max-memory)")
-    if error.setting is not None:
-        return f"{error} ({option(error.setting)})"
-    return str(error)
 
 
 def _fail(message: str) -> int:

@@ -9,9 +9,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import NoReturn
 
-from ..errors import PainterlyError
+from ..errors import MemoryRefused, PainterlyError, SettingsError
 from ..layers import LAYERS, canonical_layer
 from ..settings import RunSettings
+from ..settings_text import NUMERIC, READERS, name_list
 
 EXIT_USAGE = 2
 
@@ -28,32 +29,20 @@ def option(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def name_list(text: str) -> tuple[str, ...]:
-    items = tuple(item.strip() for item in text.split(","))
-    if not text.strip() or any(not item for item in items):
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return items
-
-
-def _number_list(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(item) for item in name_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _scales(text: str) -> tuple[int, ...] | None:
-    if text.strip().lower() == "auto":
-        return None
-    if text.strip().lower() == "none":
-        return ()
-    try:
-        return tuple(int(item) for item in name_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected auto, none or comma-separated sizes in px, got {text!r}"
-        ) from None
+def describe(error: PainterlyError) -> str:
+    """An error in the command line's words: settings named as their options."""
+    if isinstance(error, SettingsError):
+        return f"{option(error.field)}: {error.problem}"
+    if isinstance(error, MemoryRefused):
+        gb = 1024**3
+        source = "--max-memory" if error.from_setting else "this machine's free memory"
+        advice = (f"--size {error.largest_size} fits" if error.largest_size is not None
+                  else "no size fits; free memory or lower the style scale")
+        return (f"this run needs about {error.needed / gb:.1f} GB but {source} allows "
+                f"{error.limit / gb:.1f} GB; {advice} (or set --max-memory)")
+    if error.setting is not None:
+        return f"{error} ({option(error.setting)})"
+    return str(error)
 
 
 def positive_int(text: str) -> int:
@@ -72,31 +61,30 @@ def layer_choice(text: str) -> tuple[str, ...]:
         return LAYERS
     try:
         return tuple(canonical_layer(name) for name in name_list(text))
-    except PainterlyError as error:
+    except (PainterlyError, ValueError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-# How each annotation of a settings dataclass is read from the command line.
-_PARSERS: dict[str, Callable[[str], object]] = {
-    "int": int,
-    "int | None": int,
-    "float": float,
-    "float | None": float,
-    "str": str,
-    "str | None": str,
-    "tuple[str, ...]": name_list,
-    "tuple[float, ...] | None": _number_list,
-    "tuple[int, ...] | None": _scales,
-}
-_NUMERIC = ("int", "int | None", "float", "float | None")
+def _reader(field: dataclasses.Field) -> Callable[[str], object]:
+    """The text reader of ``field``'s type, its errors as argparse's."""
+    read = READERS[str(field.type)]
+
+    def parse(text: str) -> object:
+        try:
+            return read(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = read.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _single_value(field: dataclasses.Field) -> Callable[[str], object]:
     """Reader of one value; a comma list for a numeric option is refused by name."""
-    read = _PARSERS[str(field.type)]
+    read = _reader(field)
 
     def parse(text: str) -> object:
-        if str(field.type) in _NUMERIC and "," in text:
+        if str(field.type) in NUMERIC and "," in text:
             raise argparse.ArgumentTypeError(
                 f"takes one value, got {text!r} (use 'painterly sweep' to try several)"
             )
@@ -109,7 +97,7 @@ def _single_value(field: dataclasses.Field) -> Callable[[str], object]:
 def _value_list(field: dataclasses.Field) -> Callable[[str], list[object]]:
     """Reader of the values a sweep tries: commas separate them, or semicolons where one
     value is itself a comma list (--style-layers 'conv1_1,conv2_1;conv1_1')."""
-    read = _PARSERS[str(field.type)]
+    read = _reader(field)
     separator = ";" if str(field.type).startswith("tuple") else ","
 
     def parse(text: str) -> list[object]:
@@ -154,13 +142,15 @@ def add_settings_options(
     skip: tuple[str, ...] = (),
     sweep: bool = False,
     defaults: dict[str, object] | None = None,
+    title: str | None = None,
 ) -> None:
     """One option per field of ``settings_class`` with its help and default (``defaults``
-    overrides some for this command); with ``sweep``, each takes a list of values."""
+    overrides some for this command); with ``sweep``, each takes a list of values.
+    ``title`` names the options' group in --help (default: by the class)."""
     defaults = defaults or {}
-    for title, group_fields in _field_groups(settings_class):
+    for group_title, group_fields in _field_groups(settings_class):
         suffix = " (each may be a list of values to try)" if sweep else ""
-        group = parser.add_argument_group(title + suffix)
+        group = parser.add_argument_group((title or group_title) + suffix)
         for field in group_fields:
             if field.name not in skip:
                 _add_option(group, field, sweep, defaults)

@@ -1,0 +1,68 @@
+"""Where a batch's jobs run: ``local`` (this machine, one job at a time or several
+processes) or ``ray`` (tasks on a Ray cluster, the ``[ray]`` extra). Each takes
+:class:`painterly.batch.Task` objects and hands back :class:`painterly.batch.Outcome`
+objects; :mod:`painterly.batch` knows no backend's library."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..batch import Backend
+from ..errors import SettingsError
+
+CLUSTERS = ("ray",)
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Where and how many jobs run at once; shared by ``batch`` and ``sweep``."""
+
+    jobs: int = field(default=1, metadata={
+        "help": "jobs at once on this machine, each in its own process, the cores shared "
+                "among them (default: 1, in this process)"})
+    cluster: str | None = field(default=None, metadata={
+        "help": "run the jobs as tasks on a cluster instead: ray (needs painterly[ray]) "
+                "(default: none, this machine)"})
+    address: str | None = field(default=None, metadata={
+        "help": "the Ray cluster's address, HOST:PORT (default: RAY_ADDRESS, else a "
+                "cluster started on this machine, else a new one for this batch)"})
+    cpus_per_job: int | None = field(default=None, metadata={
+        "help": "CPU cores each job gets, and its threads (default: 1 on a cluster; here "
+                "the cores divided among --jobs)"})
+    gpus_per_job: float = field(default=0.0, metadata={
+        "help": "GPUs each job on a cluster gets; fractions share one (default: 0)"})
+    retries: int = field(default=3, metadata={
+        "help": "times a cluster job is run again when its worker dies (default: 3)"})
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("jobs", 1), ("retries", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise SettingsError(name, f"must be a whole number >= {minimum}, got {value!r}")
+        if self.cpus_per_job is not None and not (
+                isinstance(self.cpus_per_job, int) and self.cpus_per_job >= 1):
+            raise SettingsError("cpus_per_job", f"must be a whole number >= 1, got "
+                                f"{self.cpus_per_job!r}")
+        gpus = self.gpus_per_job
+        if not (isinstance(gpus, (int, float)) and math.isfinite(gpus) and gpus >= 0):
+            raise SettingsError("gpus_per_job", f"must be a number >= 0, got {gpus!r}")
+        if self.cluster is not None and self.cluster not in CLUSTERS:
+            raise SettingsError("cluster", f"must be one of {', '.join(CLUSTERS)}, got "
+                                f"{self.cluster!r}")
+        if self.cluster is None:
+            for name in ("address", "gpus_per_job"):
+                if getattr(self, name):
+                    raise SettingsError(name, "applies only to a cluster (--cluster ray)")
+
+
+def make_backend(settings: BackendSettings) -> Backend:
+    """The backend the settings ask for; a cluster's library is imported only here."""
+    if settings.cluster == "ray":
+        from .ray_cluster import RayBackend
+
+        return RayBackend(settings.address, settings.cpus_per_job or 1,
+                          settings.gpus_per_job, settings.retries)
+    from .local import LocalBackend
+
+    return LocalBackend(settings.jobs, settings.cpus_per_job)
