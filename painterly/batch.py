@@ -83,8 +83,15 @@ def paint_task(task: Task, should_stop: Callable[[], bool] = lambda: False) -> O
     Bad input, and anything else that goes wrong, fails only this task."""
     if should_stop():
         return Outcome(task.index, CANCELLED)
-    if task.threads:
-        torch.set_num_threads(task.threads)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads or threads)
+    try:
+        return _paint_task(task, should_stop)
+    finally:
+        torch.set_num_threads(threads)  # a job in the caller's process leaves it as it was
+
+
+def _paint_task(task: Task, should_stop: Callable[[], bool]) -> Outcome:
     began = time.perf_counter()
     history: list[Progress] = []
 

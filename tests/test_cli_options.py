@@ -98,17 +98,17 @@ def test_reconstruct_options_reach_the_api(tmp_path, inputs, monkeypatch, weight
 def test_sweep_options_become_axes_and_a_base(tmp_path, inputs, monkeypatch):
     received = []
 
-    def sweep(content, style, base, axes, jobs=1, callback=None):
-        received.append((base, axes, jobs))
+    def sweep(content, style, base, axes, callback=None, backend=None, should_stop=None):
+        received.append((base, axes, backend))
         raise KeyboardInterrupt  # enough: the plan is what this test reads
 
     monkeypatch.setattr("painterly.cli.experiments.sweep", sweep)
     argv = ["sweep", *map(str, inputs), "-o", str(tmp_path / "d"), "-q", "--size", "32,48",
             "--style-layers", "conv1_1,conv2_1;conv3_1", "--style-weight", "3", "--jobs", "2"]
     assert main(argv) == 130
-    [(base, axes, jobs)] = received
+    [(base, axes, backend)] = received
     assert axes == {"size": [32, 48], "style_layers": [("conv1_1", "conv2_1"), ("conv3_1",)]}
-    assert base == TransferSettings(style_weight=3.0) and jobs == 2
+    assert base == TransferSettings(style_weight=3.0) and backend.jobs == 2
 
 
 BAD = [

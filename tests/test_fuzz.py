@@ -22,7 +22,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PHOTO = str(EXAMPLES / "content" / "tubingen.jpg")
 PAINTING = str(EXAMPLES / "style" / "starry_night.jpg")
 
-COMMANDS = ["transfer", "resume", "reconstruct", "grid", "sweep", "recipe", "layers", "bogus"]
+COMMANDS = ["transfer", "resume", "reconstruct", "grid", "sweep", "batch", "recipe", "layers",
+            "bogus"]
 def _all_options() -> list[str]:
     parser = cli.build_parser()
     names = set()
@@ -49,7 +50,8 @@ def fast_core():
     around it, and must not start real long runs."""
     from painterly import transfer
     from painterly.cli import paint as paint_command
-    from painterly.experiments import reconstruction, sweeps
+    from painterly import batch
+    from painterly.experiments import reconstruction
 
     def paint(inputs, settings, callback=None, resume=None):
         return Image.new("RGB", (settings.size % 97 + 16, 16), (120, 80, 40))
@@ -60,7 +62,7 @@ def fast_core():
     patched = pytest.MonkeyPatch()
     patched.setattr(paint_command, "stylize", stylize)
     patched.setattr(reconstruction, "paint", paint)
-    patched.setattr(sweeps, "paint", paint)
+    patched.setattr(batch, "paint", paint)  # batch and sweep jobs
     yield
     patched.undo()
 

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..backends import BackendSettings, make_backend
 from ..errors import PainterlyError
-from ..events import Interrupted, Progress
+from ..events import Interrupted, Progress, StopRequested
 from ..experiments import (
     GRID_SIZE,
     GridFiles,
@@ -30,7 +31,6 @@ from .options import (
     add_settings_options,
     given_settings,
     layer_choice,
-    positive_int,
     settings_from_args,
 )
 from .progress import ProgressBar
@@ -90,9 +90,8 @@ def _register_sweep(commands: argparse._SubParsersAction) -> None:
                         help="the painting, or several to mix (see --style-blend)")
     sweeps.add_argument("-o", "--output", metavar="DIR", required=True,
                         help="directory for the results (created if missing)")
-    sweeps.add_argument("--jobs", type=positive_int, default=1,
-                        help="runs at once, in separate processes (default: 1)")
     add_common(sweeps)
+    add_settings_options(sweeps, BackendSettings, title="where the runs go (as for batch)")
     add_settings_options(sweeps, TransferSettings, sweep=True)
     sweeps.set_defaults(run=_sweep)
 
@@ -172,6 +171,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if not axes:
         raise PainterlyError("nothing to sweep: give at least one option several values")
     sweep_settings(base, axes)  # every point is checked before the directory is made
+    backend = make_backend(BackendSettings(**given_settings(BackendSettings, args)))
     files = SweepFiles(args.output, args.content, args.style)
     if args.plot:
         check_plot_path(args.plot)  # may name a file inside the new directory
@@ -187,13 +187,14 @@ def _sweep(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
+    STOP.running = True  # the first signal lets the runs under way stop after an iteration
     try:
-        sheet, points = sweep(args.content, args.style, base, axes, jobs=args.jobs,
-                              callback=follow)
-    except KeyboardInterrupt as stop:
+        sheet, points = sweep(args.content, args.style, base, axes, callback=follow,
+                              backend=backend, should_stop=lambda: STOP.signal is not None)
+    except (StopRequested, KeyboardInterrupt) as stop:
         print(f"\npainterly: interrupted; the {len(files.records)} pictures finished are in "
               f"{files.directory}", file=sys.stderr)
-        return exit_status(stop)
+        return exit_status(stop) if isinstance(stop, KeyboardInterrupt) else STOP.exit_status()
     sheet_path = files.save(sheet)
     if args.plot:
         plot_losses({" ".join(f"{k}={format_value(v)}" for k, v in p.values.items()): p.history

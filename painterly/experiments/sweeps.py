@@ -4,22 +4,21 @@ distances, and a contact sheet that lays them out by the varied settings."""
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 
-import torch
 from PIL import Image
 
-from ..events import Progress
-from ..images import ImageSource
-from ..metrics import Distances, measure
+from ..backends.local import LocalBackend
+from ..batch import FAILED, PAINTED, Backend, Outcome, Task
+from ..errors import PainterlyError
+from ..events import Progress, StopRequested
+from ..images import ImageSource, encode_image, to_rgb
+from ..metrics import Distances
 from ..settings import TransferSettings
 from ..sheets import contact_sheet
-from ..transfer import Inputs, load_inputs, paint
+from ..transfer import load_inputs, style_sources
+from ..untrusted import regular_file
 
 
 @dataclass(frozen=True)
@@ -49,27 +48,6 @@ def sweep_settings(
     return points
 
 
-def _run_point(
-    inputs: Inputs, values: dict, settings: TransferSettings, threads: int
-) -> SweepPoint:
-    if threads:
-        torch.set_num_threads(threads)
-    history: list[Progress] = []
-    began = time.perf_counter()
-    picture = paint(inputs, settings, lambda p: history.append(p.numbers()))
-    seconds = time.perf_counter() - began
-    final = history[-1]
-    # Distances are to the first painting, by the default layers, comparable across points.
-    distances = measure(
-        picture, inputs.photo, inputs.paintings[0],
-        settings=replace(TransferSettings(), device=settings.device),
-    )
-    return SweepPoint(
-        values, settings, picture, final.total, final.content, final.style, distances,
-        seconds, history,
-    )
-
-
 def sweep(
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
@@ -77,35 +55,56 @@ def sweep(
     axes: dict[str, Sequence[object]],
     jobs: int = 1,
     callback: Callable[[SweepPoint, int, int], None] | None = None,
+    backend: Backend | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[Image.Image, list[SweepPoint]]:
-    """Run every combination of ``axes`` over ``base``; ``jobs`` processes at once.
+    """Run every combination of ``axes`` over ``base``: each point a batch task, run by
+    ``backend`` (default: ``jobs`` local processes at once; a Ray cluster's spreads them
+    over its nodes).
 
     Returns a labelled contact sheet (one varied option across; with several, the first
     down and the others across) and the points in product order.
-    ``callback(point, done, total)`` follows each point.
+    ``callback(point, done, total)`` follows each point as it finishes. Once
+    ``should_stop()`` says yes, no new point starts and :class:`StopRequested` is raised
+    when those under way have stopped; a point that fails raises its error.
     """
-    inputs = load_inputs(content, style, base.max_input_pixels)
+    inputs = load_inputs(content, style, base.max_input_pixels)  # bad input: before any work
     planned = sweep_settings(base, axes)
-    points: list[SweepPoint] = []
-    if jobs <= 1:
-        for values, settings in planned:
-            points.append(_run_point(inputs, values, settings, 0))
-            if callback is not None:
-                callback(points[-1], len(points), len(planned))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        # spawn, not fork: a forked copy of a process whose OpenMP pool has started hangs.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [
-                pool.submit(_run_point, inputs, values, settings, threads)
-                for values, settings in planned
-            ]
-            for future in futures:  # in product order; each waits for its own
-                points.append(future.result())
-                if callback is not None:
-                    callback(points[-1], len(points), len(planned))
+    files = [_file_bytes(source) for source in [content, *style_sources(style)]]
+    names = (inputs.photo_name, *(inputs.painting_names or ()))
+    tasks = [Task(index, "point.png", files[0], tuple(files[1:]), names, settings, "",
+                  history=True) for index, (_, settings) in enumerate(planned)]
+    finished: dict[int, SweepPoint] = {}
+    failed: list[PainterlyError] = []
+
+    def arrived(outcome: Outcome) -> None:
+        if outcome.status == FAILED and outcome.error is not None:
+            failed.append(outcome.error)
+        if outcome.status != PAINTED:
+            return
+        values, settings = planned[outcome.index]
+        final = outcome.history[-1]
+        point = SweepPoint(values, settings, outcome.picture(), final.total, final.content,
+                           final.style, outcome.distances, outcome.seconds,
+                           list(outcome.history))
+        finished[outcome.index] = point
+        if callback is not None:
+            callback(point, len(finished), len(planned))
+
+    (backend or LocalBackend(jobs)).run(tasks, arrived, should_stop)
+    if failed:
+        raise failed[0]
+    if len(finished) < len(planned):
+        raise StopRequested
+    points = [finished[index] for index in range(len(planned))]
     return _sweep_sheet(axes, points), points
+
+
+def _file_bytes(source: ImageSource) -> bytes:
+    """An input as the bytes of a file, to travel to a worker (a PIL image as a PNG)."""
+    if isinstance(source, Image.Image):
+        return encode_image(to_rgb(source), ".png")
+    return regular_file(source, "image file").read_bytes()
 
 
 def format_value(value: object) -> str:
