@@ -26,7 +26,7 @@ from PIL import Image
 
 from .errors import PainterlyError
 from .events import Interrupted, Progress, StopRequested
-from .images import check_image_path, decode_image, encode_image
+from .images import check_image_path, decode_image, encode_image, fit_long_side
 from .jobs import Job
 from .metrics import Distances, measure
 from .outputs import atomic_write
@@ -35,6 +35,9 @@ from .settings import TransferSettings
 from .transfer import Inputs, paint
 from .untrusted import regular_file
 
+#: Distances are measured on the picture shrunk to at most this long side: the untiled
+#: network over a print-size picture would need more memory than painting it did.
+MEASURE_SIDE = 1024
 #: The outcomes of a job, as the report words them.
 PAINTED, SKIPPED, FAILED, STOPPED, CANCELLED = (
     "painted", "skipped", "failed", "stopped", "not started")
@@ -108,7 +111,8 @@ def _paint_task(task: Task, should_stop: Callable[[], bool]) -> Outcome:
             picture = paint(inputs, task.settings, follow)
         except Interrupted as stop:
             picture, status = stop.picture, STOPPED
-        distances = measure(picture, inputs.photo, inputs.paintings[0],
+        distances = measure(fit_long_side(picture, min(MEASURE_SIDE, max(picture.size))),
+                            inputs.photo, inputs.paintings[0],
                             settings=replace(TransferSettings(), device=task.settings.device))
         data = encode_image(picture, Path(task.output).suffix, task.recipe)
     except PainterlyError as error:

@@ -139,3 +139,43 @@ def range_loss(image: torch.Tensor) -> torch.Tensor:
     image: (1, 3, H, W). Returns a 0-d tensor.
     """
     return ((image - 1.0).clamp_min(0.0).pow(2) + (-image).clamp_min(0.0).pow(2)).mean()
+
+
+def sliced_wasserstein(values: torch.Tensor, target: torch.Tensor, projections: torch.Tensor,
+                       scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Sliced 2-Wasserstein distance between two sets of vectors: how far apart their
+    whole distributions are, not only their means and covariances (a Gram matrix's).
+
+    values: (N, C) and target: (M, C), one vector per row (a layer's responses at each
+    position, or pixels); projections: (C, K), each column a direction (unit length).
+    Along each direction both sets are sorted and compared at the quantiles of the
+    smaller set (the larger set's sorted values linearly interpolated there), giving
+    the 1-D distance sqrt(mean((Q_values - Q_target)^2)); ``scale`` (K,) divides each
+    direction's distance (the target's spread along it, so every direction counts
+    alike). Returns the mean over the K directions, a 0-d tensor in at least fp32;
+    differentiable in ``values`` (sorting passes gradients to the sorted entries).
+    """
+    dtype = _at_least_fp32(values.dtype)
+    along = values.to(dtype) @ projections.to(dtype)
+    target_along = target.to(dtype) @ projections.to(dtype)
+    count = min(along.shape[0], target_along.shape[0])
+    mine = _quantiles(torch.sort(along, dim=0).values, count)
+    theirs = _quantiles(torch.sort(target_along, dim=0).values, count)
+    distance = (mine - theirs).pow(2).mean(0).add(_EPS).sqrt()
+    if scale is not None:
+        distance = distance / (scale.to(dtype) + _EPS)
+    return distance.mean()
+
+
+def _quantiles(ordered: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` evenly spaced quantiles of each column of ``ordered`` (sorted, (n, K)):
+    the values at positions (i + 1/2) n / count - 1/2, linearly interpolated; the
+    column itself when count == n."""
+    n = ordered.shape[0]
+    if count == n:
+        return ordered
+    positions = ((torch.arange(count, dtype=torch.float64) + 0.5) * n / count - 0.5).clamp(0, n - 1)
+    low = positions.floor().long()
+    high = (low + 1).clamp(max=n - 1)
+    fraction = (positions - low).to(ordered.dtype).unsqueeze(1).to(ordered.device)
+    return ordered[low] * (1 - fraction) + ordered[high] * fraction

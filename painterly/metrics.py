@@ -4,6 +4,13 @@ content distance: relative squared error of conv4_2 features against the photogr
 style distance: mean over conv1_1..conv5_1 of the relative squared error of
 size-normalized Gram matrices against the painting. These are exactly the default
 objective's unweighted content and style terms (see :mod:`painterly.losses`).
+
+Two distances see more than a Gram matrix does (:func:`distribution_distances`):
+distribution: mean over conv1_1..conv5_1 of the sliced Wasserstein distance between the
+picture's and the painting's feature vectors, along fixed random directions, each
+divided by the painting's spread along it (so 1 is "off by a whole spread");
+palette: the sliced Wasserstein distance between their pixels' RGB values, in 8-bit
+units (how far apart their colour histograms are).
 """
 
 from __future__ import annotations
@@ -15,8 +22,9 @@ from PIL import Image
 
 from .devices import resolve_device
 from .images import ImageSource, fit_long_side, load_image, to_tensor
-from .objective import build_objective
-from .settings import TransferSettings
+from .losses import sliced_wasserstein
+from .objective import build_objective, extract
+from .settings import DEFAULT_STYLE_LAYERS, TransferSettings
 from .transfer import check_side
 from .vgg import load_extractor
 
@@ -55,3 +63,55 @@ def measure(
     with torch.no_grad():
         terms = objective(to_tensor(image).to(device))
     return Distances(content=float(terms.content), style=float(terms.style))
+
+
+#: Directions per layer (and for the pixels); fixed, so distances compare across runs.
+PROJECTIONS = 64
+PROJECTION_SEED = 2016
+
+
+@dataclass(frozen=True)
+class DistributionDistances:
+    distribution: float
+    palette: float
+
+
+def directions(channels: int, count: int = PROJECTIONS) -> torch.Tensor:
+    """(channels, count) fixed random unit directions (seeded: the same in every run)."""
+    generator = torch.Generator().manual_seed(PROJECTION_SEED + channels)
+    vectors = torch.randn(channels, count, generator=generator, dtype=torch.float64)
+    return (vectors / vectors.norm(dim=0, keepdim=True)).float()
+
+
+def distribution_distances(picture: ImageSource, style: ImageSource,
+                           style_size: int | None = None,
+                           settings: TransferSettings | None = None) -> DistributionDistances:
+    """The distribution and palette distances of ``picture`` to ``style`` (long side
+    ``style_size``, default the picture's), by the network of ``settings`` in fp32."""
+    settings = settings or TransferSettings()
+    device = resolve_device(settings.device)
+    image = load_image(picture)
+    painting = load_image(style)
+    check_side(painting.size, style_size or max(image.size), str(style))
+    painting = fit_long_side(painting, style_size or max(image.size))
+    extractor = load_extractor(settings.weights, settings.pooling, device)
+    mine, theirs = to_tensor(image).to(device), to_tensor(painting).to(device)
+    with torch.no_grad():
+        ours = extract(extractor, mine, DEFAULT_STYLE_LAYERS, None)
+        target = extract(extractor, theirs, DEFAULT_STYLE_LAYERS, None)
+        layers = [_feature_distance(ours[layer], target[layer]) for layer in DEFAULT_STYLE_LAYERS]
+        palette = sliced_wasserstein(_rows(mine) * 255, _rows(theirs) * 255,
+                                     directions(3).to(device))
+    return DistributionDistances(sum(layers) / len(layers), float(palette))
+
+
+def _rows(features: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) -> (H W, C): one vector per position."""
+    return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+
+
+def _feature_distance(features: torch.Tensor, target: torch.Tensor) -> float:
+    rows, target_rows = _rows(features).float(), _rows(target).float()
+    projections = directions(rows.shape[1]).to(rows.device)
+    spread = (target_rows @ projections).std(dim=0)
+    return float(sliced_wasserstein(rows, target_rows, projections, spread))

@@ -18,7 +18,7 @@ CLUSTERS = ("ray",)
 class BackendSettings:
     """Where and how many jobs run at once; shared by ``batch`` and ``sweep``."""
 
-    jobs: int = field(default=1, metadata={
+    jobs: int = field(default=1, metadata={"metavar": "N",
         "help": "jobs at once on this machine, each in its own process, the cores shared "
                 "among them (default: 1, in this process)"})
     cluster: str | None = field(default=None, metadata={
@@ -27,12 +27,12 @@ class BackendSettings:
     address: str | None = field(default=None, metadata={
         "help": "the Ray cluster's address, HOST:PORT (default: RAY_ADDRESS, else a "
                 "cluster started on this machine, else a new one for this batch)"})
-    cpus_per_job: int | None = field(default=None, metadata={
+    cpus_per_job: int | None = field(default=None, metadata={"metavar": "N",
         "help": "CPU cores each job gets, and its threads (default: 1 on a cluster; here "
                 "the cores divided among --jobs)"})
-    gpus_per_job: float = field(default=0.0, metadata={
+    gpus_per_job: float = field(default=0.0, metadata={"metavar": "N",
         "help": "GPUs each job on a cluster gets; fractions share one (default: 0)"})
-    retries: int = field(default=3, metadata={
+    retries: int = field(default=3, metadata={"metavar": "N",
         "help": "times a cluster job is run again when its worker dies (default: 3)"})
 
     def __post_init__(self) -> None:

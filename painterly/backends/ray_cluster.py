@@ -2,8 +2,8 @@
 and GPUs, run again on another worker if its worker dies; the inputs travel in the
 task, the picture in its result, so the nodes share no file system.
 
-A stop reaches the tasks under way through a small actor they ask once a second; they
-then send back their pictures so far, as local jobs do.
+A stop reaches the tasks under way through a small actor they ask once a second, without
+waiting for its answer; they then send back their pictures so far, as local jobs do.
 """
 
 from __future__ import annotations
@@ -46,18 +46,35 @@ class StopFlag:
 def paint_remote(task: Task, flag: ray.actor.ActorHandle) -> Outcome:
     """:func:`painterly.batch.paint_task` on a worker; the worker keeps the network for
     its later tasks (the extractor is cached per process)."""
-    asked = [0.0, False]
-
-    def should_stop() -> bool:
-        now = time.monotonic()
-        if not asked[1] and now - asked[0] >= ASK_EVERY:
-            asked[:] = [now, ray.get(flag.is_set.remote())]
-        return bool(asked[1])
-
-    outcome = paint_task(task, should_stop)
+    outcome = paint_task(task, _Asking(flag).stopped)
     context = ray.get_runtime_context()
     node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:8]}"
     return replace(outcome, worker=f"{node}:{os.getpid()}")
+
+
+class _Asking:
+    """Whether the batch is stopping, asked of the flag at most once a second and never
+    waited for: a task blocked in ray.get gives its CPUs back to Ray, which would start
+    another job on them (two paintings on one core, each at half speed). The question
+    is sent, and its answer read on a later call, once it is there."""
+
+    def __init__(self, flag: ray.actor.ActorHandle) -> None:
+        self.flag = flag
+        self.pending: ray.ObjectRef | None = None
+        self.asked = 0.0
+        self.answer = False
+
+    def stopped(self) -> bool:
+        if self.answer:
+            return True
+        if self.pending is not None:
+            ready, _ = ray.wait([self.pending], timeout=0)
+            if ready:  # a ready answer is read without blocking
+                self.answer, self.pending = bool(ray.get(ready[0])), None
+        now = time.monotonic()
+        if self.pending is None and now - self.asked >= ASK_EVERY:
+            self.pending, self.asked = self.flag.is_set.remote(), now
+        return self.answer
 
 
 class RayBackend:

@@ -168,7 +168,7 @@ def _add_option(group: argparse._ArgumentGroup, field: dataclasses.Field, sweep:
         type=_value_list(field) if sweep else _single_value(field),
         # Unset options fall back to the dataclass default.
         default=defaults.get(field.name, argparse.SUPPRESS),
-        metavar=field.name.split("_")[-1].upper(),
+        metavar=field.metadata.get("metavar", field.name.split("_")[-1].upper()),
         help=_help(field, defaults.get(field.name, dataclasses.MISSING)),
     )
 
