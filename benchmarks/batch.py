@@ -1,6 +1,7 @@
 """Many pictures: what a batch saves over single runs, and what a cluster adds.
 
-    .venv/bin/python benchmarks/batch.py [--size 256] [--name epyc_avx2]
+    .venv/bin/python benchmarks/batch.py [--size 256] [--quality normal] [--name epyc_avx2]
+        [--overhead-only]
 
 Eight jobs (four photos x two paintings, default settings at --size), each way, timed
 as a user runs it (the whole command, process start included), one after another on
@@ -80,14 +81,15 @@ class Cluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], stdout=subprocess.DEVNULL,
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], check=False,
+                       stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
 
 
 def _batch(work: Path, label: str, photos: list[Path], extra: list[str]) -> dict:
     out = work / label
     seconds = _timed(["batch", "--content", *photos, "--style", *PAINTINGS, "-o", out,
-                      "--size", ARGS.size, "-q", *extra])
+                      "--size", ARGS.size, "--quality", ARGS.quality, "-q", *extra])
     with open(out / "report.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert all(row["status"] == "painted" for row in rows), rows
@@ -101,15 +103,22 @@ def _batch(work: Path, label: str, photos: list[Path], extra: list[str]) -> dict
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="batchbench"))
     photos = _photos(work)
-    settings = TransferSettings(size=ARGS.size)
+    settings = TransferSettings(size=ARGS.size, quality=ARGS.quality)
     cpu = torch.device("cpu")
     floor = 8 * sum(stage.iterations * floor_seconds(stage.size, "fp32", cpu)
                     for stage in settings.stages())
     singles = sum(_timed(["transfer", photo, painting, "-o", work / f"single_{i}_{j}.png",
-                          "--size", ARGS.size, "-q"])
+                          "--size", ARGS.size, "--quality", ARGS.quality, "-q"])
                   for i, photo in enumerate(photos) for j, painting in enumerate(PAINTINGS))
     rows = [{"label": "8 single transfer runs", "seconds": round(singles, 1)}]
     rows.append(_batch(work, "batch, local, 1 job at a time", photos, []))
+    if not ARGS.overhead_only:
+        _on_ray(work, photos, rows)
+    _write(rows, floor, singles)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _on_ray(work: Path, photos: list[Path], rows: list[dict]) -> None:
     with Cluster([2], work / "ray1"):
         rows.append(_batch(work, "batch, Ray, 1 node of 2 CPUs, 2 a job", photos,
                            ["--cluster", "ray", "--address", "127.0.0.1:6399",
@@ -119,16 +128,14 @@ def main() -> None:
             rows.append(_batch(work, f"scale: Ray, {nodes} node(s) of 1 CPU", photos,
                                ["--cluster", "ray", "--address", "127.0.0.1:6399",
                                 "--cpus-per-job", "1"]))
-    _write(rows, floor, singles)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _write(rows: list[dict], floor: float, singles: float) -> None:
     lines = [
-        f"# Batch overhead and scale, 8 jobs at {ARGS.size} px (defaults)",
+        f"# Batch overhead and scale, 8 jobs at {ARGS.size} px (--quality {ARGS.quality})",
         "",
-        f"Machine: {machine(torch.device('cpu'))}. The floor: 8 jobs x each stage's "
-        f"iterations x a bare VGG19 forward + backward at that size = {floor:.1f} s.",
+        (f"Machine: {machine(torch.device('cpu'))}. The floor: 8 jobs x each stage's "
+         f"iterations x a bare VGG19 forward + backward at that size = {floor:.1f} s."),
         "",
         "| how | seconds | / floor | singles / this | workers (jobs each) |",
         "|---|---|---|---|---|",
@@ -150,5 +157,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--name", default="local")
+    parser.add_argument("--quality", default="normal", choices=("draft", "normal", "fine"))
+    parser.add_argument("--overhead-only", action="store_true",
+                        help="only the single runs and the local batch")
     ARGS = parser.parse_args()
     main()
