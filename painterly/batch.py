@@ -1,4 +1,4 @@
-"""Many pictures, on whatever runs them: ``run_batch`` paints jobs (see
+"""Many pictures, on whatever runs them: :class:`Batch` paints jobs (see
 :mod:`painterly.jobs`) through a backend (see :mod:`painterly.backends`) and writes what
 comes back.
 
