@@ -5,7 +5,8 @@ Stylizes examples/content/tubingen.jpg with starry_night.jpg and the_scream.jpg 
 (benchmarks/reference/, made with its defaults: 1000 L-BFGS iterations), the wall time
 and two distances by painterly's own VGG (painterly.metrics): content distance (conv4_2)
 and style distance (mean over conv1_1..conv5_1 of Gram relative errors). Lower is
-better on both; the bar is: neither above the reference's.
+better on both; the bar is: neither above the reference's. Beside them, the
+distribution and palette distances (metrics.distribution_distances), for issue 17.
 
     python benchmarks/quality.py [--device cuda] [--iterations N] [--style-weight W]
 
@@ -33,7 +34,7 @@ from painterly import TransferSettings, __version__, stylize
 from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.images import save_image
-from painterly.metrics import measure
+from painterly.metrics import distribution_distances, measure
 
 PAINTINGS = {"starry": "starry_night.jpg", "scream": "the_scream.jpg"}
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -75,7 +76,9 @@ def main() -> None:
     rows = []
     for name, painting in PAINTINGS.items():
         style = ROOT / "examples" / "style" / painting
-        reference = measure(ROOT / "benchmarks" / "reference" / f"tubingen_{name}.png", CONTENT, style)
+        reference_picture = ROOT / "benchmarks" / "reference" / f"tubingen_{name}.png"
+        reference = measure(reference_picture, CONTENT, style)
+        reference_spread = distribution_distances(reference_picture, style)
         curve = []
         began = time.perf_counter()
         picture = stylize(
@@ -87,6 +90,7 @@ def main() -> None:
         seconds = time.perf_counter() - began
         out = save_image(picture, results_dir / f"quality_{name}{args.tag}.png")
         ours = measure(out, CONTENT, style)
+        spread = distribution_distances(out, style)
         rows.append(
             {
                 "painting": painting,
@@ -95,6 +99,10 @@ def main() -> None:
                 "style": ours.style,
                 "reference_content": reference.content,
                 "reference_style": reference.style,
+                "distribution": spread.distribution,
+                "reference_distribution": reference_spread.distribution,
+                "palette": spread.palette,
+                "reference_palette": reference_spread.palette,
                 "meets_bar": ours.content <= reference.content and ours.style <= reference.style,
                 "curve": curve[:: max(1, len(curve) // 20)] + curve[-1:],
             }
@@ -106,15 +114,18 @@ def main() -> None:
         "'evals' below is a run's time in such units"
     )
     header = (
-        "| painting | time (s) | evals | content | ref content | style | ref style | bar met |"
+        "| painting | time (s) | evals | content | ref content | style | ref style | bar met "
+        "| distribution | ref distribution | palette | ref palette |"
     )
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(
             f"| {row['painting']} | {row['seconds']} | {row['seconds'] / floor:.0f} | "
             f"{row['content']:.3f} | "
             f"{row['reference_content']:.3f} | {row['style']:.4f} | "
-            f"{row['reference_style']:.4f} | {'yes' if row['meets_bar'] else 'NO'} |"
+            f"{row['reference_style']:.4f} | {'yes' if row['meets_bar'] else 'NO'} | "
+            f"{row['distribution']:.3f} | {row['reference_distribution']:.3f} | "
+            f"{row['palette']:.1f} | {row['reference_palette']:.1f} |"
         )
     print("\n".join(lines))
     report = {
