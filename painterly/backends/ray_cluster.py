@@ -105,7 +105,11 @@ class RayBackend:
                      include_dashboard=False)
         except (ConnectionError, RayError, ValueError, RuntimeError) as error:
             where = self.address or "this machine"
-            raise PainterlyError(f"cannot join the Ray cluster at {where}: {error}",
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            if "auth" in str(error).lower():  # seen with Ray 2.60: a token a local Ray left
+                reason += ("; a ~/.ray/auth_token left by a one-machine Ray is a known cause: "
+                           "remove it, or give the cluster's token (RAY_AUTH_TOKEN)")
+            raise PainterlyError(f"cannot join the Ray cluster at {where}: {reason}",
                                  setting="address") from None
         return True
 
