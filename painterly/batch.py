@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -226,10 +227,10 @@ class Batch:
         job = self.records[index].job
         try:
             start = job.settings.init_file()
-            return Task(index, job.output, _read(job.content),
-                        tuple(_read(path) for path in job.styles),
+            return Task(index, job.output, read_input(job.content),
+                        tuple(read_input(path) for path in job.styles),
                         (job.content, *job.styles), job.settings, recipe,
-                        _read(start) if start else None, threads, history)
+                        read_input(start) if start else None, threads, history)
         except PainterlyError as error:
             self.records[index].status, self.records[index].error = FAILED, error
             return None
@@ -312,5 +313,6 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f"{final.stem}.partial{final.suffix}")
 
 
-def _read(path: str) -> bytes:
+def read_input(path: str | os.PathLike[str]) -> bytes:
+    """An input image file's bytes, to travel to a worker (a regular file only)."""
     return regular_file(path, "image file").read_bytes()

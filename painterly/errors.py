@@ -22,6 +22,13 @@ class PainterlyError(Exception):
         return _restore, (type(self), str(self), self.__dict__)
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message as one line (its first), or its type's name if it has none:
+    other libraries' errors can span pages."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
 def _restore(cls: type, message: str, state: dict) -> PainterlyError:
     error = Exception.__new__(cls)
     Exception.__init__(error, message)

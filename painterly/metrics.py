@@ -22,7 +22,7 @@ from PIL import Image
 
 from .devices import resolve_device
 from .images import ImageSource, fit_long_side, load_image, to_tensor
-from .losses import sliced_wasserstein
+from .losses import positions, sliced_wasserstein
 from .objective import build_objective, extract
 from .settings import DEFAULT_STYLE_LAYERS, TransferSettings
 from .transfer import check_side
@@ -49,12 +49,8 @@ def measure(
     """
     settings = settings or TransferSettings()
     device = resolve_device(settings.device)
-    image = load_image(picture)
+    image, painting = _picture_and_painting(picture, style, style_size)
     photo = load_image(content).resize(image.size, Image.Resampling.LANCZOS)
-    painting = load_image(style)
-    long_side = style_size or max(image.size)
-    check_side(painting.size, long_side, str(style))
-    painting = fit_long_side(painting, long_side)
     extractor = load_extractor(settings.weights, settings.pooling, device)
     objective = build_objective(
         extractor, to_tensor(photo).to(device), [to_tensor(painting).to(device)], (1.0,),
@@ -63,6 +59,17 @@ def measure(
     with torch.no_grad():
         terms = objective(to_tensor(image).to(device))
     return Distances(content=float(terms.content), style=float(terms.style))
+
+
+def _picture_and_painting(picture: ImageSource, style: ImageSource,
+                          style_size: int | None) -> tuple[Image.Image, Image.Image]:
+    """The picture, and the painting at long side ``style_size`` (default the picture's),
+    refused if too narrow for VGG19 there."""
+    image = load_image(picture)
+    painting = load_image(style)
+    long_side = style_size or max(image.size)
+    check_side(painting.size, long_side, str(style))
+    return image, fit_long_side(painting, long_side)
 
 
 #: Directions per layer (and for the pixels); fixed, so distances compare across runs.
@@ -90,28 +97,20 @@ def distribution_distances(picture: ImageSource, style: ImageSource,
     ``style_size``, default the picture's), by the network of ``settings`` in fp32."""
     settings = settings or TransferSettings()
     device = resolve_device(settings.device)
-    image = load_image(picture)
-    painting = load_image(style)
-    check_side(painting.size, style_size or max(image.size), str(style))
-    painting = fit_long_side(painting, style_size or max(image.size))
+    image, painting = _picture_and_painting(picture, style, style_size)
     extractor = load_extractor(settings.weights, settings.pooling, device)
     mine, theirs = to_tensor(image).to(device), to_tensor(painting).to(device)
     with torch.no_grad():
         ours = extract(extractor, mine, DEFAULT_STYLE_LAYERS, None)
         target = extract(extractor, theirs, DEFAULT_STYLE_LAYERS, None)
         layers = [_feature_distance(ours[layer], target[layer]) for layer in DEFAULT_STYLE_LAYERS]
-        palette = sliced_wasserstein(_rows(mine) * 255, _rows(theirs) * 255,
+        palette = sliced_wasserstein(positions(mine) * 255, positions(theirs) * 255,
                                      directions(3).to(device))
     return DistributionDistances(sum(layers) / len(layers), float(palette))
 
 
-def _rows(features: torch.Tensor) -> torch.Tensor:
-    """(1, C, H, W) -> (H W, C): one vector per position."""
-    return features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
-
-
 def _feature_distance(features: torch.Tensor, target: torch.Tensor) -> float:
-    rows, target_rows = _rows(features).float(), _rows(target).float()
+    rows, target_rows = positions(features).float(), positions(target).float()
     projections = directions(rows.shape[1]).to(rows.device)
     spread = (target_rows @ projections).std(dim=0)
     return float(sliced_wasserstein(rows, target_rows, projections, spread))

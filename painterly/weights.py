@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import PainterlyError
+from .errors import PainterlyError, first_line
 from .layers import LAYERS, layer_channels
 from .untrusted import regular_file, shown
 
@@ -86,7 +86,7 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> VGGWeights:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a non-torch file
             raise PainterlyError(
-                f"{path}: not a VGG19 weights file (.h5 or torch .pth/.bin) ({_first_line(error)})"
+                f"{path}: not a VGG19 weights file (.h5 or torch .pth/.bin) ({first_line(error)})"
             ) from None
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
@@ -103,11 +103,6 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> VGGWeights:
             )
     _check_shapes(path, weights)
     return weights
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def _keras_name(layer: str) -> str:
@@ -166,7 +161,7 @@ def _read_keras_h5(path: str) -> VGGWeights:
                 weight = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()).float()
                 convs[layer] = (weight, torch.from_numpy(bias.copy()).float())
     except OSError as error:
-        raise PainterlyError(f"{path}: unreadable HDF5 file ({_first_line(error)})") from None
+        raise PainterlyError(f"{path}: unreadable HDF5 file ({first_line(error)})") from None
     return VGGWeights(convs, "caffe", f"{path} (Keras Caffe VGG19)")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from ..batch import FAILED, Outcome, Task, paint_task
-from ..errors import PainterlyError
+from ..errors import PainterlyError, first_line
 
 try:
     import ray
@@ -105,7 +105,7 @@ class RayBackend:
                      include_dashboard=False)
         except (ConnectionError, RayError, ValueError, RuntimeError) as error:
             where = self.address or "this machine"
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            reason = first_line(error)
             if "auth" in str(error).lower():  # seen with Ray 2.60: a token a local Ray left
                 reason += ("; a ~/.ray/auth_token left by a one-machine Ray is a known cause: "
                            "remove it, or give the cluster's token (RAY_AUTH_TOKEN)")
@@ -142,5 +142,5 @@ def _outcome(ref: ray.ObjectRef, index: int) -> Outcome:
     try:
         return ray.get(ref)
     except RayError as error:  # the worker died more often than the retries allow
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return Outcome(index, FAILED, error=PainterlyError(f"the cluster lost it: {reason}"))
+        return Outcome(index, FAILED,
+                       error=PainterlyError(f"the cluster lost it: {first_line(error)}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 
 from ..backends import BackendSettings, make_backend
 from ..batch import FAILED, PAINTED, SKIPPED, STOPPED, Batch, Record
@@ -96,9 +97,7 @@ def _say(record: Record, quiet: bool, bar: _JobsBar | None = None) -> None:
 
 def _closing(batch: Batch, began: float) -> int:
     """The closing line, and the exit status: 0 if every job has its picture."""
-    counts: dict[str, int] = {}
-    for record in batch.records:
-        counts[record.status or "not started"] = counts.get(record.status or "not started", 0) + 1
+    counts = Counter(record.status or "not started" for record in batch.records)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     print(f"painterly: {len(batch.records)} jobs in {time.perf_counter() - began:.1f} s: "
           f"{summary}; pictures in {batch.directory}, report in {batch.report}",

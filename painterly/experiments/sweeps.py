@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from PIL import Image
 
 from ..backends.local import LocalBackend
-from ..batch import FAILED, PAINTED, Backend, Outcome, Task
+from ..batch import FAILED, PAINTED, Backend, Outcome, Task, read_input
 from ..errors import PainterlyError
 from ..events import Progress, StopRequested
 from ..images import ImageSource, encode_image, to_rgb
@@ -18,7 +18,6 @@ from ..metrics import Distances
 from ..settings import TransferSettings
 from ..sheets import contact_sheet
 from ..transfer import load_inputs, style_sources
-from ..untrusted import regular_file
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def _file_bytes(source: ImageSource) -> bytes:
     """An input as the bytes of a file, to travel to a worker (a PIL image as a PNG)."""
     if isinstance(source, Image.Image):
         return encode_image(to_rgb(source), ".png")
-    return regular_file(source, "image file").read_bytes()
+    return read_input(source)
 
 
 def format_value(value: object) -> str:
