@@ -136,13 +136,14 @@ def step(args: argparse.Namespace) -> None:
         "| ratio | middle half of the pairs' ratios |",
         "|---|---|---|---|---|---|",
     ]
-    for precision in args.precisions:
+    for precision, loss in ((p, s) for s in args.style_losses for p in args.precisions):
         settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
-                                    precision=precision, device=args.device)
+                                    precision=precision, device=args.device, style_loss=loss)
         # The floor is the direct convolutions' (winograd's is fp32 too); a last row
         # pairs winograd with a floor pass that also runs Winograd's convolutions.
-        rows = [(precision, False)] + ([("winograd, against its own floor", True)]
-                                       if precision == "winograd" else [])
+        name = precision if args.style_losses == ["gram"] else f"{precision}, {loss}"
+        rows = [(name, False)] + ([(f"{name}, against its own floor", True)]
+                                  if precision == "winograd" else [])
         for label, own_floor in rows:
             floor_precision = "fp32" if precision == "winograd" else precision
             floor = floor_pass(args.size, floor_precision, device, own_floor)
@@ -278,6 +279,8 @@ def main() -> None:
                         help="step: default fp32 and winograd, and bf16 where the device has "
                         "it natively "
                         "(emulated bf16 is several times slower than fp32, not worth timing)")
+    parser.add_argument("--style-losses", nargs="+", choices=("gram", "w2", "swd"),
+                        default=["gram"], help="step: the style losses to time")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--tag", default="",
                         help="appended to the results files' names, to keep another machine's")

@@ -56,6 +56,7 @@ class Task:
     settings: TransferSettings
     recipe: str  # stored in the picture
     start: bytes | None = None  # the image settings.init names, if any
+    masks: tuple[bytes, ...] | None = None  # the images settings.masks names, if any
     threads: int = 0  # torch threads for this job (0: as the worker has them)
     history: bool = False  # send back every iteration's numbers (a sweep plots them)
 
@@ -129,10 +130,15 @@ def _decoded(task: Task) -> Inputs:
     limit = task.settings.max_input_pixels
     photo_name, *painting_names = task.names
     start = decode_image(task.start, "the start image", limit) if task.start else None
+    masks = None
+    if task.masks is not None:
+        names = task.settings.masks or ["the mask"] * len(task.masks)
+        masks = [decode_image(data, name, limit).convert("L")
+                 for data, name in zip(task.masks, names)]
     return Inputs(decode_image(task.content, photo_name, limit),
                   [decode_image(data, name, limit) for data, name in zip(task.styles,
                                                                           painting_names)],
-                  photo_name, painting_names, start)
+                  photo_name, painting_names, start, masks)
 
 
 class Backend(Protocol):
@@ -226,11 +232,13 @@ class Batch:
     def _task(self, index: int, recipe: str, threads: int, history: bool) -> Task | None:
         job = self.records[index].job
         try:
-            start = job.settings.init_file()
+            start, masks = job.settings.init_file(), job.settings.masks
             return Task(index, job.output, read_input(job.content),
                         tuple(read_input(path) for path in job.styles),
                         (job.content, *job.styles), job.settings, recipe,
-                        read_input(start) if start else None, threads, history)
+                        read_input(start) if start else None,
+                        tuple(read_input(path) for path in masks) if masks else None,
+                        threads, history)
         except PainterlyError as error:
             self.records[index].status, self.records[index].error = FAILED, error
             return None
@@ -285,8 +293,8 @@ def job_recipe(job: Job) -> dict:
     for path in (job.content, *job.styles):
         regular_file(path, "image file")
     inputs: dict[str, list[object]] = {"content": [job.content], "style": list(job.styles)}
-    if job.settings.init_file():
-        inputs["init"] = [regular_file(job.settings.init_file(), "image file")]
+    for role, paths in job.settings.input_files().items():
+        inputs[role] = [regular_file(path, "image file") for path in paths]
     return make_recipe("transfer", job.settings, inputs)
 
 

@@ -141,7 +141,13 @@ def _row_job(row: dict, number: int, folder: Path, base: TransferSettings, suffi
         output = row.get(OUTPUT, _name([contents, *paintings], suffix))
         given = {k: read_setting(TransferSettings, k, v)
                  for k, v in row.items() if k not in (CONTENT, STYLE, OUTPUT)}
-        return Job(_checked_output(output), contents, paintings, replace(base, **given))
+        settings = replace(base, **given)
+        # Files the row's settings name (a start image, masks) are relative to it too.
+        files = {"init": str(folder / settings.init)} if "init" in given and \
+            settings.init_file() else {}
+        if "masks" in given and settings.masks:
+            files["masks"] = tuple(str(folder / mask) for mask in settings.masks)
+        return Job(_checked_output(output), contents, paintings, replace(settings, **files))
     # A setting is named as the manifest's column is: by its field.
     except (PainterlyError, TypeError) as error:  # TypeError: a JSON value no field takes
         return replace(placeholder, error=PainterlyError(f"{where}: {error}"))

@@ -102,6 +102,143 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return relative_squared_error(gram_matrix(features), target_gram)
 
 
+def weighted_positions(features: torch.Tensor, weights: torch.Tensor | None
+                       ) -> tuple[torch.Tensor, float]:
+    """(H W, C) rows of ``features`` (1, C, H, W), each scaled by the square root of its
+    position's weight in ``weights`` (1, 1, H, W) in [0, 1], and the number of positions
+    they average over (the weights' sum): rows^T rows / count is then the weighted mean
+    of F F^T over a region (Gatys et al. 2017's guided Gram matrix). No weights: every
+    position, weight 1."""
+    rows = positions(features)
+    if weights is None:
+        return rows, float(rows.shape[0])
+    column = positions(weights.to(rows.dtype))
+    return rows * column.sqrt(), float(column.sum())
+
+
+def weighted_gram(features: torch.Tensor, weights: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, float]:
+    """The Gram matrix of ``features`` (1, C, H, W) averaged over a region: sum_p w_p F_p
+    F_p^T / sum_p w_p with the weights ``weights`` (1, 1, H, W) (None: ``gram_matrix``),
+    and the weights' sum."""
+    rows, count = weighted_positions(features, weights)
+    gram = _Gram.apply(rows)
+    return (gram if weights is None else gram * (rows.shape[0] / count)), count
+
+
+def mean_and_second_moment(features: torch.Tensor, weights: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The mean response (C,), the mean of F F^T (C, C) (:func:`weighted_gram`) and the
+    weights' sum, over the positions of ``features`` (1, C, H, W), weighted by
+    ``weights`` (1, 1, H, W) where given."""
+    second, count = weighted_gram(features, weights)
+    rows = positions(features)
+    if weights is not None:
+        rows = rows * positions(weights.to(rows.dtype))
+    return rows.to(_at_least_fp32(rows.dtype)).sum(0) / count, second, count
+
+
+class _TraceSqrt(torch.autograd.Function):
+    """tr(M^(1/2)) of a symmetric positive definite M, by its eigenvalues; the gradient
+    M^(-1/2) / 2, from the same eigenvectors (no eigenvector derivative, so repeated
+    eigenvalues are harmless)."""
+
+    @staticmethod
+    def forward(ctx, matrix: torch.Tensor) -> torch.Tensor:
+        values, vectors = torch.linalg.eigh(matrix)
+        roots = values.clamp_min(0).sqrt()
+        ctx.save_for_backward(roots, vectors)
+        return roots.sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        roots, vectors = ctx.saved_tensors
+        inverse = 0.5 / roots.clamp_min(torch.finfo(roots.dtype).tiny ** 0.5)
+        return grad * (vectors * inverse) @ vectors.T
+
+
+def trace_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    """tr(sqrt(M)) for a symmetric positive definite (C, C) ``matrix``: the sum of the
+    square roots of its eigenvalues (negative rounding noise counts as 0). 0-d tensor."""
+    return _TraceSqrt.apply(matrix)
+
+
+def matrix_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    """The symmetric positive semi-definite square root of a symmetric (C, C) matrix,
+    without gradient (a painting's: a constant of the loss)."""
+    values, vectors = torch.linalg.eigh(matrix.detach())
+    return (vectors * values.clamp_min(0).sqrt()) @ vectors.T
+
+
+def w2_loss(features: torch.Tensor, target_mean: torch.Tensor, target_root: torch.Tensor,
+            ridge: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Wasserstein-2 distance between Gaussians with the means and covariances
+    of the picture's and the painting's responses, relative to the painting's distance
+    from all-zero responses:
+
+        (|m - m_t|^2 + tr(S) + tr(S_t) - 2 tr((R S R)^(1/2))) / (|m_t|^2 + tr(S_t)),
+
+    R = S_t^(1/2), S = covariance of ``features`` (1, C, H, W) (weighted by ``weights``
+    (1, 1, H, W) where given), both covariances with ``ridge`` added to their diagonal
+    (which keeps the square root's gradient finite where responses are degenerate; the
+    same ridge for both, so a perfect match is still 0). target_mean: (C,);
+    target_root: (C, C), R of the painting's covariance, ridge included
+    (``matrix_sqrt(S_t + ridge I)``). 0-d tensor in float64.
+    """
+    mean, second, _count = mean_and_second_moment(features, weights)
+    return w2_distance(mean, second, target_mean, target_root, ridge)
+
+
+def w2_distance(mean: torch.Tensor, second: torch.Tensor, target_mean: torch.Tensor,
+                target_root: torch.Tensor, ridge: float) -> torch.Tensor:
+    """:func:`w2_loss` of responses whose mean (C,) and mean of F F^T (C, C) are given
+    (so that they may be gathered tile by tile)."""
+    mean, second = mean.double(), second.double()
+    covariance = second - torch.outer(mean, mean)
+    identity = torch.eye(covariance.shape[0], dtype=covariance.dtype, device=covariance.device)
+    covariance = covariance + ridge * identity
+    root = target_root.double()
+    target_trace = root.pow(2).sum()  # tr(R R), R symmetric
+    cross = trace_sqrt(root @ covariance @ root)
+    distance = ((mean - target_mean.double()).pow(2).sum() + covariance.diagonal().sum()
+                + target_trace - 2 * cross)
+    norm = target_mean.double().pow(2).sum() + target_trace - ridge * covariance.shape[0]
+    return distance.clamp_min(0) / (norm + _EPS)
+
+
+def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """(K, N): the N rows (N, C) projected on each of K directions ``projections``
+    (C, K), each direction's values sorted (in at least fp32; sorting rows, not
+    columns: contiguous sorts are several times faster)."""
+    dtype = _at_least_fp32(rows.dtype)
+    along = (projections.to(dtype).T @ rows.to(dtype).T)
+    return torch.sort(along, dim=1).values
+
+
+def swd_loss(features: torch.Tensor, projections: torch.Tensor, target_sorted: torch.Tensor,
+             weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Sliced Wasserstein style loss (Heitz et al., CVPR 2021): the whole distribution of
+    the responses along K directions, not only its first two moments.
+
+    features: (1, C, H, W); projections: (C, K) unit directions; target_sorted: (K, M),
+    the painting's responses projected on them, each row sorted. Along each direction
+    the picture's N sorted values are compared with the painting's at the same N
+    quantiles (linearly interpolated when M != N):
+
+        sum_k mean_i (x_k(i) - t_k(i))^2 / sum_k mean_j t_k(j)^2,
+
+    relative to the painting's distance from all-zero responses. ``weights`` (1, 1, H,
+    W): only positions weighing at least 1/2 take part (a region). 0-d tensor.
+    """
+    rows = positions(features)
+    if weights is not None:
+        rows = rows[positions(weights).squeeze(1) >= 0.5]
+    mine = projected_sorted(rows, projections)
+    theirs = quantiles(target_sorted.to(mine.dtype), mine.shape[1])
+    norm = target_sorted.to(mine.dtype).pow(2).mean(1).sum()
+    return (mine - theirs).pow(2).mean(1).sum() / (norm + _EPS)
+
+
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference between neighbouring pixels.
 
@@ -158,27 +295,24 @@ def sliced_wasserstein(values: torch.Tensor, target: torch.Tensor, projections: 
     alike). Returns the mean over the K directions, a 0-d tensor in at least fp32;
     differentiable in ``values`` (sorting passes gradients to the sorted entries).
     """
-    dtype = _at_least_fp32(values.dtype)
-    along = values.to(dtype) @ projections.to(dtype)
-    target_along = target.to(dtype) @ projections.to(dtype)
-    count = min(along.shape[0], target_along.shape[0])
-    mine = _quantiles(torch.sort(along, dim=0).values, count)
-    theirs = _quantiles(torch.sort(target_along, dim=0).values, count)
-    distance = (mine - theirs).pow(2).mean(0).add(_EPS).sqrt()
+    mine, theirs = projected_sorted(values, projections), projected_sorted(target, projections)
+    count = min(mine.shape[1], theirs.shape[1])
+    distance = (quantiles(mine, count) - quantiles(theirs, count)).pow(2).mean(1).add(_EPS).sqrt()
     if scale is not None:
-        distance = distance / (scale.to(dtype) + _EPS)
+        distance = distance / (scale.to(distance.dtype) + _EPS)
     return distance.mean()
 
 
-def _quantiles(ordered: torch.Tensor, count: int) -> torch.Tensor:
-    """``count`` evenly spaced quantiles of each column of ``ordered`` (sorted, (n, K)):
-    the values at positions (i + 1/2) n / count - 1/2, linearly interpolated; the
-    column itself when count == n."""
-    n = ordered.shape[0]
+def quantiles(ordered: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` evenly spaced quantiles of each row of ``ordered`` (sorted, (K, n)):
+    the values at positions (i + 1/2) n / count - 1/2, linearly interpolated; the rows
+    themselves when count == n."""
+    n = ordered.shape[1]
     if count == n:
         return ordered
-    positions = ((torch.arange(count, dtype=torch.float64) + 0.5) * n / count - 0.5).clamp(0, n - 1)
-    low = positions.floor().long()
+    places = ((torch.arange(count, dtype=torch.float64) + 0.5) * n / count - 0.5).clamp(0, n - 1)
+    low = places.floor().long()
     high = (low + 1).clamp(max=n - 1)
-    fraction = (positions - low).to(ordered.dtype).unsqueeze(1).to(ordered.device)
-    return ordered[low] * (1 - fraction) + ordered[high] * fraction
+    fraction = (places - low).to(ordered.dtype).to(ordered.device)
+    low, high = low.to(ordered.device), high.to(ordered.device)
+    return ordered[:, low] * (1 - fraction) + ordered[:, high] * fraction

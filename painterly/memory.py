@@ -20,7 +20,7 @@ from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
-from .tiles import ALIGN, crop_side, stage_tile
+from .tiles import ALIGN, crop_side, stage_tile, stride
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -48,6 +48,10 @@ AUTO_MIN_TILE = 256
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 #: One float32 RGB image, per pixel.
 IMAGE_BYTES_PER_PIXEL = 12
+#: swd's bytes per value of a style layer's responses: its projection (fp32), sorted
+#: (fp32, with int64 indices kept for the backward pass) and the difference to the target
+#: (fp32, kept too).
+SWD_BYTES_PER_VALUE = 20
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -59,6 +63,11 @@ def _activations_per_pixel(deepest: str) -> float:
             total += layer_channels(LAYERS[index - 1]) * area  # the pool's output
         total += layer_channels(layer) * area
     return total
+
+
+def _style_values_per_pixel(layers: Sequence[str]) -> float:
+    """Values of the style layers' responses per input pixel."""
+    return sum(layer_channels(layer) / stride(layer) ** 2 for layer in layers)
 
 
 def estimate_bytes(
@@ -118,8 +127,14 @@ def memory_needed(
     held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tiles[-1] else 0
     # L-BFGS stores a pair an iteration, from the second, up to its history.
     pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
-    return held + estimate_bytes(stages, deepest, dtype, settings.optimizer, winograd,
-                                 [*network[:-1], network[-1] + extra], pairs)
+    # swd sorts each style layer's values for the picture, stage after stage (its
+    # memory, like the network's, stays with the process), and the painting's once.
+    sorting = (SWD_BYTES_PER_VALUE * _style_values_per_pixel(settings.style_layers)
+               * (sum(stages) + max(w * h for w, h in resized))
+               if settings.style_loss == "swd" and settings.style_weight > 0 else 0)
+    return int(held + sorting) + estimate_bytes(
+        stages, deepest, dtype, settings.optimizer, winograd,
+        [*network[:-1], network[-1] + extra], pairs)
 
 
 def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:
@@ -153,10 +168,11 @@ def fit_memory(
     tile = settings.tile
     if fits(settings, tile):
         return tile
-    if tile is None and fits(settings, AUTO_MIN_TILE):
+    tileable = settings.style_loss != "swd"
+    if tile is None and tileable and fits(settings, AUTO_MIN_TILE):
         return ALIGN * _largest(AUTO_MIN_TILE // ALIGN, settings.size // ALIGN,
                                 lambda n: fits(settings, n * ALIGN))
-    smallest = tile or AUTO_MIN_TILE
+    smallest = (tile or AUTO_MIN_TILE) if tileable else None
 
     def size_fits(size: int) -> bool:
         scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
@@ -164,7 +180,8 @@ def fit_memory(
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
     needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest)
-    raise MemoryRefused(needed, limit, largest, from_setting=settings.max_memory is not None)
+    note = "" if tileable else " (swd cannot be tiled; --style-loss w2 or gram can)"
+    raise MemoryRefused(needed, limit, largest, settings.max_memory is not None, note)
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

@@ -12,9 +12,19 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import content_loss, gram_matrix, range_loss, style_loss, tv_loss
+from .layers import LAYERS, layer_channels
+from .losses import content_loss, range_loss, tv_loss
+from .regions import layer_masks
 from .settings import TransferSettings
-from .tiles import tiled_grams, tiled_map
+from .style_targets import (
+    STRENGTH,
+    StyleRegion,
+    build_targets,
+    directions,
+    region_loss,
+    summarize,
+)
+from .tiles import read_tiles, tiled_map
 from .vgg import VGG19Features
 
 #: Weight of the penalty on values outside [0, 1], per unit of the other terms' weights
@@ -39,8 +49,11 @@ class LossTerms:
 
 @dataclass(frozen=True)
 class Objective:
-    """content_weight * content + style_weight * sum_l w_l style_l + tv_weight * tv
-    + RANGE_WEIGHT * (content_weight + style_weight + tv_weight) * outside.
+    """content_weight * content + style_weight * style + tv_weight * tv
+    + RANGE_WEIGHT * (content_weight + style_weight + tv_weight) * outside,
+
+    style = sum over regions r of share_r sum_l w_l style_{r,l} (one region, everywhere,
+    without masks; :mod:`painterly.style_targets`).
 
     A term whose weight is zero is not computed, and the network runs only as deep as
     the deepest layer a computed term needs (``layers``).
@@ -50,7 +63,7 @@ class Objective:
     layers: frozenset[str]  # the layers the network is asked for
     content_layer: str
     content_target: torch.Tensor  # (1, C, H, W) features of the photograph
-    style_grams: dict[str, torch.Tensor]  # layer -> (C, C) Gram matrix of the painting
+    style_regions: tuple[StyleRegion, ...]
     style_layer_weights: dict[str, float]
     content_weight: float
     style_weight: float
@@ -66,8 +79,8 @@ class Objective:
             content = content_loss(features[self.content_layer], self.content_target)
         style = zero
         if self.style_weight > 0:
-            for layer, gram in self.style_grams.items():
-                style = style + self.style_layer_weights[layer] * style_loss(features[layer], gram)
+            for region in self.style_regions:
+                style = style + region_loss(region, features, self.style_layer_weights)
         tv = tv_loss(image) if self.tv_weight > 0 else zero
         outside = range_loss(image)
         weights = self.content_weight + self.style_weight + self.tv_weight
@@ -84,28 +97,35 @@ def build_objective(
     settings: TransferSettings,
     dtype: torch.dtype | None,
     tile: int | None = None,
+    masks: Sequence[torch.Tensor] | None = None,
 ) -> Objective:
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
-    and the weights. Several paintings' Gram matrices are mixed by ``blend`` (one weight
-    per painting, summing to 1); the network runs in ``dtype`` (None: fp32), on tiles of
-    at most ``tile`` px square where a picture is larger (the same targets, with a
-    tile's memory; :mod:`painterly.tiles`)."""
+    and the weights. Several paintings mix by ``blend`` (one weight per painting, summing
+    to 1) into one distribution, or, with ``masks`` (one (1, 1, H, W) weight map in [0, 1]
+    per painting, the photo's size), each rules its own region. The network runs in
+    ``dtype`` (None: fp32), on tiles of at most ``tile`` px square where a picture is
+    larger (the same targets, with a tile's memory; :mod:`painterly.tiles`)."""
     layer = settings.content_layer
     if tile is not None and max(content.shape[-2:]) > tile:
         content_target = tiled_map(extractor, content, layer, tile, dtype)
     else:
         with torch.no_grad():
             content_target = extract(extractor, content, [layer], dtype)[layer]
-    grams: dict[str, torch.Tensor] = {}
-    for weight, style in zip(blend, styles):
-        for layer, gram in _grams(extractor, style, settings.style_layers, dtype, tile).items():
-            grams[layer] = grams[layer] + weight * gram if layer in grams else weight * gram
+    kind, layers = settings.style_loss, settings.style_layers
+    projections = {name: directions(layer_channels(name), settings.seed, LAYERS.index(name))
+                   .to(content.device) for name in layers} if kind == "swd" else {}
+    summaries = [summarize(kind, _pieces(extractor, style, layers, dtype, tile), projections)
+                 for style in styles]
+    if masks is None:
+        regions = (StyleRegion(STRENGTH[kind], build_targets(kind, summaries, blend, projections)),)
+    else:
+        regions = _regions(kind, summaries, masks, layers, projections)
     return Objective(
         extractor=extractor,
         layers=settings.layers_needed(),
         content_layer=settings.content_layer,
         content_target=content_target,
-        style_grams=grams,
+        style_regions=regions,
         style_layer_weights=settings.normalized_style_layer_weights(),
         content_weight=settings.content_weight,
         style_weight=settings.style_weight,
@@ -114,19 +134,25 @@ def build_objective(
     )
 
 
-def _grams(
-    extractor: VGG19Features,
-    image: torch.Tensor,
-    layers: Sequence[str],
-    dtype: torch.dtype | None,
-    tile: int | None,
-) -> dict[str, torch.Tensor]:
-    """Gram matrices of ``image``'s ``layers``, on tiles where it is larger than ``tile``."""
+def _regions(kind: str, summaries: Sequence[dict], masks: Sequence[torch.Tensor],
+             layers: Sequence[str], projections: dict[str, torch.Tensor]
+             ) -> tuple[StyleRegion, ...]:
+    """A region per painting, weighed by the share of the picture its mask covers."""
+    areas = [float(mask.mean()) for mask in masks]
+    return tuple(
+        StyleRegion(STRENGTH[kind] * area / sum(areas), build_targets(kind, [summary], (1.0,), projections),
+                    layer_masks(mask, layers))
+        for summary, mask, area in zip(summaries, masks, areas) if area > 0)
+
+
+def _pieces(extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str],
+            dtype: torch.dtype | None, tile: int | None):
+    """``image``'s features at ``layers``: whole, or tiles' cores where it is larger than
+    ``tile`` (a painting's statistics gathered with a tile's memory)."""
     if tile is not None and max(image.shape[-2:]) > tile:
-        return tiled_grams(extractor, image, layers, tile, dtype)
+        return (features for _tile, features in read_tiles(extractor, image, layers, tile, dtype))
     with torch.no_grad():
-        features = extract(extractor, image, layers, dtype)
-    return {layer: gram_matrix(features[layer]) for layer in layers}
+        return [extract(extractor, image, layers, dtype)]
 
 
 def extract(

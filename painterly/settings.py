@@ -19,6 +19,7 @@ from .images import MAX_INPUT_PIXELS
 from .layers import LAYERS, MIN_SIDE, canonical_layer
 from .optimizers import OPTIMIZERS
 from .schedule import QUALITIES, Stage, plan
+from .style_targets import STYLE_LOSSES
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
@@ -134,6 +135,13 @@ class TransferSettings(RunSettings):
     style_layer_weights: tuple[float, ...] | None = field(
         default=None, metadata={"help": "one weight per style layer (default: all equal)"}
     )
+    style_loss: str = field(
+        default="gram",
+        metadata={"help": "what of the painting's responses to match: gram (their Gram "
+                  "matrices, Gatys et al.), w2 (means and covariances, Wasserstein-2: "
+                  "closer palettes), swd (whole distributions, sliced Wasserstein: "
+                  "closer textures; cannot be tiled)"},
+    )
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
     style_weight: float = field(default=9.0, metadata={"help": "beta, weight of style"})
     tv_weight: float = field(default=0.0, metadata={"help": "weight of total variation"})
@@ -161,6 +169,12 @@ class TransferSettings(RunSettings):
             "next (default: auto, halving down to 128 px; none: one stage)"
         },
     )
+    masks: tuple[str, ...] | None = field(
+        default=None,
+        metadata={"help": "one mask image per painting, white where that painting applies "
+                  "(grey: partly; soft edges blend); where no mask is white the photo stays "
+                  "(default: every painting everywhere)"},
+    )
     init: str = field(default="content", metadata={"help": "content, noise, or an image path"})
     tile: int | None = field(
         default=None,
@@ -172,6 +186,7 @@ class TransferSettings(RunSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_choice(self, "quality", QUALITIES)
+        _check_choice(self, "style_loss", STYLE_LOSSES)
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_weight(name, getattr(self, name))
         object.__setattr__(self, "content_layer", _layer(self.content_layer, "content_layer"))
@@ -208,6 +223,18 @@ class TransferSettings(RunSettings):
         _check_choice(self, "preserve_color", PRESERVE_COLOR)
         if self.tile is not None:
             _check_int(self, "tile", minimum=MIN_TILE)
+            if self.style_loss == "swd":
+                raise SettingsError("tile", "--style-loss swd sorts all of a layer's responses "
+                                    "at once and cannot be tiled; use gram or w2")
+        if self.masks is not None:
+            masks = (self.masks,) if isinstance(self.masks, str) else tuple(self.masks)
+            if not masks or not all(isinstance(mask, str) and mask for mask in masks):
+                raise SettingsError("masks", f"expected image paths, got {self.masks!r}")
+            if self.style_blend is not None:
+                raise SettingsError("masks", "each painting rules its own region under a mask; "
+                                    "--style-blend mixes paintings everywhere: give one or "
+                                    "the other")
+            object.__setattr__(self, "masks", masks)
         if not isinstance(self.init, str) or not self.init:
             raise SettingsError("init", f"must be content, noise or an image path, got "
                                 f"{self.init!r}")
@@ -215,6 +242,13 @@ class TransferSettings(RunSettings):
     def init_file(self) -> str | None:
         """The start image's path, when ``init`` names one (not content or noise)."""
         return None if self.init in ("content", "noise") else self.init
+
+    def input_files(self) -> dict[str, list[str]]:
+        """The image files these settings name, by role (``init``, ``masks``): inputs
+        of the run besides the photo and paintings."""
+        files = {"init": [self.init_file()] if self.init_file() else [],
+                 "masks": list(self.masks or ())}
+        return {role: paths for role, paths in files.items() if paths}
 
     def stage_sizes(self) -> tuple[int, ...]:
         """Long side of each stage, coarse to fine, ending with ``size``."""

@@ -62,6 +62,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "str": _text,
     "str | None": _text,
     "tuple[str, ...]": name_list,
+    "tuple[str, ...] | None": name_list,
     "tuple[float, ...] | None": number_list,
     "tuple[int, ...] | None": scales,
 }

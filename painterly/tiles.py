@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 
 from .layers import LAYERS, deepest_layer
-from .losses import gram_matrix
 from .vgg import VGG19Features
 
 #: Cores start at multiples of this: 2^4, the stride after VGG19's four pools.
@@ -177,21 +176,3 @@ def tiled_map(
         parts[-1].append(features[layer])
     return torch.cat([torch.cat(row, dim=3) for row in parts], dim=2)
 
-
-def tiled_grams(
-    extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str], side: int,
-    dtype: torch.dtype | None,
-) -> dict[str, torch.Tensor]:
-    """Gram matrices of ``layers`` for ``image`` (as :func:`painterly.losses.gram_matrix`
-    of the whole map), summed over tiles' cores."""
-    sums: dict[str, torch.Tensor] = {}
-    positions = dict.fromkeys(layers, 0)
-    for _tile, features in read_tiles(extractor, image, layers, side, dtype):
-        for layer, core in features.items():
-            count = core.shape[-2] * core.shape[-1]
-            if not count:  # a thin last core may hold no position of a deep layer
-                continue
-            part = gram_matrix(core) * count
-            sums[layer] = sums[layer] + part if layer in sums else part
-            positions[layer] += count
-    return {layer: sums[layer] / positions[layer] for layer in layers}

@@ -2,14 +2,15 @@
 tile: the same value and gradient as :class:`~painterly.objective.Objective`'s, with a
 tile's memory.
 
-The style loss is global, a function of Gram matrices summed over the whole picture, so
-it takes two passes over the tiles (:mod:`painterly.tiles` says where they are):
+The style loss is global, a function of moments (Gram matrices; means too for w2)
+averaged over the whole picture, or over each region, so it takes two passes over the
+tiles (:mod:`painterly.tiles` says where they are):
 
-1. without gradients, each tile's core adds its share of every Gram matrix, and of the
+1. without gradients, each tile's core adds its share of every moment, and of the
    content, total-variation and range terms;
-2. the loss's gradient with respect to each Gram matrix, dL/dG, is then known (a C x C
-   matrix), and each tile in turn back-propagates its share,
-   sum(dL/dG * G_tile) + its local terms, from its core's features to its crop's pixels.
+2. the loss's gradient with respect to each moment, dL/dM, is then known (a C x C
+   matrix, a C vector), and each tile in turn back-propagates its share,
+   sum(dL/dM * M_tile) + its local terms, from its core's features to its crop's pixels.
 
 The tiles' gradients, added, are the gradient of the untiled objective up to rounding:
 every feature position belongs to exactly one core, and a crop holds every pixel its
@@ -24,9 +25,15 @@ from dataclasses import dataclass
 import torch
 
 from .layers import deepest_layer
-from .losses import gram_matrix, range_loss, relative_squared_error, tv_pairs, tv_sums
+from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
+from .style_targets import Moments, MomentTarget
 from .tiles import Tile, core_features, core_of, seen_pixels, tile_grid
+
+#: A style target's key: (region index, layer).
+Key = tuple[int, str]
+#: Each key's moments summed over positions (weighted), and the positions' weight.
+Sums = dict[Key, tuple[Moments, float]]
 
 #: The first pass's forward, relative to a forward and backward pass: what tiling adds to
 #: the cost of the pixels the network sees.
@@ -58,18 +65,18 @@ class TiledObjective:
         image_size = (image.shape[-2], image.shape[-1])
         deepest = deepest_layer(objective.layers)
         tiles = tile_grid(*image_size, self.tile, deepest)
-        sums, positions = self._statistics(image.detach(), tiles)
-        grams = {layer: sums[layer] / positions[layer] for layer in positions}
+        sums, moments = self._statistics(image.detach(), tiles)
+        means = {key: tuple(part / count for part in parts)
+                 for key, (parts, count) in moments.items()}
         style = image.new_zeros(())
-        for layer, gram in grams.items():
-            style = style + objective.style_layer_weights[layer] * relative_squared_error(
-                gram, objective.style_grams[layer])
+        for key, values in means.items():
+            style = style + self._style_weight(key) * self._target(key).loss_of(values)
         weights = self._weights(image)
         total = objective.style_weight * style + sum(
             weights[name] * sums[name] for name in ("content", "across", "down", "outside"))
         if image.requires_grad:
-            slopes = {layer: _slope(objective, layer, gram) / positions[layer]
-                      for layer, gram in grams.items()}
+            slopes = {key: self._slopes(key, values, moments[key][1])
+                      for key, values in means.items()}
             gradient = self._gradient(image.detach(), tiles, weights, slopes)
             total = _WithGradient.apply(image, total.detach(), gradient)
         channels, height, width = image.shape[1:]
@@ -79,6 +86,27 @@ class TiledObjective:
                   + sums["down"] / tv_pairs(channels, height - 1, width))
         outside = sums["outside"] / image.numel()
         return LossTerms(total, sums["content"], style, tv, outside)
+
+    def _target(self, key: Key) -> MomentTarget:
+        region, layer = key
+        return self.objective.style_regions[region].targets[layer]  # type: ignore[return-value]
+
+    def _style_weight(self, key: Key) -> float:
+        """The region's share times the layer's weight."""
+        region, layer = key
+        return (self.objective.style_regions[region].share
+                * self.objective.style_layer_weights[layer])
+
+    def _slopes(self, key: Key, values: Moments, count: float) -> Moments:
+        """style_weight * share * w_l * d(style_l)/dM at the whole picture's moments,
+        per unit of a tile's summed moments (divided by the positions' weight): autograd
+        of the same loss function the untiled objective uses, on C x C matrices."""
+        values = tuple(value.detach().requires_grad_(True) for value in values)
+        with torch.enable_grad():
+            loss = self._target(key).loss_of(values)
+            slopes = torch.autograd.grad(loss, values)
+        scale = self.objective.style_weight * self._style_weight(key) / count
+        return tuple(slope * scale for slope in slopes)
 
     @functools.cached_property
     def _content_norm(self) -> torch.Tensor:
@@ -100,42 +128,46 @@ class TiledObjective:
         }
 
     def _statistics(self, image: torch.Tensor, tiles: list[Tile]
-                    ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
-        """Pass 1: the sums of each layer's position-summed Gram matrices and of the local
-        terms over the tiles' cores, and each style layer's count of positions."""
+                    ) -> tuple[dict[str, torch.Tensor], Sums]:
+        """Pass 1: the local terms' sums over the tiles' cores, and each style target's
+        moments summed over its positions, with the positions' weight."""
         sums: dict[str, torch.Tensor] = {}
-        positions: dict[str, int] = {}
+        moments: Sums = {}
         with torch.no_grad():
             for tile in tiles:
-                parts, counts = self._share(image, tile)
+                parts, shares = self._share(image, tile)
                 for name, value in parts.items():
                     sums[name] = sums[name] + value if name in sums else value
-                for layer, count in counts.items():
-                    positions[layer] = positions.get(layer, 0) + count
-        return sums, positions
+                for key, (values, count) in shares.items():
+                    if key in moments:
+                        earlier, total = moments[key]
+                        values, count = tuple(a + b for a, b in zip(earlier, values)), total + count
+                    moments[key] = (values, count)
+        return sums, moments
 
     def _gradient(self, image: torch.Tensor, tiles: list[Tile], weights: dict[str, float],
-                  slopes: dict[str, torch.Tensor]) -> torch.Tensor:
+                  slopes: dict[Key, Moments]) -> torch.Tensor:
         """Pass 2: each tile back-propagates its share of the loss to its crop's pixels."""
         gradient = torch.zeros_like(image)
         for tile in tiles:
             crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(True)
-            parts, _counts = self._share(crop, tile, image_size=image.shape[-2:])
+            parts, shares = self._share(crop, tile, image_size=image.shape[-2:])
             share = sum(weights[name] * parts[name]
                         for name in ("content", "across", "down", "outside"))
-            for layer, slope in slopes.items():
-                if layer in parts:
-                    share = share + (slope * parts[layer]).sum()
+            for key, (values, _count) in shares.items():
+                for slope, value in zip(slopes[key], values):
+                    share = share + (slope * value).sum()
             share.backward()
             gradient[:, :, tile.rows(), tile.cols()] += crop.grad
         return gradient
 
     def _share(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
-               ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+               ) -> tuple[dict[str, torch.Tensor], Sums]:
         """A tile's shares: the content term (already divided by the whole target's
-        norm), the TV and range sums, and each style layer's Gram matrix summed over
-        the core's positions. ``pixels`` is the whole image, or with ``image_size`` the
-        tile's crop of an image of that size."""
+        norm), the TV and range sums, and each style target's moments summed over the
+        core's positions (weighted by its region's mask) with their weight. ``pixels``
+        is the whole image, or with ``image_size`` the tile's crop of an image of that
+        size."""
         objective = self.objective
         if image_size is None:
             size = (pixels.shape[-2], pixels.shape[-1])
@@ -151,12 +183,19 @@ class TiledObjective:
                              whole=True)
             parts["content"] = relative_squared_error(
                 features[objective.content_layer], target, norm=self._content_norm)
-        counts = {}
-        for layer in objective.style_grams if objective.style_weight > 0 else ():
-            counts[layer] = features[layer].shape[-2] * features[layer].shape[-1]
-            if counts[layer]:  # a thin last core may hold no position of a deep layer
-                parts[layer] = gram_matrix(features[layer]) * counts[layer]
-        return parts, counts
+        shares: Sums = {}
+        regions = objective.style_regions if objective.style_weight > 0 else ()
+        for index, region in enumerate(regions):
+            for layer in region.targets:
+                core = features[layer]
+                if not core.shape[-2] * core.shape[-1]:  # a thin last core without positions
+                    continue
+                mask = None if region.masks is None else core_of(
+                    region.masks[layer], layer, tile, size, whole=True)
+                values, count = self._target((index, layer)).moments(core, mask)
+                if count > 0:
+                    shares[(index, layer)] = (tuple(value * count for value in values), count)
+        return parts, shares
 
 
 def _local_sums(crop: torch.Tensor, tile: Tile, size: tuple[int, int]) -> dict[str, torch.Tensor]:
@@ -168,16 +207,6 @@ def _local_sums(crop: torch.Tensor, tile: Tile, size: tuple[int, int]) -> dict[s
     across, down = tv_sums(region, rows, cols)
     core = region[:, :, :rows, :cols]
     return {"across": across, "down": down, "outside": range_loss(core) * core.numel()}
-
-
-def _slope(objective: Objective, layer: str, gram: torch.Tensor) -> torch.Tensor:
-    """style_weight * w_l * d(style_l)/dG at the whole picture's Gram matrix ``gram``:
-    autograd of the same loss function the untiled objective uses, on a C x C matrix."""
-    gram = gram.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = relative_squared_error(gram, objective.style_grams[layer])
-        (slope,) = torch.autograd.grad(loss, gram)
-    return slope * objective.style_weight * objective.style_layer_weights[layer]
 
 
 class _WithGradient(torch.autograd.Function):

@@ -27,6 +27,7 @@ from .layers import MIN_SIDE, deepest_layer
 from .memory import fit_memory, memory_limit, memory_needed
 from .objective import LossTerms, build_objective
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
+from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
 from .tiles import stage_tile
 from .tiling import TiledObjective, iteration_cost
@@ -45,6 +46,7 @@ class Inputs:
     photo_name: str = "the content image"
     painting_names: Sequence[str] | None = None  # default: "the style image"
     start: Image.Image | None = None  # the image to start from, when settings.init names one
+    masks: Sequence[Image.Image] | None = None  # one per painting, when settings.masks names them
 
 
 def stylize(
@@ -101,6 +103,11 @@ def paint(
     dtype = resolve_precision(settings.precision, device)
     sizes = settings.stage_sizes()
     _check_sides(inputs, settings)
+    if inputs.masks is None and settings.masks is not None:
+        inputs = replace(inputs, masks=load_masks(settings.masks, settings.max_input_pixels))
+    if inputs.masks is not None:
+        check_masks(inputs.masks, settings.masks or ["the mask"] * len(inputs.masks),
+                    len(inputs.paintings), inputs.photo.size)
     winograd = uses_winograd(settings.precision, device)
     plan = _plan(inputs, settings, device, dtype, winograd)
     if resume is not None and not 0 <= resume.stage < len(sizes):
@@ -113,9 +120,13 @@ def paint(
     full = to_tensor(fit_long_side(inputs.photo, sizes[-1])).to(device)
 
     def finish(image: torch.Tensor) -> Image.Image:
-        """The picture at the final size, in the chosen colour mode."""
+        """The picture at the final size, in the chosen colour mode, the photo kept
+        where no mask covers it."""
         image = _resize(image, full)
-        return to_pil(with_chroma_of(image, full) if luminance_mode else image)
+        image = with_chroma_of(image, full) if luminance_mode else image
+        if inputs.masks is not None:
+            image = keep_photo(image, full, stage_masks(inputs.masks, full))
+        return to_pil(image)
 
     image: torch.Tensor | None = None
     for stage in range(resume.stage if resume is not None else 0, len(sizes)):
@@ -123,8 +134,7 @@ def paint(
         photo = full if size == sizes[-1] else to_tensor(fit_long_side(inputs.photo, size))
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
         objective, target = _stage_objective(
-            extractor, photo, inputs.paintings, blend, settings, dtype, plan.stages[stage].tile
-        )
+            extractor, photo, inputs, blend, settings, dtype, plan.stages[stage].tile)
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
@@ -150,7 +160,7 @@ def paint(
 def _stage_objective(
     extractor: VGG19Features,
     photo: torch.Tensor,
-    paintings: Sequence[Image.Image],
+    inputs: Inputs,
     blend: Sequence[float],
     settings: TransferSettings,
     dtype: torch.dtype | None,
@@ -163,10 +173,11 @@ def _stage_objective(
     styles = [
         to_tensor(fit_long_side(painting, settings.style_long_side(size, max(painting.size))))
         .to(device)
-        for painting in paintings
+        for painting in inputs.paintings
     ]
     target, styles = _prepare_colors(photo, styles, settings.preserve_color)
-    objective = build_objective(extractor, target, styles, blend, settings, dtype, tile)
+    masks = None if inputs.masks is None else stage_masks(inputs.masks, photo)
+    objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, masks)
     if tile is not None:
         return TiledObjective(objective, tile), target
     return objective, target

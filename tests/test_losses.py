@@ -183,3 +183,155 @@ def test_sliced_wasserstein_gradcheck():
     projections = torch.tensor(rng.normal(size=(3, 5)))
     assert torch.autograd.gradcheck(
         lambda v: sliced_wasserstein(v, target, projections), (values,))
+
+
+# --- w2: Wasserstein-2 between the Gaussians of the responses ---------------------------
+
+def _np_w2(features, target_mean, target_cov, ridge):
+    """numpy/scipy float64: the closed form with scipy's Schur-method square roots."""
+    from scipy.linalg import sqrtm
+
+    _, c, h, w = features.shape
+    rows = features.reshape(c, h * w).T
+    mean = rows.mean(0)
+    cov = (rows - mean).T @ (rows - mean) / len(rows) + ridge * np.eye(c)
+    target = target_cov + ridge * np.eye(c)
+    root = np.real(sqrtm(target))
+    cross = np.trace(np.real(sqrtm(root @ cov @ root)))
+    distance = ((mean - target_mean) ** 2).sum() + np.trace(cov) + np.trace(target) - 2 * cross
+    return distance / ((target_mean**2).sum() + np.trace(target_cov))
+
+
+def _painting_gaussian(seed: int, channels: int = 4):
+    painting = _features(seed, shape=(1, channels, 6, 7)).numpy()
+    rows = painting.reshape(channels, -1).T
+    mean = rows.mean(0)
+    return mean, (rows - mean).T @ (rows - mean) / len(rows)
+
+
+def test_w2_loss_matches_float64_reference():
+    from painterly.losses import matrix_sqrt, w2_loss
+
+    x = _features(20)
+    mean, cov = _painting_gaussian(21)
+    for ridge in (0.0, 1e-3):
+        root = matrix_sqrt(torch.from_numpy(cov) + ridge * torch.eye(4, dtype=torch.float64))
+        got = float(w2_loss(x, torch.from_numpy(mean), root, ridge))
+        assert got == pytest.approx(_np_w2(x.numpy(), mean, cov, ridge), rel=1e-9)
+
+
+def test_w2_loss_is_zero_at_target_and_one_for_black():
+    from painterly.losses import matrix_sqrt, mean_and_second_moment, w2_loss
+
+    x = _features(22)
+    mean, second, _count = mean_and_second_moment(x)
+    cov = second - torch.outer(mean, mean)
+    ridge = 1e-12  # black's covariance is the ridge alone: 1 - O(sqrt(ridge))
+    root = matrix_sqrt(cov + ridge * torch.eye(4, dtype=torch.float64))
+    assert float(w2_loss(x, mean, root, ridge)) < 1e-7
+    assert float(w2_loss(torch.zeros_like(x), mean, root, ridge)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_trace_sqrt_gradcheck_and_repeated_eigenvalues():
+    from painterly.losses import trace_sqrt
+
+    rng = np.random.default_rng(5)
+    # eigh reads one triangle: perturb a factor, so that the matrix stays symmetric.
+    factor = torch.tensor(rng.normal(size=(5, 5)), requires_grad=True)
+    shift = 0.5 * torch.eye(5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: trace_sqrt(a @ a.T + shift), (factor,))
+    spd = (factor @ factor.T + shift).detach()
+    values = np.linalg.eigvalsh(spd.numpy())
+    assert float(trace_sqrt(spd)) == pytest.approx(np.sqrt(values).sum(), rel=1e-12)
+    # 4 I has the eigenvalue 4 five times: the gradient is still I / (2 sqrt(4)).
+    repeated = (4 * torch.eye(5, dtype=torch.float64)).requires_grad_(True)
+    trace_sqrt(repeated).backward()
+    torch.testing.assert_close(repeated.grad, torch.eye(5, dtype=torch.float64) / 4)
+
+
+def test_w2_backward_against_finite_differences():
+    """The square root's backward, through the whole loss: central differences of the
+    float64 loss along random directions of the features."""
+    from painterly.losses import matrix_sqrt, w2_loss
+
+    mean, cov = _painting_gaussian(23)
+    ridge = 1e-4
+    root = matrix_sqrt(torch.from_numpy(cov) + ridge * torch.eye(4, dtype=torch.float64))
+    target_mean = torch.from_numpy(mean)
+    x = _features(24).requires_grad_(True)
+    w2_loss(x, target_mean, root, ridge).backward()
+    generator = torch.Generator().manual_seed(25)
+    for _ in range(5):
+        direction = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+        step = 1e-6
+        with torch.no_grad():
+            ahead = w2_loss(x + step * direction, target_mean, root, ridge)
+            behind = w2_loss(x - step * direction, target_mean, root, ridge)
+        numeric = float((ahead - behind) / (2 * step))
+        assert float((x.grad * direction).sum()) == pytest.approx(numeric, rel=1e-6, abs=1e-9)
+    assert torch.autograd.gradcheck(
+        lambda f: w2_loss(f, target_mean, root, ridge), (x.detach().requires_grad_(True),))
+
+
+def test_weights_select_a_region():
+    """With 0/1 weights, the weighted statistics and losses are those of the chosen
+    positions alone."""
+    from painterly.losses import matrix_sqrt, mean_and_second_moment, swd_loss, w2_loss
+
+    x = _features(26, shape=(1, 4, 6, 6))
+    weights = torch.zeros(1, 1, 6, 6, dtype=torch.float64)
+    weights[..., :, :4] = 1.0  # the left two thirds
+    inside = x[..., :, :4].contiguous()
+    for got, expected in zip(mean_and_second_moment(x, weights), mean_and_second_moment(inside)):
+        torch.testing.assert_close(got, expected)  # mean, second moment, count 24
+    mean, cov = _painting_gaussian(27)
+    root = matrix_sqrt(torch.from_numpy(cov))
+    torch.testing.assert_close(w2_loss(x, torch.from_numpy(mean), root, 0.0, weights),
+                               w2_loss(inside, torch.from_numpy(mean), root, 0.0))
+    projections, target = _swd_target(28)
+    torch.testing.assert_close(swd_loss(x, projections, target, weights),
+                               swd_loss(inside, projections, target))
+
+
+# --- swd: the sliced Wasserstein style loss ------------------------------------------
+
+def _swd_target(seed: int, channels: int = 4, count: int = 6):
+    rng = np.random.default_rng(seed)
+    projections = rng.normal(size=(channels, count))
+    projections /= np.linalg.norm(projections, axis=0)
+    painting = rng.gamma(2.0, size=(33, channels))
+    target = np.sort((painting @ projections).T, axis=1)
+    return torch.tensor(projections), torch.tensor(target)
+
+
+def test_swd_loss_matches_float64_reference():
+    from painterly.losses import swd_loss
+
+    x = _features(29)  # 30 positions against the painting's 33
+    projections, target = _swd_target(30)
+    rows = x.numpy().reshape(4, -1).T
+    mine = np.sort((rows @ projections.numpy()).T, axis=1)
+    n, m = mine.shape[1], target.shape[1]
+    places = np.clip((np.arange(n) + 0.5) * m / n - 0.5, 0, m - 1)
+    theirs = np.stack([np.interp(places, np.arange(m), row) for row in target.numpy()])
+    expected = ((mine - theirs) ** 2).mean(1).sum() / (target.numpy() ** 2).mean(1).sum()
+    assert float(swd_loss(x, projections, target)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_swd_loss_is_zero_at_target_whatever_the_order_and_one_for_black():
+    from painterly.losses import positions, projected_sorted, swd_loss
+
+    x = _features(31)
+    projections, _ = _swd_target(32)
+    target = projected_sorted(positions(x), projections)
+    shuffled = x.flatten(2)[..., torch.randperm(30)].view_as(x)
+    assert float(swd_loss(shuffled, projections, target)) < 1e-20
+    assert float(swd_loss(torch.zeros_like(x), projections, target)) == pytest.approx(1.0)
+
+
+def test_swd_loss_gradcheck():
+    from painterly.losses import swd_loss
+
+    projections, target = _swd_target(33)
+    x = _features(34).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda f: swd_loss(f, projections, target), (x,))

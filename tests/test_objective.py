@@ -62,8 +62,8 @@ def test_paintings_mix_by_the_blend(extractor):
     alone = [build_objective(extractor, photo, [p], (1.0,), settings, None)
              for p in (first, second)]
     for layer in settings.style_layers:
-        mixed = 0.25 * alone[0].style_grams[layer] + 0.75 * alone[1].style_grams[layer]
-        torch.testing.assert_close(both.style_grams[layer], mixed, rtol=1e-5, atol=1e-7)
+        mixed = 0.25 * alone[0].style_regions[0].targets[layer].gram + 0.75 * alone[1].style_regions[0].targets[layer].gram
+        torch.testing.assert_close(both.style_regions[0].targets[layer].gram, mixed, rtol=1e-5, atol=1e-7)
 
 
 def test_only_the_layers_the_weights_need_are_computed(extractor, monkeypatch):

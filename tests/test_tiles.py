@@ -7,9 +7,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.layers import LAYERS
+from painterly.layers import LAYERS, layer_channels
 from painterly.losses import gram_matrix
-from painterly.tiles import ALIGN, core_features, core_of, margin, reach, tile_grid, tiled_grams, tiled_map
+from painterly.style_targets import directions, summarize
+from painterly.tiles import (
+    ALIGN,
+    core_features,
+    core_of,
+    margin,
+    reach,
+    read_tiles,
+    tile_grid,
+    tiled_map,
+)
 from painterly.vgg import load_extractor
 
 
@@ -71,12 +81,21 @@ def test_too_small_a_margin_changes_the_features(extractor, monkeypatch):
     assert worst > 0.05
 
 
-def test_tiled_map_and_grams_match_the_whole(extractor):
+@pytest.mark.parametrize("kind", ["gram", "w2", "swd"])
+def test_tiled_map_and_statistics_match_the_whole(extractor, kind):
+    """A painting's statistics gathered from tiles' cores are the whole picture's."""
     image = torch.rand(1, 3, 120, 184, generator=torch.Generator().manual_seed(3))
     layers = list(LAYERS[::3])
     whole = extractor(image, layers)
     torch.testing.assert_close(tiled_map(extractor, image, "conv4_2", 64, None),
                                whole["conv4_2"], rtol=1e-4, atol=1e-3)
-    grams = tiled_grams(extractor, image, layers, 64, None)
+    projections = {layer: directions(layer_channels(layer), 0, 0) for layer in layers}
+    tiled = summarize(kind, (f for _t, f in read_tiles(extractor, image, layers, 64, None)),
+                      projections)
+    untiled = summarize(kind, [whole], projections)
     for layer in layers:
-        torch.testing.assert_close(grams[layer], gram_matrix(whole[layer]), rtol=1e-4, atol=1e-4)
+        for got, expected in zip(tiled[layer], untiled[layer]):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    grams = summarize("gram", [whole], projections)
+    for layer in layers:  # the gram summary is the Gram matrix itself
+        torch.testing.assert_close(grams[layer][0], gram_matrix(whole[layer]))

@@ -48,16 +48,29 @@ SETTINGS = {
                                               style_layers=("conv1_1", "conv3_1")),
     "style only": TransferSettings(content_weight=0.0),
     "content only": TransferSettings(style_weight=0.0),
+    "w2": TransferSettings(style_loss="w2", tv_weight=1.0),
+    "w2, two regions": TransferSettings(style_loss="w2"),
+    "gram, two regions": TransferSettings(),
 }
+
+
+def _two_regions(size: tuple[int, int]) -> list[torch.Tensor]:
+    """A soft-edged left region and the rest."""
+    ramp = torch.linspace(-3, 3, size[1]).sigmoid().view(1, 1, 1, -1).expand(1, 1, *size)
+    return [1 - ramp, ramp.contiguous()]
 
 
 @pytest.mark.parametrize(("name", "tile"), [("defaults", 64), *((name, 112) for name in SETTINGS)])
 def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile):
     settings = SETTINGS[name]
     photo, painting, image = _pictures(0, (150, 230))
-    whole = build_objective(extractor, photo, [painting], (1.0,), settings, None)
-    tiled = TiledObjective(
-        build_objective(extractor, photo, [painting], (1.0,), settings, None, tile=tile), tile)
+    regions = "regions" in name
+    paintings = [painting, painting.flip(-1) * 0.8] if regions else [painting]
+    blend = (0.5, 0.5) if regions else (1.0,)
+    masks = _two_regions((150, 230)) if regions else None
+    whole = build_objective(extractor, photo, paintings, blend, settings, None, masks=masks)
+    tiled = TiledObjective(build_objective(extractor, photo, paintings, blend, settings, None,
+                                           tile=tile, masks=masks), tile)
     expected, expected_gradient = _value_and_gradient(whole, image)
     terms, gradient = _value_and_gradient(tiled, image)
     for part in ("total", "content", "style", "tv", "outside"):

@@ -97,8 +97,7 @@ def _transfer(args: argparse.Namespace) -> int:
     @functools.cache
     def recipe() -> dict:
         inputs = {"content": [content], "style": styles}
-        if settings.init_file():  # a start image, checked on --recipe
-            inputs["init"] = [settings.init_file()]
+        inputs.update(settings.input_files())  # a start image, masks: checked on --recipe
         return make_recipe("transfer", settings, inputs)
 
     return _paint(args, content, styles, settings, recipe, output, args.checkpoint_every)
@@ -219,8 +218,7 @@ def _check_outputs(args: argparse.Namespace, output: Path, inputs: list[str],
     """Every file the run will write, checked before minutes of work, not after; none may
     be one of its inputs. Returns the checkpoint's path, if one is asked for."""
     check_image_path(output)
-    if settings.init_file():
-        inputs = [*inputs, settings.init_file()]
+    inputs = [*inputs, *(path for paths in settings.input_files().values() for path in paths)]
     check_not_an_input(output, inputs)
     if args.plot:
         check_plot_path(args.plot)
@@ -253,10 +251,13 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
     inputs = recipe["inputs"]
     if "weights" not in given:
         check_weights(recipe, settings, args.recipe)
-    if "init" not in given and settings.init_file():
-        if "init" not in inputs:
-            raise PainterlyError(f"{shown(args.recipe)}: its start image was not recorded; "
-                                 "give it again", setting="init")
-        start = find_input(inputs["init"][0], "start image", args.recipe)
-        settings = dataclasses.replace(settings, init=start)
-    return content, styles, settings
+    found: dict[str, object] = {}
+    for role, noun in (("init", "start image"), ("masks", "mask")):
+        if role not in given and settings.input_files().get(role):
+            if role not in inputs:
+                raise PainterlyError(f"{shown(args.recipe)}: its {noun} was not recorded; "
+                                     "give it again", setting=role)
+            found[role] = tuple(find_input(entry, noun, args.recipe) for entry in inputs[role])
+    if "init" in found:
+        found["init"] = found["init"][0]  # type: ignore[index]
+    return content, styles, dataclasses.replace(settings, **found)

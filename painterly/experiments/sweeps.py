@@ -71,8 +71,10 @@ def sweep(
     planned = sweep_settings(base, axes)
     files = [_file_bytes(source) for source in [content, *style_sources(style)]]
     names = (inputs.photo_name, *(inputs.painting_names or ()))
+    start = _file_bytes(base.init_file()) if base.init_file() else None
+    masks = tuple(_file_bytes(mask) for mask in base.masks) if base.masks else None
     tasks = [Task(index, "point.png", files[0], tuple(files[1:]), names, settings, "",
-                  history=True) for index, (_, settings) in enumerate(planned)]
+                  start, masks, history=True) for index, (_, settings) in enumerate(planned)]
     finished: dict[int, SweepPoint] = {}
     failed: list[PainterlyError] = []
 
