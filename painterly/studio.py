@@ -33,6 +33,7 @@ from .optimizers import OPTIMIZERS
 from .recipes import encode, make_recipe
 from .schedule import QUALITIES
 from .settings import PRESERVE_COLOR, TransferSettings
+from .style_targets import STYLE_LOSSES
 from .transfer import stylize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -43,7 +44,7 @@ MAX_SIZE = 2048
 #: The page's names for the settings it offers, as its errors name them.
 LABELS = {
     "size": "Size", "quality": "Quality", "iterations": "Iterations",
-    "style_weight": "Style strength",
+    "style_weight": "Style strength", "style_loss": "Style loss", "masks": "Masks",
     "preserve_color": "Colours", "style_scale": "Style scale", "optimizer": "Optimiser",
     "seed": "Seed", "max_input_pixels": "the studio's pixel limit",
 }
@@ -161,14 +162,17 @@ class Studio:
                                delete_callback=self.end_session)
 
             # One argument per input component, in the order of `inputs` below.
-            def paint(photo_file, style_files, photo_name, style_name, size, quality, iterations,
-                      strength, color, style_scale, optimizer, seed, history, session,
+            def paint(photo_file, style_files, photo_name, style_name, mask_files, size,
+                      quality, style_loss, iterations, strength, color, style_scale, optimizer,
+                      seed, history, session,
                       progress=gr.Progress()) -> Iterator[tuple]:  # noqa: B008 (how Gradio finds its bar)
                 try:
                     photo_path = _chosen(photo_file, photo_name, photos, "a photo")
                     style_paths = _chosen(style_files, style_name, paintings, "a painting")
-                    settings = self._settings(size, quality, iterations, strength, color,
-                                              style_scale, optimizer, seed)
+                    masks = [str(path) for path in _chosen(mask_files, "", {}, "")] \
+                        if mask_files else None
+                    settings = self._settings(size, quality, style_loss, iterations, strength,
+                                              color, style_scale, optimizer, seed, masks)
                 except PainterlyError as error:
                     raise gr.Error(studio_message(error), print_exception=False) from None
                 style_paths = style_paths if isinstance(style_paths, list) else [style_paths]
@@ -183,14 +187,15 @@ class Studio:
         blocks.queue(default_concurrency_limit=self.settings.concurrency)
         return blocks
 
-    def _settings(self, size: float, quality: str, iterations: float, strength: float,
-                  color: str, style_scale: float, optimizer: str,
-                  seed: float | None) -> TransferSettings:
+    def _settings(self, size: float, quality: str, style_loss: str, iterations: float,
+                  strength: float, color: str, style_scale: float, optimizer: str,
+                  seed: float | None, masks: list[str] | None) -> TransferSettings:
         """The page's controls as settings (checked there, like the CLI's); 0 iterations
         means the quality's schedule."""
         return TransferSettings(
-            size=int(size), quality=quality, iterations=int(iterations) or None,
-            style_weight=float(strength),
+            size=int(size), quality=quality, style_loss=style_loss,
+            iterations=int(iterations) or None, style_weight=float(strength),
+            masks=tuple(masks) if masks else None,
             preserve_color=color, style_scale=float(style_scale), optimizer=optimizer,
             seed=int(seed or 0), max_input_pixels=self.settings.max_input_pixels,
         )
@@ -253,7 +258,8 @@ class Studio:
             number = len(list(private.glob("painterly_*.png"))) + 1
             path = private / f"painterly_{number:03d}.png"
             path.touch()  # taken: the next painting of this session gets the next number
-        recipe = make_recipe("transfer", settings, {"content": [photo], "style": paintings})
+        inputs = {"content": [photo], "style": paintings, **settings.input_files()}
+        recipe = make_recipe("transfer", settings, inputs)
         return save_image(picture, path, encode(recipe))
 
 
@@ -266,7 +272,10 @@ def _source_controls(gr, photos: dict, paintings: dict) -> list:  # noqa: ANN001
                      elem_id="paintings")
     style_example = gr.Dropdown(["(upload)", *paintings], value="(upload)",
                                 label="or an example painting", elem_id="painting-example")
-    return [photo, styles, photo_example, style_example]  # in the order paint takes them
+    masks = gr.File(label="Masks (optional): one per painting, white where it applies",
+                    file_count="multiple", file_types=["image"], elem_id="masks")
+    # In the order paint takes them.
+    return [photo, styles, photo_example, style_example, masks]
 
 
 def _settings_controls(gr) -> list:  # noqa: ANN001
@@ -277,6 +286,8 @@ def _settings_controls(gr) -> list:  # noqa: ANN001
                   label="Size (long side, px)", elem_id="size"),
         gr.Radio(list(QUALITIES), value=defaults.quality, elem_id="quality",
                  label="Quality (draft: a quick preview; fine: slower, closer to both)"),
+        gr.Radio(list(STYLE_LOSSES), value=defaults.style_loss, elem_id="style-loss",
+                 label="Style loss (gram: Gatys; w2: closer palette; swd: closer textures)"),
         gr.Slider(0, 1000, value=0, step=1, elem_id="iterations",
                   label="Iterations at each scale (0: as the quality has them)"),
         gr.Number(value=defaults.style_weight, elem_id="strength",

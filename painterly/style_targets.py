@@ -28,7 +28,6 @@ from .losses import (
     matrix_sqrt,
     mean_and_second_moment,
     positions,
-    quantiles,
     relative_squared_error,
     swd_loss,
     w2_distance,
@@ -132,14 +131,34 @@ class SlicedTarget:
     @classmethod
     def build(cls, projections: torch.Tensor, sorted_values: Sequence[torch.Tensor],
               blend: Sequence[float]) -> SlicedTarget:
-        """The paintings' pooled distribution: each painting's quantiles, as many as its
-        weight's share of the largest painting's positions, merged and sorted."""
+        """The paintings' pooled distribution, each painting's values weighing its blend
+        weight in all, at as many quantiles as the largest painting has values."""
         if len(sorted_values) == 1:
             return cls(projections, sorted_values[0])
         count = max(values.shape[1] for values in sorted_values)
-        parts = [quantiles(values, max(1, round(weight * count)))
-                 for values, weight in zip(sorted_values, blend) if weight > 0]
-        return cls(projections, torch.sort(torch.cat(parts, dim=1), dim=1).values)
+        mass = torch.cat([torch.full((values.shape[1],), weight / values.shape[1],
+                                     dtype=torch.float64, device=values.device)
+                          for values, weight in zip(sorted_values, blend)])
+        return cls(projections, mixture_quantiles(torch.cat(list(sorted_values), dim=1), mass,
+                                                  count))
+
+
+def mixture_quantiles(values: torch.Tensor, mass: torch.Tensor, count: int) -> torch.Tensor:
+    """(K, count): ``count`` evenly spaced quantiles, at levels (i + 1/2) / count, of K
+    weighted sets of values, (K, n) with the probability ``mass`` (n,) of each column;
+    the quantile function interpolates linearly between the values' mid-masses, as
+    :func:`painterly.losses.quantiles` does for equal masses (where the two agree)."""
+    order = values.argsort(dim=1)
+    ordered, weights = values.gather(1, order), mass[order]
+    middle = (weights.cumsum(1) - weights / 2).contiguous()
+    levels = ((torch.arange(count, dtype=torch.float64, device=values.device) + 0.5)
+              / count).expand(len(values), count).contiguous()
+    above = torch.searchsorted(middle, levels).clamp(max=values.shape[1] - 1)
+    below = (above - 1).clamp(min=0)
+    low, high = middle.gather(1, below), middle.gather(1, above)
+    fraction = ((levels - low) / (high - low).clamp_min(1e-300)).clamp(0, 1)
+    start = ordered.gather(1, below)
+    return start + fraction.to(values.dtype) * (ordered.gather(1, above) - start)
 
 
 @dataclass(frozen=True)

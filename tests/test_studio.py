@@ -68,13 +68,13 @@ def page(studio):
     driver.quit()
 
 
-def _start(driver, photo, painting, size, iterations):
+def _start(driver, photo, painting, size, iterations, uploads=2):
     from selenium.webdriver.common.by import By
 
     browser.upload(driver, "photo", photo)
     browser.upload(driver, "paintings", painting)
     deadline = time.monotonic() + 60
-    while browser.page_text(driver).count("⇣") < 2:  # each upload, once on the server,
+    while browser.page_text(driver).count("⇣") < uploads:  # each upload, once on the server,
         assert time.monotonic() < deadline, "the uploads did not finish"  # is a link ⇣
         time.sleep(0.1)
     browser.set_number(driver, "size", size)
@@ -97,6 +97,31 @@ def test_a_small_painting_end_to_end(page, inputs):
     links = page.find_elements(By.CSS_SELECTOR, "#download a")
     assert links and links[0].get_attribute("href")
     assert page.find_elements(By.CSS_SELECTOR, "#gallery img")
+
+
+@needs_browser
+def test_a_mask_keeps_the_photo_outside_it(page, inputs, tmp_path):
+    """A mask uploaded beside the painting: its black half is the photo, pixel for pixel."""
+    import io
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+
+    mask = np.zeros((48, 64), dtype=np.uint8)
+    mask[:, :32] = 255
+    mask_path = tmp_path / "left.png"
+    Image.fromarray(mask, "L").save(mask_path)
+    browser.upload(page, "masks", mask_path)
+    _start(page, *inputs, 64, 5, uploads=3)
+    browser.wait_for_text(page, "Done in", 180)
+    source = page.execute_script("return document.querySelector('#picture img').src;")
+    with urllib.request.urlopen(source) as response:  # the page's own server, on loopback
+        picture = np.asarray(Image.open(io.BytesIO(response.read())).convert("RGB"))
+    with Image.open(inputs[0]) as photo:
+        expected = np.asarray(photo.convert("RGB"))
+    assert np.array_equal(picture[:, 34:], expected[:, 34:])
+    assert not np.array_equal(picture[:, :30], expected[:, :30])
 
 
 @needs_browser
@@ -200,8 +225,21 @@ def test_the_page_offers_the_quality_presets(tmp_path):
     from painterly.studio import Studio
 
     studio = Studio(StudioSettings(), tmp_path)
-    draft = studio._settings(256, "draft", 0, 9.0, "none", 1.0, "lbfgs", 0)
+    draft = studio._settings(256, "draft", "gram", 0, 9.0, "none", 1.0, "lbfgs", 0, None)
     assert draft.quality == "draft" and draft.iterations is None and draft.size == 256
-    assert studio._settings(256, "fine", 12, 9.0, "none", 1.0, "lbfgs", 0).iterations == 12
+    assert studio._settings(256, "fine", "gram", 12, 9.0, "none", 1.0, "lbfgs", 0,
+                            None).iterations == 12
     with pytest.raises(PainterlyError, match="quality"):
-        studio._settings(256, "best", 0, 9.0, "none", 1.0, "lbfgs", 0)
+        studio._settings(256, "best", "gram", 0, 9.0, "none", 1.0, "lbfgs", 0, None)
+
+
+def test_the_page_offers_the_style_losses_and_masks(tmp_path):
+    from painterly.studio import Studio, studio_message
+
+    studio = Studio(StudioSettings(), tmp_path)
+    settings = studio._settings(256, "normal", "swd", 0, 9.0, "none", 1.0, "lbfgs", 0,
+                                ["sky.png", "town.png"])
+    assert settings.style_loss == "swd" and settings.masks == ("sky.png", "town.png")
+    with pytest.raises(PainterlyError) as refused:
+        studio._settings(256, "normal", "l1", 0, 9.0, "none", 1.0, "lbfgs", 0, None)
+    assert studio_message(refused.value).startswith("Style loss: unknown value 'l1'")
