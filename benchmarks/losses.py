@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from speed import cpu_name  # benchmarks/speed.py, beside this script
 
-from painterly import TransferSettings, __version__, stylize
+from painterly import PainterlyError, TransferSettings, __version__, stylize
 from painterly.allocator import keep_freed_memory
 from painterly.images import fit_long_side, load_image
 from painterly.metrics import distribution_distances, measure
@@ -76,8 +76,13 @@ def main() -> None:
 
 def _paint_and_measure(photo: Path, painting: Path, settings: TransferSettings,
                        pictures: Path) -> dict:
+    row = {"photo": photo.stem, "painting": painting.stem, "loss": settings.style_loss,
+           "style_weight": settings.style_weight}
     began = time.perf_counter()
-    picture = stylize(photo, painting, settings)
+    try:
+        picture = stylize(photo, painting, settings)
+    except PainterlyError as error:  # a loss that fails on a pair is a result too
+        return {**row, "error": str(error)}
     seconds = time.perf_counter() - began
     out = pictures / f"{photo.stem}_{painting.stem}_{settings.style_loss}.png"
     picture.save(out)
@@ -86,9 +91,7 @@ def _paint_and_measure(photo: Path, painting: Path, settings: TransferSettings,
     # The repository keeps a small copy; the full picture is measured, then shrunk.
     fit_long_side(picture, THUMB * 2).save(out.with_suffix(".jpg"), quality=88)
     out.unlink()
-    return {"photo": photo.stem, "painting": painting.stem, "loss": settings.style_loss,
-            "style_weight": settings.style_weight, "seconds": round(seconds, 1),
-            "content": near.content, "style": near.style,
+    return {**row, "seconds": round(seconds, 1), "content": near.content, "style": near.style,
             "distribution": spread.distribution, "palette": spread.palette}
 
 
@@ -104,7 +107,9 @@ def _report(done: dict, losses: list[str], tag: str, pictures: Path) -> None:
     for photo, painting in pairs:
         for loss in losses:
             r = rows.get((photo, painting, loss))
-            if r:
+            if r and "error" in r:
+                lines.append(f"| {photo} | {painting} | {loss} | failed: {r['error']} |||||")
+            elif r:
                 lines.append(f"| {photo} | {painting} | {loss} | {r['seconds']} | "
                              f"{r['content']:.3f} | {r['style']:.4f} | "
                              f"{r['distribution']:.3f} | {r['palette']:.1f} |")
@@ -113,13 +118,15 @@ def _report(done: dict, losses: list[str], tag: str, pictures: Path) -> None:
               ("| loss | pairs | seconds | content | style | distribution | palette "
                "| distribution <= gram | palette <= gram |"), "|---|---|---|---|---|---|---|---|---|"]
     for loss in losses:
-        mine = [rows[(p, q, loss)] for p, q in pairs if (p, q, loss) in rows]
+        mine = [rows[(p, q, loss)] for p, q in pairs
+                if "error" not in rows.get((p, q, loss), {"error": ""})]
         if not mine:
             continue
         means = {key: sum(r[key] for r in mine) / len(mine) for key in ("seconds", *DISTANCES)}
         wins = {key: sum(rows[(r["photo"], r["painting"], loss)][key]
                          <= rows[(r["photo"], r["painting"], "gram")][key] + 1e-12
-                         for r in mine if (r["photo"], r["painting"], "gram") in rows)
+                         for r in mine if "error" not in rows.get((r["photo"], r["painting"],
+                                                                   "gram"), {"error": ""}))
                 for key in ("distribution", "palette")}
         lines.append(f"| {loss} | {len(mine)} | {means['seconds']:.1f} | {means['content']:.3f} "
                      f"| {means['style']:.4f} | {means['distribution']:.3f} | "

@@ -16,6 +16,9 @@ measures.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import torch
 
 # Guards against an all-zero target (a black image's deep features).
@@ -212,7 +215,41 @@ def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Ten
     columns: contiguous sorts are several times faster)."""
     dtype = _at_least_fp32(rows.dtype)
     along = (projections.to(dtype).T @ rows.to(dtype).T)
-    return torch.sort(along, dim=1).values
+    return sort_rows(along)
+
+
+def sort_rows(values: torch.Tensor) -> torch.Tensor:
+    """Each row of ``values`` (K, N) sorted, differentiably: ``torch.sort(values,
+    dim=1).values``, for float32 on the CPU by numpy's vectorised sort (x86-simd-sort)
+    of the values' order-preserving integer keys with each position packed into the
+    low 32 bits: about twice as fast as torch's sort there (benchmarks/README.md)."""
+    if values.dtype != torch.float32 or values.device.type != "cpu" or values.shape[1] >= 2**31:
+        return torch.sort(values, dim=1).values
+    return _SortRows.apply(values)
+
+
+class _SortRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, values: torch.Tensor) -> torch.Tensor:
+        bits = values.contiguous().view(torch.int32)
+        keys = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # ordered as the floats are
+        positions = torch.arange(values.shape[1], dtype=torch.int64)
+        packed = (keys.to(torch.int64) << 32) | positions
+        rows = packed.numpy()
+        workers = max(1, min(torch.get_num_threads(), len(rows)))
+        chunks = np.array_split(np.arange(len(rows)), workers)
+        # numpy sorts without the GIL: one thread per chunk of rows, in place.
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda chunk: rows[chunk[0]: chunk[-1] + 1].sort(axis=1),
+                          [chunk for chunk in chunks if len(chunk)]))
+        order = packed & 0xFFFFFFFF
+        ctx.save_for_backward(order)
+        return values.gather(1, order)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (order,) = ctx.saved_tensors
+        return torch.zeros_like(grad).scatter_(1, order, grad)
 
 
 def swd_loss(features: torch.Tensor, projections: torch.Tensor, target_sorted: torch.Tensor,

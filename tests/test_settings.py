@@ -131,7 +131,10 @@ def test_layers_needed_follow_the_weights(changes, needed):
     ("changes", "field"),
     [({"step": float("inf")}, "step"), ({"init": ""}, "init"), ({"init": 3}, "init"),
      ({"precision": "fp8"}, "precision"), ({"max_input_pixels": True}, "max_input_pixels"),
-     ({"style_blend": (0.0, 0.0)}, "style_blend"), ({"scales": (32.5,)}, "scales")],
+     ({"style_blend": (0.0, 0.0)}, "style_blend"), ({"scales": (32.5,)}, "scales"),
+     ({"style_loss": "l1"}, "style_loss"), ({"style_loss": "swd", "tile": 256}, "tile"),
+     ({"masks": ()}, "masks"), ({"masks": ("a.png", "")}, "masks"),
+     ({"masks": ("a.png",), "style_blend": (1.0,)}, "masks")],
 )
 def test_more_bad_values_name_their_field(changes, field):
     with pytest.raises(SettingsError) as raised:
@@ -143,6 +146,12 @@ def test_init_file_is_the_start_image_path_only():
     assert TransferSettings().init_file() is None
     assert TransferSettings(init="noise").init_file() is None
     assert TransferSettings(init="start.png").init_file() == "start.png"
+
+
+def test_input_files_name_the_start_image_and_the_masks():
+    assert TransferSettings().input_files() == {}
+    assert TransferSettings(init="start.png", masks="sky.png").input_files() == {
+        "init": ["start.png"], "masks": ["sky.png"]}
 
 
 def test_each_quality_has_its_schedule_and_iterations_override_it():

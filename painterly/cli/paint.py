@@ -107,6 +107,7 @@ def _resume(args: argparse.Namespace) -> int:
     saved = read_checkpoint(args.checkpoint)
     recipe = saved.recipe
     settings = settings_from_recipe(recipe, TransferSettings, args.checkpoint)
+    settings = _recorded_files(recipe, settings, {}, args.checkpoint)
     content, styles = _recipe_pictures(recipe, args.checkpoint)
     args.snapshots = args.animate = None  # resume has no snapshot options
     output = Path(args.output) if args.output else _own_output(saved, args.checkpoint)
@@ -248,16 +249,23 @@ def _transfer_inputs(args: argparse.Namespace) -> tuple[str, list[str], Transfer
     settings = settings_from_recipe(recipe, TransferSettings, args.recipe)
     settings = dataclasses.replace(settings, **given)
     content, styles = _recipe_pictures(recipe, args.recipe, args.content, args.style)
-    inputs = recipe["inputs"]
     if "weights" not in given:
         check_weights(recipe, settings, args.recipe)
+    return content, styles, _recorded_files(recipe, settings, given, args.recipe)
+
+
+def _recorded_files(recipe: dict, settings: TransferSettings, given: dict,
+                    path: str) -> TransferSettings:
+    """``settings`` with the start image and masks the recipe (or checkpoint) at ``path``
+    recorded, each found again by its SHA-256, unless the command line gave them."""
+    inputs = recipe["inputs"]
     found: dict[str, object] = {}
     for role, noun in (("init", "start image"), ("masks", "mask")):
         if role not in given and settings.input_files().get(role):
             if role not in inputs:
-                raise PainterlyError(f"{shown(args.recipe)}: its {noun} was not recorded; "
+                raise PainterlyError(f"{shown(path)}: its {noun} was not recorded; "
                                      "give it again", setting=role)
-            found[role] = tuple(find_input(entry, noun, args.recipe) for entry in inputs[role])
+            found[role] = tuple(find_input(entry, noun, path) for entry in inputs[role])
     if "init" in found:
         found["init"] = found["init"][0]  # type: ignore[index]
-    return content, styles, dataclasses.replace(settings, **found)
+    return dataclasses.replace(settings, **found)
