@@ -102,7 +102,8 @@ def build_objective(
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings mix by ``blend`` (one weight per painting, summing
     to 1) into one distribution, or, with ``masks`` (one (1, 1, H, W) weight map in [0, 1]
-    per painting, the photo's size), each rules its own region. The network runs in
+    per painting, the photo's size), each rules its own region, weighed by its area
+    times its blend weight. The network runs in
     ``dtype`` (None: fp32), on tiles of at most ``tile`` px square where a picture is
     larger (the same targets, with a tile's memory; :mod:`painterly.tiles`)."""
     layer = settings.content_layer
@@ -119,7 +120,7 @@ def build_objective(
     if masks is None:
         regions = (StyleRegion(STRENGTH[kind], build_targets(kind, summaries, blend, projections)),)
     else:
-        regions = _regions(kind, summaries, masks, layers, projections)
+        regions = _regions(kind, summaries, masks, blend, layers, projections)
     return Objective(
         extractor=extractor,
         layers=settings.layers_needed(),
@@ -135,10 +136,11 @@ def build_objective(
 
 
 def _regions(kind: str, summaries: Sequence[dict], masks: Sequence[torch.Tensor],
-             layers: Sequence[str], projections: dict[str, torch.Tensor]
-             ) -> tuple[StyleRegion, ...]:
-    """A region per painting, weighed by the share of the picture its mask covers."""
-    areas = [float(mask.mean()) for mask in masks]
+             blend: Sequence[float], layers: Sequence[str],
+             projections: dict[str, torch.Tensor]) -> tuple[StyleRegion, ...]:
+    """A region per painting, weighed by the share of the picture its mask covers times
+    its blend weight (equal by default)."""
+    areas = [weight * float(mask.mean()) for mask, weight in zip(masks, blend)]
     return tuple(
         StyleRegion(STRENGTH[kind] * area / sum(areas), build_targets(kind, [summary], (1.0,), projections),
                     layer_masks(mask, layers))

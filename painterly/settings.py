@@ -230,10 +230,6 @@ class TransferSettings(RunSettings):
             masks = (self.masks,) if isinstance(self.masks, str) else tuple(self.masks)
             if not masks or not all(isinstance(mask, str) and mask for mask in masks):
                 raise SettingsError("masks", f"expected image paths, got {self.masks!r}")
-            if self.style_blend is not None:
-                raise SettingsError("masks", "each painting rules its own region under a mask; "
-                                    "--style-blend mixes paintings everywhere: give one or "
-                                    "the other")
             object.__setattr__(self, "masks", masks)
         if not isinstance(self.init, str) or not self.init:
             raise SettingsError("init", f"must be content, noise or an image path, got "

@@ -4,6 +4,7 @@ settings the API receives, and a bad value is one line naming the option."""
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,6 +17,8 @@ FAST = ["--size", "64", "--iterations", "5"]
 
 
 # Every setting with a value other than its default: (field, as typed, as the API gets it).
+# A real file: the recipe records each mask's SHA-256.
+MASK = str(Path(__file__).resolve().parent.parent / "docs" / "images" / "tubingen_sky_mask.png")
 TRANSFER_OPTIONS = [
     ("size", "40", 40), ("quality", "draft", "draft"), ("iterations", "2", 2),
     ("optimizer", "adam", "adam"),
@@ -29,7 +32,7 @@ TRANSFER_OPTIONS = [
     ("style_scale", "1.5", 1.5), ("style_size", "300", 300),
     ("preserve_color", "luminance", "luminance"), ("scales", "20,30", (20, 30)),
     ("init", "noise", "noise"),
-    ("tile", "256", 256),
+    ("tile", "256", 256), ("style_loss", "w2", "w2"), ("masks", MASK, (MASK,)),
 ]
 
 

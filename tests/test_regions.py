@@ -10,7 +10,7 @@ from PIL import Image
 
 from painterly import TransferSettings, stylize
 from painterly.cli import main
-from painterly.errors import PainterlyError, SettingsError
+from painterly.errors import PainterlyError
 from painterly.images import to_tensor
 from painterly.metrics import distribution_distances
 from painterly.regions import check_masks, keep_photo, layer_masks, stage_masks
@@ -71,8 +71,6 @@ def test_masks_are_checked_before_any_work():
     black = Image.new("L", photo, 0)
     with pytest.raises(PainterlyError, match="black everywhere"):
         check_masks([good[0], black], ["a.png", "b.png"], 2, photo)
-    with pytest.raises(SettingsError, match="style-blend"):
-        TransferSettings(masks=("a.png", "b.png"), style_blend=(1.0, 2.0))
 
 
 def test_uncovered_pixels_keep_the_photo(small_content, small_style):
@@ -145,3 +143,19 @@ def test_masked_tensors_match_the_api_weights(small_content):
     grey = Image.new("L", small_content.size, 128)
     (weights,) = stage_masks([grey], to_tensor(small_content))
     assert float(weights.mean()) == pytest.approx(128 / 255)
+
+
+def test_a_blend_weighs_each_region(small_content, small_style):
+    """With masks, --style-blend scales each painting's region: shares are area x weight,
+    normalised (a region covering 3/4 at weight 1 against 1/4 at weight 3: equal)."""
+    from painterly.objective import build_objective
+    from painterly.vgg import load_extractor
+
+    photo, painting = to_tensor(small_content), to_tensor(small_style)
+    masks = [torch.zeros(1, 1, 48, 64), torch.zeros(1, 1, 48, 64)]
+    masks[0][..., :48] = 1.0
+    masks[1][..., 48:] = 1.0
+    objective = build_objective(load_extractor(None, "max", "cpu"), photo, [painting] * 2,
+                                (0.25, 0.75), TransferSettings(), None, masks=masks)
+    shares = [region.share for region in objective.style_regions]
+    assert shares == pytest.approx([0.5, 0.5])

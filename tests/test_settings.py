@@ -133,8 +133,7 @@ def test_layers_needed_follow_the_weights(changes, needed):
      ({"precision": "fp8"}, "precision"), ({"max_input_pixels": True}, "max_input_pixels"),
      ({"style_blend": (0.0, 0.0)}, "style_blend"), ({"scales": (32.5,)}, "scales"),
      ({"style_loss": "l1"}, "style_loss"), ({"style_loss": "swd", "tile": 256}, "tile"),
-     ({"masks": ()}, "masks"), ({"masks": ("a.png", "")}, "masks"),
-     ({"masks": ("a.png",), "style_blend": (1.0,)}, "masks")],
+     ({"masks": ()}, "masks"), ({"masks": ("a.png", "")}, "masks")],
 )
 def test_more_bad_values_name_their_field(changes, field):
     with pytest.raises(SettingsError) as raised:
