@@ -252,8 +252,20 @@ class _SortRows(torch.autograd.Function):
         return torch.zeros_like(grad).scatter_(1, order, grad)
 
 
+#: swd's regions: a position takes part where its weight is at least this.
+IN_REGION = 0.5
+
+
+def region_rows(features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """(N, C) rows of the positions of ``features`` (1, C, H, W) whose weight in
+    ``weights`` (1, 1, H, W) is at least IN_REGION (None: all)."""
+    rows = positions(features)
+    return rows if weights is None else rows[positions(weights).squeeze(1) >= IN_REGION]
+
+
 def swd_loss(features: torch.Tensor, projections: torch.Tensor, target_sorted: torch.Tensor,
-             weights: torch.Tensor | None = None) -> torch.Tensor:
+             weights: torch.Tensor | None = None,
+             norm: torch.Tensor | None = None) -> torch.Tensor:
     """Sliced Wasserstein style loss (Heitz et al., CVPR 2021): the whole distribution of
     the responses along K directions, not only its first two moments.
 
@@ -265,14 +277,14 @@ def swd_loss(features: torch.Tensor, projections: torch.Tensor, target_sorted: t
         sum_k mean_i (x_k(i) - t_k(i))^2 / sum_k mean_j t_k(j)^2,
 
     relative to the painting's distance from all-zero responses. ``weights`` (1, 1, H,
-    W): only positions weighing at least 1/2 take part (a region). 0-d tensor.
+    W): only positions weighing at least IN_REGION take part (a region). ``norm``: the
+    denominator, when the caller knows it already (``target_sorted`` may then be the
+    painting's values at the picture's N quantiles, which give the same loss). 0-d tensor.
     """
-    rows = positions(features)
-    if weights is not None:
-        rows = rows[positions(weights).squeeze(1) >= 0.5]
-    mine = projected_sorted(rows, projections)
+    mine = projected_sorted(region_rows(features, weights), projections)
     theirs = quantiles(target_sorted.to(mine.dtype), mine.shape[1])
-    norm = target_sorted.to(mine.dtype).pow(2).mean(1).sum()
+    if norm is None:
+        norm = target_sorted.to(mine.dtype).pow(2).mean(1).sum()
     return (mine - theirs).pow(2).mean(1).sum() / (norm + _EPS)
 
 
