@@ -133,8 +133,7 @@ def _decoded(task: Task) -> Inputs:
     masks = None
     if task.masks is not None:
         names = task.settings.masks or ["the mask"] * len(task.masks)
-        masks = [decode_image(data, name, limit).convert("L")
-                 for data, name in zip(task.masks, names)]
+        masks = [decode_image(data, name, limit) for data, name in zip(task.masks, names)]
     return Inputs(decode_image(task.content, photo_name, limit),
                   [decode_image(data, name, limit) for data, name in zip(task.styles,
                                                                           painting_names)],

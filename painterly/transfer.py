@@ -103,11 +103,13 @@ def paint(
     dtype = resolve_precision(settings.precision, device)
     sizes = settings.stage_sizes()
     _check_sides(inputs, settings)
-    if inputs.masks is None and settings.masks is not None:
-        inputs = replace(inputs, masks=load_masks(settings.masks, settings.max_input_pixels))
-    if inputs.masks is not None:
-        check_masks(inputs.masks, settings.masks or ["the mask"] * len(inputs.masks),
+    if inputs.masks is not None or settings.masks is not None:
+        # Files or pictures of any mode, whoever decoded them, become grey masks here.
+        masks = load_masks(settings.masks if inputs.masks is None else inputs.masks,
+                           settings.max_input_pixels)
+        check_masks(masks, settings.masks or ["the mask"] * len(masks),
                     len(inputs.paintings), inputs.photo.size)
+        inputs = replace(inputs, masks=masks)
     winograd = uses_winograd(settings.precision, device)
     plan = _plan(inputs, settings, device, dtype, winograd)
     if resume is not None and not 0 <= resume.stage < len(sizes):

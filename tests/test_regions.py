@@ -83,6 +83,13 @@ def test_uncovered_pixels_keep_the_photo(small_content, small_style):
     ours, photo = np.asarray(picture), np.asarray(small_content)
     assert np.array_equal(ours[:, 33:], photo[:, 33:])
     assert np.abs(ours[:, :30].astype(int) - photo[:, :30]).mean() > 3  # painted
+    # A mask given as a colour picture is read by its grey levels, as a file is: pure
+    # red is 30% grey (its red channel alone would be white).
+    red = mask.convert("RGB")
+    red.paste((255, 0, 0), (33, 0, 64, 48))
+    in_colour = paint(Inputs(small_content, [small_style], masks=[red]), settings)
+    in_grey = paint(Inputs(small_content, [small_style], masks=[red.convert("L")]), settings)
+    assert np.array_equal(np.asarray(in_colour), np.asarray(in_grey))
 
 
 def test_each_region_takes_its_own_paintings_style(tmp_path, content_path):
