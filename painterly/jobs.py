@@ -143,8 +143,9 @@ def _row_job(row: dict, number: int, folder: Path, base: TransferSettings, suffi
                  for k, v in row.items() if k not in (CONTENT, STYLE, OUTPUT)}
         settings = replace(base, **given)
         # Files the row's settings name (a start image, masks) are relative to it too.
-        files = {"init": str(folder / settings.init)} if "init" in given and \
-            settings.init_file() else {}
+        files: dict[str, object] = {}
+        if "init" in given and settings.init_file():
+            files["init"] = str(folder / settings.init)
         if "masks" in given and settings.masks:
             files["masks"] = tuple(str(folder / mask) for mask in settings.masks)
         return Job(_checked_output(output), contents, paintings, replace(settings, **files))

@@ -97,3 +97,16 @@ def test_a_huge_manifest_is_refused_before_it_is_read(tmp_path):
         handle.truncate(MAX_MANIFEST_BYTES + 1)
     with pytest.raises(PainterlyError, match="over the 20 MB a manifest may have"):
         read_manifest(manifest, BASE)
+
+
+def test_a_rows_start_image_and_masks_are_relative_to_the_manifest(tmp_path):
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(
+        '{"content": "p.jpg", "style": ["s.jpg", "t.jpg"], "init": "start.png", '
+        '"masks": ["sky.png", "town.png"]}\n'
+        '{"content": "p.jpg", "style": "s.jpg", "init": "noise"}\n')
+    given, noise = read_manifest(manifest, BASE)
+    assert given.error is None and noise.error is None
+    assert given.settings.init == str(tmp_path / "start.png")
+    assert given.settings.masks == (str(tmp_path / "sky.png"), str(tmp_path / "town.png"))
+    assert noise.settings.init == "noise"  # a word, not a file
