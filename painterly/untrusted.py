@@ -25,6 +25,8 @@ def regular_file(path: str | os.PathLike[str], what: str, max_bytes: int | None 
         raise PainterlyError(f"{shown(path)}: no such file") from None
     except OSError as error:
         raise PainterlyError(f"{shown(path)}: cannot be read ({error.strerror})") from None
+    except ValueError:  # a NUL byte, which no file name holds
+        raise PainterlyError(f"{shown(path)}: not a file name (it holds a NUL byte)") from None
     if stat.S_ISDIR(info.st_mode):
         raise PainterlyError(f"{shown(path)}: is a directory, not {_article(what)}")
     if not stat.S_ISREG(info.st_mode):

@@ -44,3 +44,14 @@ def test_an_unreadable_file_is_named(tmp_path):
     weights.chmod(0)
     with pytest.raises(PainterlyError, match="vgg19.pth: cannot be read"):
         regular_file(weights, "weights file")
+
+
+def test_a_nul_byte_in_a_path_is_one_line(capsys):
+    """Found by the command-line fuzz: `transfer --recipe $'\\0'` raised ValueError."""
+    from painterly.cli import main
+
+    with pytest.raises(PainterlyError, match=r"not a file name \(it holds a NUL byte\)"):
+        regular_file("a\0b.png", "image file")
+    assert main(["transfer", "--recipe", "\0"]) == 2
+    err = capsys.readouterr().err
+    assert "NUL byte" in err and len(err.strip().splitlines()) == 1
