@@ -29,6 +29,9 @@ OUTPUT_FORMATS = {
 }
 
 
+#: File names taken as images where a folder is read (a batch's photos, a clip's frames).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
 #: Inputs with more pixels are refused before decoding (a decompression bomb claims
 #: billions in a few bytes). 50 MP is a large camera's photo.
 MAX_INPUT_PIXELS = 50_000_000

@@ -19,13 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import PainterlyError
-from .images import OUTPUT_FORMATS
+from .images import IMAGE_SUFFIXES, OUTPUT_FORMATS
 from .settings import TransferSettings
 from .settings_text import read_setting
 from .untrusted import regular_file, shown
 
-#: Files a folder of inputs contributes, by extension.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: A manifest is a list of jobs, not a data set: bounded before it is read.
 MAX_MANIFEST_BYTES = 20_000_000
 MAX_JOBS = 100_000

@@ -29,6 +29,7 @@ from .objective import LossTerms, build_objective
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
+from .temporal import PreviousFrame
 from .tiles import stage_tile
 from .tiling import TiledObjective, iteration_cost
 from .vgg import VGG19Features, load_extractor
@@ -47,6 +48,9 @@ class Inputs:
     painting_names: Sequence[str] | None = None  # default: "the style image"
     start: Image.Image | None = None  # the image to start from, when settings.init names one
     masks: Sequence[Image.Image] | None = None  # one per painting, when settings.masks names them
+    # A video's previous painted frame, carried to this one: the start of a one-stage
+    # painting and the target of its temporal loss (painterly.video).
+    previous: PreviousFrame | None = None
 
 
 def stylize(
@@ -141,6 +145,8 @@ def paint(
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
             start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
+        elif inputs.previous is not None:
+            start = _as_painted(inputs.previous.warped, settings.preserve_color)
         elif image is None:
             start = start_image(target, settings, inputs.start)
         else:
@@ -180,9 +186,16 @@ def _stage_objective(
     target, styles = _prepare_colors(photo, styles, settings.preserve_color)
     masks = None if inputs.masks is None else stage_masks(inputs.masks, photo)
     objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, masks)
-    if tile is not None:
-        return TiledObjective(objective, tile), target
-    return objective, target
+    evaluate: Evaluate = objective if tile is None else TiledObjective(objective, tile)
+    if inputs.previous is not None:
+        warped = _as_painted(inputs.previous.warped, settings.preserve_color)
+        evaluate = inputs.previous.objective(evaluate, warped)
+    return evaluate, target
+
+
+def _as_painted(image: torch.Tensor, mode: str) -> torch.Tensor:
+    """A picture in colour as a stage in colour ``mode`` paints it (luminance: grey)."""
+    return luminance(image) if mode == "luminance" else image
 
 
 def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,

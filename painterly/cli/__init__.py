@@ -17,12 +17,12 @@ from .. import __version__
 from ..allocator import keep_freed_memory
 from ..errors import PainterlyError
 from ..untrusted import shown
-from . import batch, experiments, info, paint, serve
+from . import batch, experiments, info, paint, serve, video
 from .options import EXIT_USAGE, Parser, describe
 from .signals import STOP, exit_status
 
 #: The command groups, each adding its subcommands to the parser.
-COMMAND_GROUPS = (paint, batch, experiments, info, serve)
+COMMAND_GROUPS = (paint, video, batch, experiments, info, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,240 @@
+"""Painting a clip frame by frame, each frame held to the last (Ruder, Dosovitskiy and
+Brox, GCPR 2016): ``paint_video``.
+
+The first frame, and the first after a scene cut, is painted like a picture. Every other
+frame starts from the previous painted frame carried to it by the optical flow and is
+held to it, where the flow is reliable, by a temporal loss (:mod:`painterly.temporal`):
+one stage at the full size and a few iterations, since most of the painting is done.
+Painted frames wait in a folder (:class:`FrameStore`) as they are finished, so a stopped
+run continues at the next frame, with the same result as a run that was never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .errors import PainterlyError, SettingsError
+from .events import Progress
+from .flow import motion, warp
+from .frames import FRAME_NAME, Clip, read_frames
+from .images import fit_long_side, load_image, save_image, to_tensor
+from .outputs import atomic_write, make_output_dir
+from .recipes import sha256_of
+from .schedule import QUALITY
+from .settings import TransferSettings
+from .temporal import PreviousFrame
+from .transfer import Inputs, paint
+from .untrusted import regular_file, shown
+
+#: A frame carried from the last gets this share of the quality's full-size iterations.
+FRAME_SHARE = 1 / 3
+#: The key file of a folder of painted frames: which run they belong to.
+KEY_FILE = "painterly-video.json"
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What a video adds to a transfer's settings; the CLI's options are built from
+    these fields."""
+
+    temporal_weight: float = field(
+        default=100.0,
+        metadata={"help": "weight of the temporal loss: how firmly each frame holds to the "
+                  "last one carried to it by the motion (0: each frame on its own)"},
+    )
+    frame_iterations: int | None = field(
+        default=None,
+        metadata={"help": "iterations for each frame carried from the last (default: a "
+                  "third of --quality's at the full size)"},
+    )
+    cut_below: float = field(
+        default=0.5,
+        metadata={"help": "a scene cut, painted afresh, where the motion from the last "
+                  "frame explains less than this share of the frame (0: never)"},
+    )
+    frames: int | None = field(
+        default=None, metadata={"help": "paint only the first FRAMES frames (default: all)"}
+    )
+    fps: float | None = field(
+        default=None,
+        metadata={"help": "frame rate of the output (default: the clip's own; a folder of "
+                  "frames: 24)"},
+    )
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("temporal_weight", 0, 1e9), ("cut_below", 0, 1),
+                                ("fps", 1e-3, 1000)):
+            value = getattr(self, name)
+            if value is None and name == "fps":
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and low <= value <= high):
+                raise SettingsError(name, f"must be a number from {low:g} to {high:g}, "
+                                    f"got {value!r}")
+        for name in ("frame_iterations", "frames"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
+                raise SettingsError(name, f"must be a whole number >= 1, got {value!r}")
+
+    def carried_iterations(self, quality: str) -> int:
+        """Iterations for a frame carried from the last one."""
+        if self.frame_iterations is not None:
+            return self.frame_iterations
+        return max(5, round(QUALITY[quality].final * FRAME_SHARE))
+
+
+@dataclass(frozen=True)
+class FrameProgress:
+    """Where a video's painting is: frame ``frame`` of ``frames`` (from 1), painted afresh
+    or carried from the last, and that frame's own :class:`Progress` (None before its
+    first iteration)."""
+
+    frame: int
+    frames: int
+    fresh: bool
+    progress: Progress | None
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        """Share of the frames done (the frame under way by its own share)."""
+        within = self.progress.fraction if self.progress is not None else 0.0
+        return min(1.0, (self.frame - 1 + within) / self.frames)
+
+
+class FrameStore:
+    """The folder where a video's painted frames wait, frame_00001.png on, with the key
+    of the run that painted them: the same run finds them and goes on; another is
+    refused rather than mixing its frames with theirs."""
+
+    def __init__(self, directory: Path, key: str) -> None:
+        self.directory = make_output_dir(directory)
+        key_file = self.directory / KEY_FILE
+        if key_file.exists():
+            if _stored_key(key_file) != key:
+                raise PainterlyError(
+                    f"{shown(self.directory)}: holds the frames of another run (other inputs "
+                    "or settings); remove it to start again, or choose another output")
+        else:
+            atomic_write(key_file, lambda handle: handle.write(json.dumps({"key": key}).encode()))
+
+    def path(self, index: int) -> Path:
+        return self.directory / FRAME_NAME.format(index)
+
+    def done(self) -> int:
+        """How many frames, from the first, are already painted."""
+        count = 0
+        while self.path(count + 1).is_file():
+            count += 1
+        return count
+
+    def load(self, index: int, size: tuple[int, int]) -> torch.Tensor:
+        """A painted frame, which must be ``size`` (it is read from a file: untrusted)."""
+        frame = load_image(self.path(index), size[0] * size[1])
+        if frame.size != size:
+            raise PainterlyError(f"{shown(self.path(index))}: {frame.size[0]}x{frame.size[1]} "
+                                 f"px, not the {size[0]}x{size[1]} this run paints")
+        return to_tensor(frame)
+
+    def save(self, index: int, picture: Image.Image) -> None:
+        save_image(picture, self.path(index))
+
+    def files(self, frames: int) -> list[Path]:
+        return [self.path(index) for index in range(1, frames + 1)]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory)
+
+
+def _stored_key(key_file: Path) -> object:
+    try:
+        return json.loads(regular_file(key_file, "key file", 10_000).read_text()).get("key")
+    except (ValueError, AttributeError, OSError):
+        return None  # damaged: not this run's
+
+
+def run_key(clip: Clip, paintings: Sequence[str | Path], settings: TransferSettings,
+            video: VideoSettings) -> str:
+    """What decides every painted frame: the clip's and paintings' bytes and the
+    settings (not how many frames are wanted, nor the output's frame rate)."""
+    files = clip.files or (clip.path,)
+    painting = dataclasses.replace(video, frames=None, fps=None)
+    described = {
+        "clip": [sha256_of(file) for file in files],
+        "paintings": [sha256_of(path) for path in paintings],
+        "settings": dataclasses.asdict(settings),
+        "video": dataclasses.asdict(painting),
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def paint_video(
+    clip: Clip,
+    paintings: Sequence[Image.Image],
+    settings: TransferSettings,
+    video: VideoSettings,
+    store: FrameStore,
+    callback: Callable[[FrameProgress], None] | None = None,
+    painting_names: Sequence[str] | None = None,
+) -> int:
+    """Paint the clip's frames (the first ``video.frames``) into ``store``, after those
+    it already holds; returns how many frames the clip's painting has. ``callback``
+    gets a :class:`FrameProgress` at every iteration and may stop the run
+    (:class:`painterly.events.StopRequested`): the frames finished stay in the store."""
+    if settings.masks is not None:
+        raise PainterlyError("masks are for pictures; a video's frames move under them",
+                             setting="masks")
+    frames = min(clip.frames, video.frames or clip.frames)
+    carried_settings = dataclasses.replace(
+        settings, scales=(), iterations=video.carried_iterations(settings.quality))
+    done = store.done()
+    began = time.perf_counter()
+    previous: tuple[torch.Tensor, torch.Tensor] | None = None  # source, painted
+    for index, frame in enumerate(read_frames(clip, settings.max_input_pixels), start=1):
+        if index > frames:
+            break
+        source = to_tensor(fit_long_side(frame, settings.size))
+        if index <= done:  # painted by an earlier run: only the last one is needed
+            if index == done:
+                previous = source, store.load(index, (source.shape[-1], source.shape[-2]))
+            continue
+        carried = _carried(previous, source, video)
+
+        def report(progress: Progress | None, index: int = index,
+                   fresh: bool = carried is None) -> None:
+            if callback is not None:
+                callback(FrameProgress(index, frames, fresh, progress,
+                                       time.perf_counter() - began))
+
+        report(None)
+        inputs = Inputs(frame, paintings, f"{shown(clip.path)} frame {index}", painting_names,
+                        previous=carried)
+        picture = paint(inputs, settings if carried is None else carried_settings, report)
+        store.save(index, picture)
+        previous = source, to_tensor(picture)  # as saved: a resumed run sees the same
+    return frames
+
+
+def _carried(previous: tuple[torch.Tensor, torch.Tensor] | None, source: torch.Tensor,
+             video: VideoSettings) -> PreviousFrame | None:
+    """The previous painted frame carried to this one, or None to paint it afresh: the
+    first frame, a scene cut, or every frame when the temporal weight is 0."""
+    if previous is None or video.temporal_weight == 0:
+        return None
+    previous_source, painted = previous
+    moved = motion(previous_source, source)
+    if moved.explained < video.cut_below:
+        return None
+    return PreviousFrame(warp(painted, moved.flow), moved.reliable, video.temporal_weight)

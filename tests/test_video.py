@@ -1,0 +1,135 @@
+"""Painting a clip frame by frame (painterly/video.py): carried frames, scene cuts,
+resuming where a run stopped, and the settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from clips import cut, pan, save_folder
+from PIL import Image
+
+from painterly.errors import PainterlyError, SettingsError
+from painterly.events import Interrupted, StopRequested
+from painterly.frames import open_clip
+from painterly.images import to_tensor
+from painterly.settings import TransferSettings
+from painterly.video import FrameStore, VideoSettings, paint_video, run_key
+
+pytest.importorskip("cv2")
+
+SETTINGS = TransferSettings(size=64, iterations=6, scales=())
+VIDEO = VideoSettings(frame_iterations=4)
+
+
+def paint(clip_dir, store_dir, painting, settings=SETTINGS, video=VIDEO, callback=None):
+    clip = open_clip(clip_dir, 10_000_000)
+    store = FrameStore(store_dir, run_key(clip, [], settings, video))
+    seen = []
+
+    def follow(progress):
+        seen.append(progress)
+        if callback is not None:
+            callback(progress)
+
+    frames = paint_video(clip, [painting], settings, video, store, follow)
+    return store, frames, seen
+
+
+def frames_of(store, count):
+    return [np.asarray(Image.open(path)) for path in store.files(count)]
+
+
+def test_frames_after_the_first_are_carried_and_a_cut_starts_afresh(tmp_path, small_style):
+    clip = save_folder(cut(5, at=3), tmp_path / "clip")
+    store, frames, seen = paint(clip, tmp_path / "store", small_style)
+    assert frames == 5 and store.done() == 5
+    fresh = {p.frame: p.fresh for p in seen}
+    assert fresh == {1: True, 2: False, 3: False, 4: True, 5: False}
+    iterations = {p.frame: p.progress.iterations for p in seen if p.progress is not None}
+    assert iterations == {1: 6, 2: 4, 3: 4, 4: 6, 5: 4}
+    assert all(Image.open(path).size == (64, 48) for path in store.files(5))
+
+
+def test_a_resumed_run_paints_what_an_unstopped_one_does(tmp_path, small_style):
+    clip = save_folder(pan(4), tmp_path / "clip")
+    whole, _, _ = paint(clip, tmp_path / "whole", small_style)
+
+    def stop_in_frame_3(progress):
+        if progress.frame == 3 and progress.progress is not None:
+            raise StopRequested
+
+    with pytest.raises((Interrupted, StopRequested)):
+        paint(clip, tmp_path / "stopped", small_style, callback=stop_in_frame_3)
+    store = FrameStore(tmp_path / "stopped", run_key(open_clip(clip, 10**7), [], SETTINGS, VIDEO))
+    assert store.done() == 2
+    resumed, _, seen = paint(clip, tmp_path / "stopped", small_style)
+    assert min(p.frame for p in seen) == 3  # frames 1 and 2 were not painted again
+    for got, want in zip(frames_of(resumed, 4), frames_of(whole, 4), strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_a_store_of_another_run_is_refused(tmp_path):
+    FrameStore(tmp_path / "store", "one key")
+    FrameStore(tmp_path / "store", "one key")  # the same run: taken
+    with pytest.raises(PainterlyError, match="holds the frames of another run"):
+        FrameStore(tmp_path / "store", "another key")
+    (tmp_path / "store" / "painterly-video.json").write_text("[1, 2")  # damaged: not ours
+    with pytest.raises(PainterlyError, match="another run"):
+        FrameStore(tmp_path / "store", "one key")
+
+
+def test_a_stored_frame_of_the_wrong_size_is_refused(tmp_path, small_style):
+    clip = save_folder(pan(3), tmp_path / "clip")
+    store, _, _ = paint(clip, tmp_path / "store", small_style, video=VideoSettings(frames=1))
+    Image.new("RGB", (10, 10)).save(store.path(1))
+    with pytest.raises(PainterlyError, match="frame_00001.png: 10x10 px, not the 64x48"):
+        paint(clip, tmp_path / "store", small_style, video=VideoSettings(frames=1))
+
+
+def true_motion_error(store, count, step=(3, 1), scale=64 / 96):
+    """Mean |frame - previous frame moved by the true pan|, away from the entering edge."""
+    frames = [to_tensor(Image.open(path)) for path in store.files(count)]
+    dx, dy = round(step[0] * scale), round(step[1] * scale)
+    errors = [(b[..., :-dy - 2, :-dx - 2] - a[..., dy:-2, dx:-2]).abs().mean()
+              for a, b in itertools.pairwise(frames)]
+    return float(torch.stack(errors).mean())
+
+
+def test_carried_frames_flicker_less_than_frames_painted_alone(tmp_path, small_style):
+    # The pan moves 2 px a frame at 64 px (3 at 96): whole pixels, so the true motion is
+    # a shift. The issue's benchmark measures this at 256 px over 24 frames.
+    clip = save_folder(pan(4, step=(3, 0)), tmp_path / "clip")
+    settings = dataclasses.replace(SETTINGS, iterations=20)
+    alone, _, _ = paint(clip, tmp_path / "alone", small_style, settings,
+                        VideoSettings(temporal_weight=0))
+    held, _, _ = paint(clip, tmp_path / "held", small_style, settings,
+                       VideoSettings(frame_iterations=10))
+    # the issue's target: a third (measured here: about a tenth)
+    assert true_motion_error(held, 4, (3, 0)) < true_motion_error(alone, 4, (3, 0)) / 3
+
+
+def test_masks_are_refused_for_video(tmp_path, small_style):
+    clip = save_folder(pan(2), tmp_path / "clip")
+    settings = dataclasses.replace(SETTINGS, masks=("mask.png",))
+    with pytest.raises(PainterlyError, match="masks are for pictures"):
+        paint(clip, tmp_path / "store", small_style, settings)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("temporal_weight", -1.0), ("temporal_weight", float("nan")), ("cut_below", 1.5),
+    ("frame_iterations", 0), ("frames", 2.5), ("fps", 0.0), ("fps", True),
+])
+def test_video_settings_are_checked(field, value):
+    with pytest.raises(SettingsError) as error:
+        VideoSettings(**{field: value})
+    assert error.value.field == field
+
+
+def test_carried_iterations_follow_the_quality():
+    assert VideoSettings().carried_iterations("normal") == 20
+    assert VideoSettings().carried_iterations("draft") == 5
+    assert VideoSettings(frame_iterations=7).carried_iterations("fine") == 7
