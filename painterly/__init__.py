@@ -22,6 +22,8 @@ _EXPORTS = {
     "ReconstructSettings": "settings",
     "TransferSettings": "settings",
     "stylize": "transfer",
+    "VideoSettings": "video",
+    "stylize_video": "video",
 }
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "SettingsError",
     "StopRequested",
     "TransferSettings",
+    "VideoSettings",
     "__version__",
     "stylize",
+    "stylize_video",
 ]
 
 if TYPE_CHECKING:
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from .layers import LAYERS
     from .settings import ReconstructSettings, TransferSettings
     from .transfer import stylize
+    from .video import VideoSettings, stylize_video
 
 
 def __getattr__(name: str) -> object:

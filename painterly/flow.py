@@ -71,16 +71,17 @@ def _grey(image: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray((grey * 255).round().to(torch.uint8).cpu().numpy())
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """``image`` (1, C, H, W) sampled at p + flow[p] for every pixel p (bilinear; a point
-    outside takes the nearest border pixel's value): the previous frame brought to this
-    one, by the backward flow of :func:`motion`."""
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """``image`` (1, C, H, W) sampled at p + flow[p] for every pixel p, interpolated by
+    ``mode`` (bilinear or bicubic: sharper, for a painting carried frame after frame; it
+    may overshoot [0, 1]); a point outside takes the nearest border pixel's value. With
+    the backward flow of :func:`motion`, the previous frame brought to this one."""
     height, width = image.shape[-2:]
     grid = _sample_points(flow)
     # grid_sample wants positions in [-1, 1], corners at pixel centres (align_corners).
     scale = grid.new_tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)]).view(1, 2, 1, 1)
     normalised = (grid * scale - 1).permute(0, 2, 3, 1)
-    return F.grid_sample(image, normalised.to(image.dtype), mode="bilinear",
+    return F.grid_sample(image, normalised.to(image.dtype), mode=mode,
                          padding_mode="border", align_corners=True)
 
 

@@ -36,6 +36,10 @@ LBFGS_HISTORY = 10
 #: bounds the size (two 600 MB vectors a pair at 8192 px), and a detail stage's few
 #: iterations hardly fill more.
 LBFGS_TILED_HISTORY = 5
+#: The largest pixel change of L-BFGS's first step in a stage (times ``step``): the
+#: best of 0.05-0.5 on three stages (128 and 256 px, two pairs), each ending 1-10%
+#: lower after 15-30 iterations than torch's own first step (benchmarks/README.md).
+FIRST_MOVE = 0.2
 #: Undone steps after which a run is declared diverged (its step is then 10^-6 of the
 #: first).
 MAX_ROLLBACKS = 6
@@ -171,7 +175,28 @@ class _LBFGS(_TorchStepper):
         self.closure = closure
 
     def step(self) -> float:
+        state = self.optimizer.state[self.image]
+        if state.get("n_iter", 0) == 0:
+            return self._first_step()
         return float(self.optimizer.step(self.closure).detach()) / self.scale
+
+    def _first_step(self) -> float:
+        """A first step along -gradient whose largest pixel change is FIRST_MOVE times
+        the step multiplier. torch's own first step moves all pixels together by a sum
+        of 1, a 1e-5 of a grey level each: the curvature it measures is rounding noise,
+        or too small to keep, and then its second step is the raw gradient. That step
+        blew a 256 px stage's loss up 10^4-fold, beyond recovery (frames of a pan and
+        dark photos with w2 and swd did it); this one lowers the loss at once."""
+        loss = self.closure()  # the gradient at the start, which the step reuses
+        gradient = self.image.grad
+        torch_first = min(1.0, 1.0 / float(gradient.abs().sum()))
+        group = self.optimizer.param_groups[0]
+        step = group["lr"]
+        group["lr"] = step * FIRST_MOVE / max(float(gradient.abs().max()) * torch_first, 1e-30)
+        try:
+            return float(self.optimizer.step(lambda: loss).detach()) / self.scale
+        finally:
+            group["lr"] = step
 
 
 class _Adam(_TorchStepper):

@@ -1,5 +1,6 @@
 """Painting a clip frame by frame, each frame held to the last (Ruder, Dosovitskiy and
-Brox, GCPR 2016): ``paint_video``.
+Brox, GCPR 2016): ``stylize_video`` (a clip's file in, a clip's file out) over
+``paint_video`` (frames into a :class:`FrameStore`).
 
 The first frame, and the first after a scene cut, is painted like a picture. Every other
 frame starts from the previous painted frame carried to it by the optical flow and is
@@ -15,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -27,9 +29,9 @@ from PIL import Image
 from .errors import PainterlyError, SettingsError
 from .events import Progress
 from .flow import motion, warp
-from .frames import FRAME_NAME, Clip, read_frames
+from .frames import FRAME_NAME, Clip, check_clip_output, open_clip, read_frames, write_clip
 from .images import fit_long_side, load_image, save_image, to_tensor
-from .outputs import atomic_write, make_output_dir
+from .outputs import atomic_write, check_not_an_input, make_output_dir
 from .recipes import sha256_of
 from .schedule import QUALITY
 from .settings import TransferSettings
@@ -48,8 +50,10 @@ class VideoSettings:
     """What a video adds to a transfer's settings; the CLI's options are built from
     these fields."""
 
+    # 30: on a pan at 256 px, a seventh of the flicker of frames painted alone, with
+    # their style and content distances (benchmarks/README.md, "Video").
     temporal_weight: float = field(
-        default=100.0,
+        default=30.0,
         metadata={"help": "weight of the temporal loss: how firmly each frame holds to the "
                   "last one carried to it by the motion (0: each frame on its own)"},
     )
@@ -180,6 +184,67 @@ def run_key(clip: Clip, paintings: Sequence[str | Path], settings: TransferSetti
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class VideoResult:
+    """What :func:`stylize_video` wrote: the clip, its frames and rate, and whether it
+    has the source's sound."""
+
+    output: Path
+    frames: int
+    fps: float
+    sound: bool
+
+
+def frames_folder(output: str | os.PathLike[str]) -> Path:
+    """Where the painted frames of the clip ``output`` wait: ``OUTPUT.frames``."""
+    return Path(f"{output}.frames")
+
+
+def default_output(clip: str | os.PathLike[str], styles: Sequence[str | os.PathLike[str]]) -> Path:
+    """CLIP_STYLE here, as CLIP is: an MP4 for a video, a GIF for a GIF, a folder for one."""
+    clip = Path(clip)
+    name = "_".join(Path(name).stem for name in [clip.name, *styles])
+    if clip.is_dir():
+        return Path(name)
+    return Path(name + (".gif" if clip.suffix.lower() == ".gif" else ".mp4"))
+
+
+def stylize_video(
+    clip: str | os.PathLike[str],
+    style: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    settings: TransferSettings | None = None,
+    video: VideoSettings | None = None,
+    callback: Callable[[FrameProgress], None] | None = None,
+    keep_frames: bool = False,
+) -> VideoResult:
+    """Paint the clip at ``clip`` (a video file, a GIF or a folder of frames) in the style
+    of the paintings ``style`` and write it to ``output`` (.mp4 with the clip's sound,
+    .gif, or a folder of PNG frames), whole or not at all.
+
+    Everything is checked before the first frame is painted. Painted frames wait in
+    :func:`frames_folder` (removed at the end unless ``keep_frames``): a run stopped by
+    ``callback`` (:class:`painterly.events.StopRequested`, raised again or as
+    :class:`painterly.events.Interrupted`) or killed continues there when called again
+    with the same inputs and settings.
+    """
+    settings = settings or TransferSettings()
+    video = video or VideoSettings()
+    source = open_clip(clip, settings.max_input_pixels)
+    out = check_clip_output(output)
+    check_not_an_input(out, [clip, *style])
+    paintings = [load_image(path, settings.max_input_pixels) for path in style]
+    store = FrameStore(frames_folder(out), run_key(source, style, settings, video))
+    names = [str(path) for path in style]
+    frames = paint_video(source, paintings, settings, video, store, callback, names)
+    sound = source.audio and out.suffix.lower() == ".mp4"
+    fps = video.fps or source.fps
+    write_clip(store.files(frames), out, fps, source.path if sound else None)
+    if not keep_frames:
+        store.remove()
+    return VideoResult(out, frames, fps, sound)
+
+
 def paint_video(
     clip: Clip,
     paintings: Sequence[Image.Image],
@@ -190,7 +255,7 @@ def paint_video(
     painting_names: Sequence[str] | None = None,
 ) -> int:
     """Paint the clip's frames (the first ``video.frames``) into ``store``, after those
-    it already holds; returns how many frames the clip's painting has. ``callback``
+    it already holds; returns how many frames the painted clip has. ``callback``
     gets a :class:`FrameProgress` at every iteration and may stop the run
     (:class:`painterly.events.StopRequested`): the frames finished stay in the store."""
     if settings.masks is not None:
@@ -202,9 +267,11 @@ def paint_video(
     done = store.done()
     began = time.perf_counter()
     previous: tuple[torch.Tensor, torch.Tensor] | None = None  # source, painted
+    seen = 0  # a video may decode to fewer frames than its header counts
     for index, frame in enumerate(read_frames(clip, settings.max_input_pixels), start=1):
         if index > frames:
             break
+        seen = index
         source = to_tensor(fit_long_side(frame, settings.size))
         if index <= done:  # painted by an earlier run: only the last one is needed
             if index == done:
@@ -224,7 +291,9 @@ def paint_video(
         picture = paint(inputs, settings if carried is None else carried_settings, report)
         store.save(index, picture)
         previous = source, to_tensor(picture)  # as saved: a resumed run sees the same
-    return frames
+    if seen == 0:
+        raise PainterlyError(f"{shown(clip.path)}: no frame could be decoded")
+    return seen
 
 
 def _carried(previous: tuple[torch.Tensor, torch.Tensor] | None, source: torch.Tensor,
@@ -237,4 +306,4 @@ def _carried(previous: tuple[torch.Tensor, torch.Tensor] | None, source: torch.T
     moved = motion(previous_source, source)
     if moved.explained < video.cut_below:
         return None
-    return PreviousFrame(warp(painted, moved.flow), moved.reliable, video.temporal_weight)
+    return PreviousFrame(warp(painted, moved.flow, "bicubic").clamp(0, 1), moved.reliable, video.temporal_weight)

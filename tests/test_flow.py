@@ -25,11 +25,12 @@ def core(image: torch.Tensor) -> torch.Tensor:
     return image[..., BORDER:-BORDER, BORDER:-BORDER]
 
 
-def test_warp_by_a_whole_pixel_shift_is_the_shifted_image():
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_warp_by_a_whole_pixel_shift_is_the_shifted_image(mode):
     image = torch.rand(1, 3, 10, 12, dtype=torch.float64)
     flow = torch.zeros(1, 2, 10, 12, dtype=torch.float64)
     flow[:, 0], flow[:, 1] = 2.0, -1.0  # each pixel p shows image[p + (2, -1)]
-    warped = warp(image, flow)
+    warped = warp(image, flow, mode)
     torch.testing.assert_close(warped[..., 1:, :-2], image[..., :-1, 2:])
     # outside: the nearest border pixel
     torch.testing.assert_close(warped[..., 0, :-2], image[..., 0, 2:])

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from painterly.optimizers import MAX_ROLLBACKS, OPTIMIZERS, Diverged, minimize
+from painterly.optimizers import FIRST_MOVE, MAX_ROLLBACKS, OPTIMIZERS, Diverged, minimize
 
 TARGET = torch.linspace(0.1, 0.9, 2 * 3 * 4 * 5).view(1, 3, 4 * 2, 5)
 # Curvatures spanning four orders of magnitude, like the losses of shallow and deep layers.
@@ -111,3 +111,19 @@ def test_lbfgs_moves_however_small_the_loss_or_large_the_picture():
     plain, tiny = run(1.0), run(48 * 64 / (3072 * 4096))
     assert plain[-1] < 0.2 * plain[0]
     assert tiny == pytest.approx(plain, rel=1e-3)
+
+
+@pytest.mark.parametrize("step", [1.0, 0.5])
+def test_lbfgs_first_step_moves_the_largest_pixel_by_first_move_downhill(step):
+    """torch's own first step moves all values together by a sum of 1 (1e-5 each here):
+    the loss does not change, the curvature it measures is noise (benchmarks/README.md:
+    a 256 px stage blew up from it). Ours is FIRST_MOVE along -gradient."""
+    start = torch.full_like(TARGET, 0.5).requires_grad_(True)
+    quadratic(start).backward()
+    gradient = start.grad.clone()
+    start = start.detach()
+    moved = minimize(quadratic, start, "lbfgs", 1, lambda it: None, step=step)
+    change = moved - start
+    assert float(change.abs().max()) == pytest.approx(FIRST_MOVE * step, rel=1e-5)
+    torch.testing.assert_close(change, -gradient * (FIRST_MOVE * step / gradient.abs().max()))
+    assert float(quadratic(moved)) < 0.9 * float(quadratic(start))

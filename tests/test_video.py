@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,15 @@ from painterly.events import Interrupted, StopRequested
 from painterly.frames import open_clip
 from painterly.images import to_tensor
 from painterly.settings import TransferSettings
-from painterly.video import FrameStore, VideoSettings, paint_video, run_key
+from painterly.video import (
+    FrameStore,
+    VideoSettings,
+    default_output,
+    frames_folder,
+    paint_video,
+    run_key,
+    stylize_video,
+)
 
 pytest.importorskip("cv2")
 
@@ -133,3 +142,34 @@ def test_carried_iterations_follow_the_quality():
     assert VideoSettings().carried_iterations("normal") == 20
     assert VideoSettings().carried_iterations("draft") == 5
     assert VideoSettings(frame_iterations=7).carried_iterations("fine") == 7
+
+
+def test_stylize_video_writes_the_clip_and_removes_its_frames(tmp_path, style_path):
+    clip = save_folder(pan(2), tmp_path / "clip")
+    result = stylize_video(clip, [style_path], tmp_path / "out.gif", SETTINGS, VIDEO)
+    assert (result.output, result.frames, result.fps, result.sound) == (
+        tmp_path / "out.gif", 2, 24.0, False)
+    assert open_clip(result.output, 10**7).frames == 2
+    assert not frames_folder(result.output).exists()
+
+
+def test_stylize_video_checks_everything_before_painting(tmp_path, style_path):
+    clip = save_folder(pan(2), tmp_path / "clip")
+    painting = tmp_path / "painting.png"
+    Image.open(style_path).save(painting)
+    with pytest.raises(PainterlyError, match="is one of this run's inputs"):
+        stylize_video(clip, [painting], painting, SETTINGS, VIDEO)
+    with pytest.raises(PainterlyError, match="holding other files"):
+        stylize_video(clip, [painting], clip, SETTINGS, VIDEO)
+    with pytest.raises(PainterlyError, match="no such file"):
+        stylize_video(clip, [tmp_path / "missing.jpg"], tmp_path / "o.gif", SETTINGS, VIDEO)
+    assert not list(tmp_path.glob("*.frames"))
+
+
+@pytest.mark.parametrize("clip,expected", [
+    ("walk.mp4", "walk_starry_night.mp4"), ("walk.MOV", "walk_starry_night.mp4"),
+    ("walk.gif", "walk_starry_night.gif"), ("frames", "frames_starry_night"),
+])
+def test_the_default_output_is_named_for_the_clip_and_painting(tmp_path, clip, expected):
+    (tmp_path / "frames").mkdir()
+    assert default_output(tmp_path / clip, ["art/starry_night.jpg"]) == Path(expected)

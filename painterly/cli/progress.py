@@ -25,6 +25,15 @@ class ProgressBar:
 
     def update(self, progress: Progress) -> None:
         self.history.append(progress.numbers())
+        postfix = f"it {progress.iteration}/{progress.iterations} {progress.size}px "
+        postfix += f"loss={progress.total:.4g} content={progress.content:.3f} "
+        postfix += f"style={progress.style:.4f}"
+        if progress.tv:
+            postfix += f" tv={progress.tv:.2e}"
+        self.show(progress.fraction, postfix)
+
+    def show(self, fraction: float, postfix: str) -> None:
+        """Move the bar to ``fraction`` of the work, with ``postfix`` after the times."""
         if not self.enabled:
             return
         if self.bar is None:  # opened at the first iteration, once the inputs have loaded
@@ -36,13 +45,8 @@ class ProgressBar:
                 total=WORK_UNITS, desc=self.label, file=sys.stderr, dynamic_ncols=True,
                 bar_format="{desc}{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
             )
-        postfix = f"it {progress.iteration}/{progress.iterations} {progress.size}px "
-        postfix += f"loss={progress.total:.4g} content={progress.content:.3f} "
-        postfix += f"style={progress.style:.4f}"
-        if progress.tv:
-            postfix += f" tv={progress.tv:.2e}"
         self.bar.set_postfix_str(postfix, refresh=False)
-        self.bar.update(round(progress.fraction * WORK_UNITS) - self.bar.n)
+        self.bar.update(round(fraction * WORK_UNITS) - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
