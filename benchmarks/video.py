@@ -2,7 +2,7 @@
 own and carried from frame to frame (issue 18).
 
     python benchmarks/video.py [--frames 24] [--size 256] [--paintings starry_night,the_scream]
-                               [--temporal-weights 30] [--tag _epyc_avx2]
+                               [--temporal-weights 10] [--tag _epyc_avx2]
 
 The clip is a window of the output's size sliding STEP px a frame across tubingen.jpg, so
 the true motion is known: frame k+1 at p shows frame k at p + STEP. For each painting,
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--paintings", default="starry_night,the_scream")
-    parser.add_argument("--temporal-weights", default="30")
+    parser.add_argument("--temporal-weights", default="10")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     keep_freed_memory()  # as the command line does

@@ -50,10 +50,11 @@ class VideoSettings:
     """What a video adds to a transfer's settings; the CLI's options are built from
     these fields."""
 
-    # 30: on a pan at 256 px, a seventh of the flicker of frames painted alone, with
-    # their style and content distances (benchmarks/README.md, "Video").
+    # 10: on a 24-frame pan at 256 px, a sixth of the flicker of frames painted alone,
+    # their content distance within 6% and style within 13% (30: a seventh, 9% and 18%;
+    # benchmarks/README.md, "Video").
     temporal_weight: float = field(
-        default=30.0,
+        default=10.0,
         metadata={"help": "weight of the temporal loss: how firmly each frame holds to the "
                   "last one carried to it by the motion (0: each frame on its own)"},
     )

@@ -13,9 +13,6 @@ from processes import painterly_process, wait_for
 from painterly.cli import main
 from painterly.frames import open_clip
 
-pytest.importorskip("cv2")
-pytest.importorskip("imageio_ffmpeg")
-
 FAST = ["--size", "32", "--iterations", "3", "--scales", "none", "--frame-iterations", "2"]
 
 
@@ -64,7 +61,7 @@ def one_error_line(capsys) -> str:
      "unsupported output type '.avi'"),
     (lambda d: save_folder(pan(2), d / "clip"), ["--temporal-weight", "-1"],
      "--temporal-weight: must be a number from 0"),
-    (lambda d: save_folder(pan(2), d / "clip"), ["--masks", "m.png"], "masks are for pictures"),
+    (lambda d: save_folder(pan(2), d / "clip"), ["--masks", "m.png"], "unrecognized arguments"),
     (lambda d: d / "missing.mp4", [], "missing.mp4: no such file"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, style_path, capsys, monkeypatch, make,
@@ -73,7 +70,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, style_path, capsys, monkeypa
     clip = make(tmp_path)
     assert main(["video", str(clip), str(style_path), *FAST, *extra]) == 2
     assert message in one_error_line(capsys)
-    assert not list(tmp_path.glob("*.frames")) or "masks" in message
+    assert not list(tmp_path.glob("*.frames"))
 
 
 def test_frames_of_different_sizes_are_refused_before_work(tmp_path, style_path, capsys):

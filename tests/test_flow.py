@@ -12,8 +12,6 @@ from painterly.errors import PainterlyError
 from painterly.flow import motion, optical_flow, reliability, warp
 from painterly.images import to_tensor
 
-pytest.importorskip("cv2")
-
 BORDER = 12  # px left out at the edges, where new content enters
 
 

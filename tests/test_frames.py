@@ -10,8 +10,6 @@ from PIL import Image
 from painterly.errors import PainterlyError
 from painterly.frames import check_clip_output, open_clip, read_frames, write_clip
 
-pytest.importorskip("imageio_ffmpeg")
-
 LIMIT = 10_000_000
 
 

@@ -28,8 +28,6 @@ from painterly.video import (
     stylize_video,
 )
 
-pytest.importorskip("cv2")
-
 SETTINGS = TransferSettings(size=64, iterations=6, scales=())
 VIDEO = VideoSettings(frame_iterations=4)
 

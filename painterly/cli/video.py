@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                        "is written")
     video.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     add_settings_options(video, VideoSettings, title="video")
-    add_settings_options(video, TransferSettings)
+    add_settings_options(video, TransferSettings, skip=("masks",))  # masks do not move
     video.set_defaults(run=_video)
 
 
