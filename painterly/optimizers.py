@@ -183,16 +183,18 @@ class _LBFGS(_TorchStepper):
     def _first_step(self) -> float:
         """A first step along -gradient whose largest pixel change is FIRST_MOVE times
         the step multiplier. torch's own first step moves all pixels together by a sum
-        of 1, a 1e-5 of a grey level each: the curvature it measures is rounding noise,
+        of 1, ~1e-5 of the range each: the curvature it measures is rounding noise,
         or too small to keep, and then its second step is the raw gradient. That step
         blew a 256 px stage's loss up 10^4-fold, beyond recovery (frames of a pan and
         dark photos with w2 and swd did it); this one lowers the loss at once."""
         loss = self.closure()  # the gradient at the start, which the step reuses
         gradient = self.image.grad
-        torch_first = min(1.0, 1.0 / float(gradient.abs().sum()))
+        largest = float(gradient.abs().max())
         group = self.optimizer.param_groups[0]
         step = group["lr"]
-        group["lr"] = step * FIRST_MOVE / max(float(gradient.abs().max()) * torch_first, 1e-30)
+        if largest > 0:  # (at a zero gradient torch's step stays where it is)
+            torch_first = min(1.0, 1.0 / float(gradient.abs().sum()))
+            group["lr"] = step * FIRST_MOVE / (largest * torch_first)
         try:
             return float(self.optimizer.step(lambda: loss).detach()) / self.scale
         finally:

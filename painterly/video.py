@@ -172,14 +172,15 @@ def _stored_key(key_file: Path) -> object:
 
 def run_key(clip: Clip, paintings: Sequence[str | Path], settings: TransferSettings,
             video: VideoSettings) -> str:
-    """What decides every painted frame: the clip's and paintings' bytes and the
-    settings (not how many frames are wanted, nor the output's frame rate)."""
+    """What decides every painted frame: the clip's, paintings' and weights' bytes and
+    the settings (not how many frames are wanted, nor the output's frame rate)."""
     files = clip.files or (clip.path,)
     painting = dataclasses.replace(video, frames=None, fps=None)
     described = {
         "clip": [sha256_of(file) for file in files],
         "paintings": [sha256_of(path) for path in paintings],
         "settings": dataclasses.asdict(settings),
+        "weights": sha256_of(settings.weights) if settings.weights else "bundled",
         "video": dataclasses.asdict(painting),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()

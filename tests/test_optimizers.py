@@ -127,3 +127,9 @@ def test_lbfgs_first_step_moves_the_largest_pixel_by_first_move_downhill(step):
     assert float(change.abs().max()) == pytest.approx(FIRST_MOVE * step, rel=1e-5)
     torch.testing.assert_close(change, -gradient * (FIRST_MOVE * step / gradient.abs().max()))
     assert float(quadratic(moved)) < 0.9 * float(quadratic(start))
+
+
+def test_lbfgs_at_a_zero_gradient_stays_put():
+    start = TARGET.clone()  # the minimum: the gradient is zero
+    result = minimize(quadratic, start, "lbfgs", 3, lambda it: None)
+    torch.testing.assert_close(result, TARGET)
