@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clips import cut, pan, save_folder
+from clips import cut, pan, save_folder, save_gif
 from PIL import Image
 
 from painterly.errors import PainterlyError, SettingsError
@@ -153,10 +153,11 @@ def test_stylize_video_writes_the_clip_and_removes_its_frames(tmp_path, style_pa
 
 def test_stylize_video_checks_everything_before_painting(tmp_path, style_path):
     clip = save_folder(pan(2), tmp_path / "clip")
+    gif = save_gif(pan(2), tmp_path / "clip.gif")
+    with pytest.raises(PainterlyError, match="is one of this run's inputs"):
+        stylize_video(gif, [style_path], gif, SETTINGS, VIDEO)
     painting = tmp_path / "painting.png"
     Image.open(style_path).save(painting)
-    with pytest.raises(PainterlyError, match="is one of this run's inputs"):
-        stylize_video(clip, [painting], painting, SETTINGS, VIDEO)
     with pytest.raises(PainterlyError, match="holding other files"):
         stylize_video(clip, [painting], clip, SETTINGS, VIDEO)
     with pytest.raises(PainterlyError, match="no such file"):
