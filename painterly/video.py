@@ -140,10 +140,7 @@ class FrameStore:
 
     def done(self) -> int:
         """How many frames, from the first, are already painted."""
-        count = 0
-        while self.path(count + 1).is_file():
-            count += 1
-        return count
+        return frames_done(self.directory)
 
     def load(self, index: int, size: tuple[int, int]) -> torch.Tensor:
         """A painted frame, which must be ``size`` (it is read from a file: untrusted)."""
@@ -161,6 +158,14 @@ class FrameStore:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory)
+
+
+def frames_done(directory: Path) -> int:
+    """How many painted frames, from the first, the folder ``directory`` holds."""
+    count = 0
+    while (directory / FRAME_NAME.format(count + 1)).is_file():
+        count += 1
+    return count
 
 
 def _stored_key(key_file: Path) -> object:

@@ -14,6 +14,7 @@ from ..video import (
     FrameProgress,
     VideoSettings,
     default_output,
+    frames_done,
     frames_folder,
     stylize_video,
 )
@@ -67,7 +68,7 @@ def _video(args: argparse.Namespace) -> int:
         except (Interrupted, StopRequested):
             bar.close()
             folder = frames_folder(output)
-            done = len(list(folder.glob("frame_*.png")))
+            done = frames_done(folder)
             print(f"painterly: stopped; {done} painted frame{'s' * (done != 1)} kept in "
                   f"{shown(folder)}; run the same command again to continue",
                   file=sys.stderr)
