@@ -21,16 +21,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speed import cpu_name  # benchmarks/speed.py, beside this script
+from speed import machine  # benchmarks/speed.py, beside this script
 
 from painterly import PainterlyError, TransferSettings, __version__, stylize
 from painterly.allocator import keep_freed_memory
+from painterly.devices import resolve_device
 from painterly.images import fit_long_side, load_image
 from painterly.metrics import distribution_distances, measure
 
@@ -55,7 +55,7 @@ def main() -> None:
     weights = dict(pair.split("=") for pair in args.style_weights.split(",") if pair)
     store = RESULTS / f"losses{args.tag}.json"
     done = json.loads(store.read_text()) if store.exists() else {"rows": []}
-    done.update(version=__version__, machine=f"{cpu_name()}, {torch.get_num_threads()} threads",
+    done.update(version=__version__, machine=machine(resolve_device("auto")),
                 size=args.size, quality=args.quality, style_weights=weights)
     measured = {(r["photo"], r["painting"], r["loss"]) for r in done["rows"]}
     pictures = RESULTS / f"losses{args.tag}"

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,13 +161,17 @@ def main() -> None:
     name = f"print_{args.size}{'_' + args.tag if args.tag else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     save_image(picture, RESULTS / f"{name}.png")
-    result = {"machine": machine(resolve_device("auto")), "settings": repr(settings),
+    device = resolve_device("auto")
+    gpu_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    result = {"machine": machine(device), "settings": repr(settings),
               "seconds": round(total, 1), "peak_rss_gb": round(peak / 1024**3, 2),
+              "peak_gpu_gb": None if gpu_peak is None else round(gpu_peak / 1024**3, 2),
               "estimate_gb": round(plan.memory / 1024**3, 2), "stages": rows,
               "distances_at_1024": distances_at(picture)}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    gpu = "" if gpu_peak is None else f", peak GPU memory {result['peak_gpu_gb']} GB"
     lines = [(f"# {args.size} px, quality {args.quality}: {result['seconds']} s, peak RSS "
-             f"{result['peak_rss_gb']} GB (estimate {result['estimate_gb']} GB)"), "",
+             f"{result['peak_rss_gb']} GB{gpu} (estimate {result['estimate_gb']} GB)"), "",
              f"{result['machine']}", "",
              (f"Shrunk to 1024 px: content {result['distances_at_1024']['content']}, style "
              f"{result['distances_at_1024']['style']} (the painting at 1024 px)."), "",

@@ -3,6 +3,7 @@
     python benchmarks/speed.py step      # per-iteration time vs a bare VGG19 fwd+bwd
     python benchmarks/speed.py memory    # peak RSS of 1024 px and 2048 px transfers
     python benchmarks/speed.py pastiche  # painterly's defaults vs pastiche's 300 steps
+    python benchmarks/speed.py profile   # where an iteration's time goes, op by op
 
 Each prints a table and writes benchmarks/results/speed_<what>.md. Ratios are taken
 within one run; the machine is named in each file. Like the command line, they let the
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -151,6 +153,40 @@ def step(args: argparse.Namespace) -> None:
     write(f"step_{device.type}{args.tag}", lines)
 
 
+def profile(args: argparse.Namespace) -> None:
+    """torch.profiler over one scale's iterations: the ops that take the time, and on a
+    GPU the kernel launches and host-device waits per iteration (a small picture on a
+    fast GPU is bound by the host, not by the arithmetic)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    device = resolve_device(args.device)
+    settings = TransferSettings(size=args.size, iterations=args.iterations, scales=(),
+                                precision=args.precisions[-1], device=args.device)
+    stylize(CONTENT, STYLE, replace(settings, iterations=3))  # warm: kernels loaded
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] * (device.type == "cuda"))
+    began = time.perf_counter()
+    with torch_profile(activities=activities) as prof:
+        stylize(CONTENT, STYLE, settings)
+    seconds = time.perf_counter() - began
+    events = prof.key_averages()
+    per = args.iterations
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    waits = sum(e.count for e in events if "Synchronize" in e.key or "Memcpy" in e.key)
+    launches = sum(e.count for e in events if "LaunchKernel" in e.key)
+    lines = [f"painterly {__version__} on {machine(device)}; {args.size} px, one scale, "
+             f"{per} iterations, precision {settings.precision}: {seconds / per * 1000:.1f} ms "
+             f"an iteration under the profiler; per iteration {launches / per:.0f} kernel "
+             f"launches, {waits / per:.1f} copies or synchronisations", "",
+             "| op | calls / iteration | self CPU (ms / it.) | self device (ms / it.) |",
+             "|---|---|---|---|"]
+    for event in sorted(events, key=lambda e: getattr(e, key), reverse=True)[:25]:
+        lines.append(f"| {event.key[:60]} | {event.count / per:.1f} | "
+                     f"{event.self_cpu_time_total / per / 1000:.2f} | "
+                     f"{getattr(event, 'self_device_time_total', 0) / per / 1000:.2f} |")
+    write(f"profile_{device.type}{args.tag}", lines)
+
+
 def _pairs_row(label: str, pairs: list[tuple[float, float]]) -> str:
     ratios = sorted(iteration / floor for floor, iteration in pairs)
     quarter = len(ratios) // 4
@@ -267,7 +303,7 @@ def pastiche(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("step", "memory", "pastiche"))
+    parser.add_argument("what", choices=("step", "memory", "pastiche", "profile"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--iterations", type=int, default=None,
@@ -295,7 +331,7 @@ def main() -> None:
         args.precisions = ["fp32", "winograd"] + (["bf16"] if native else [])
     if args.iterations is None:
         args.iterations = 25 if args.what == "memory" else 40
-    {"step": step, "memory": memory, "pastiche": pastiche}[args.what](args)
+    {"step": step, "memory": memory, "pastiche": pastiche, "profile": profile}[args.what](args)
 
 
 if __name__ == "__main__":

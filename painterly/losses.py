@@ -133,7 +133,10 @@ def mean_and_second_moment(features: torch.Tensor, weights: torch.Tensor | None 
                            ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """The mean response (C,), the mean of F F^T (C, C) (:func:`weighted_gram`) and the
     weights' sum, over the positions of ``features`` (1, C, H, W), weighted by
-    ``weights`` (1, 1, H, W) where given."""
+    ``weights`` (1, 1, H, W) where given. In at least fp32, also for bfloat16 features:
+    the covariance is the difference of the two, where bfloat16's products lose all
+    but the first digits (w2 blew up on every pair with the network in bf16)."""
+    features = features.to(_at_least_fp32(features.dtype))
     second, count = weighted_gram(features, weights)
     rows = positions(features)
     if weights is not None:

