@@ -2,7 +2,8 @@
 own and carried from frame to frame (issue 18).
 
     python benchmarks/video.py [--frames 24] [--size 256] [--paintings starry_night,the_scream]
-                               [--temporal-weights 10] [--tag _epyc_avx2]
+                               [--temporal-weights 3] [--tag _epyc_avx2]
+                               [--alone-from results/video_256_epyc_avx2.json]
 
 The clip is a window of the output's size sliding STEP px a frame across tubingen.jpg, so
 the true motion is known: frame k+1 at p shows frame k at p + STEP. For each painting,
@@ -10,7 +11,10 @@ the clip is painted independently (--temporal-weight 0: every frame afresh) and 
 each temporal weight. Per frame: the time, the content and style distances
 (painterly.metrics.measure, against the frame and the painting), and the temporal error:
 the mean absolute difference between the painted frame and the previous painted frame
-moved by the true motion, over the pixels both show. Writes benchmarks/results/
+moved by the true motion, over the pixels both show. --alone-from takes the independent
+frames' figures from an earlier run of the same clip instead of painting them again (its
+times are then another run's: compare the carried frames with their own first frame).
+Writes benchmarks/results/
 video<tag>.json and .md, and a GIF per painting: independent beside carried. Run nothing
 else heavy beside it: the times are wall time.
 """
@@ -133,8 +137,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--paintings", default="starry_night,the_scream")
-    parser.add_argument("--temporal-weights", default="10")
+    parser.add_argument("--temporal-weights", default="3")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--alone-from", type=Path,
+                        help="an earlier run's JSON whose independent rows to reuse")
     args = parser.parse_args()
     keep_freed_memory()  # as the command line does
     settings = TransferSettings(size=args.size)
@@ -149,14 +155,29 @@ def main() -> None:
             frame.save(sources[-1])
         for name in args.paintings.split(","):
             painting = ROOT / "examples" / "style" / f"{name}.jpg"
-            for weight in weights:
+            reused = _alone_from(args, name)
+            rows.extend(reused)
+            for weight in weights[len(reused):]:
                 work = Path(temp) / f"{name}_{weight:g}"
                 rows.append(run_one(clip_dir, sources, painting, settings, weight, work))
                 print(summary(rows)[-1], flush=True)
-            gif = RESULTS / f"video{args.tag}_{name}.gif"
-            side_by_side([Path(f) for f in rows[-len(weights)]["frames"]],
-                         [Path(f) for f in rows[-1]["frames"]], gif, fps=12)
+            if not reused:
+                gif = RESULTS / f"video{args.tag}_{name}.gif"
+                side_by_side([Path(f) for f in rows[-len(weights)]["frames"]],
+                             [Path(f) for f in rows[-1]["frames"]], gif, fps=12)
             report(rows, args)  # after each painting: a long run keeps what it measured
+
+
+def _alone_from(args: argparse.Namespace, painting: str) -> list[dict]:
+    """The independent row of ``painting`` from the run ``args.alone_from`` (none: [])."""
+    if args.alone_from is None:
+        return []
+    earlier = json.loads(args.alone_from.read_text())
+    if (earlier["size"], earlier["frames"], list(earlier["step"])) != (
+            args.size, args.frames, list(STEP)):
+        raise SystemExit(f"{args.alone_from}: another clip (size, frames or step differ)")
+    return [{**row, "frames": []} for row in earlier["rows"]
+            if row["painting"] == painting and row["temporal_weight"] == 0][:1]
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> None:

@@ -50,11 +50,11 @@ class VideoSettings:
     """What a video adds to a transfer's settings; the CLI's options are built from
     these fields."""
 
-    # 10: on a 24-frame pan at 256 px, a sixth of the flicker of frames painted alone,
-    # their content distance within 6% and style within 13% (30: a seventh, 9% and 18%;
+    # 3: on a 24-frame pan at 256 px, a fifth of the flicker of frames painted alone,
+    # their content distance within 7% and style within 9% (10: a sixth, 6% and 13%;
     # benchmarks/README.md, "Video").
     temporal_weight: float = field(
-        default=10.0,
+        default=3.0,
         metadata={"help": "weight of the temporal loss: how firmly each frame holds to the "
                   "last one carried to it by the motion (0: each frame on its own)"},
     )
