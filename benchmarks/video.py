@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 import itertools
 
-from speed import cpu_name  # benchmarks/speed.py, beside this script
+from speed import machine as device_name  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, __version__
 from painterly.allocator import keep_freed_memory
+from painterly.devices import resolve_device
 from painterly.frames import open_clip, write_clip
 from painterly.images import load_image, to_tensor
 from painterly.metrics import measure
@@ -181,7 +181,7 @@ def _alone_from(args: argparse.Namespace, painting: str) -> list[dict]:
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> None:
-    machine = f"{cpu_name()}, {torch.get_num_threads()} threads"
+    machine = device_name(resolve_device("auto"))
     saved = [{k: v for k, v in row.items() if k != "frames"} for row in rows]
     (RESULTS / f"video{args.tag}.json").write_text(json.dumps(
         {"version": __version__, "machine": machine, "size": args.size,

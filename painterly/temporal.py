@@ -49,6 +49,10 @@ class PreviousFrame:
     reliable: torch.Tensor  # (1, 1, H, W) in [0, 1]
     weight: float
 
+    def to(self, device: torch.device) -> PreviousFrame:
+        """This frame's tensors on ``device``."""
+        return replace(self, warped=self.warped.to(device), reliable=self.reliable.to(device))
+
     def objective(self, objective: Callable[[torch.Tensor], LossTerms],
                   warped: torch.Tensor) -> TemporalObjective:
         """``objective`` with the temporal loss against ``warped`` (this frame's warped

@@ -114,6 +114,8 @@ def paint(
         check_masks(masks, settings.masks or ["the mask"] * len(masks),
                     len(inputs.paintings), inputs.photo.size)
         inputs = replace(inputs, masks=masks)
+    if inputs.previous is not None:  # a video's frames are carried on the CPU
+        inputs = replace(inputs, previous=inputs.previous.to(device))
     winograd = uses_winograd(settings.precision, device)
     plan = _plan(inputs, settings, device, dtype, winograd)
     if resume is not None and not 0 <= resume.stage < len(sizes):

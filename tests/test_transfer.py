@@ -206,3 +206,30 @@ def test_the_picture_stays_in_range_while_it_is_painted(small_content, small_sty
     image = log[-1].image
     outside = ((image < -0.02) | (image > 1.02)).float().mean()
     assert float(outside) < 0.01
+
+
+def test_a_carried_video_frame_is_moved_to_the_runs_device(small_content, small_style,
+                                                         monkeypatch):
+    # Frames are carried on the CPU; on a GPU the warped frame and its reliability map
+    # must follow the network there (they did not: a device mismatch on CUDA).
+    import torch
+
+    from painterly.images import to_tensor
+    from painterly.temporal import PreviousFrame
+    from painterly.transfer import Inputs, paint
+
+    moved_to = []
+    original = PreviousFrame.to
+
+    def record(self, device):
+        moved_to.append(torch.device(device))
+        return original(self, device)
+
+    monkeypatch.setattr(PreviousFrame, "to", record)
+    warped = to_tensor(small_content)
+    previous = PreviousFrame(warped, torch.ones_like(warped[:, :1]), 3.0)
+    settings = TransferSettings(size=64, scales=(), iterations=2, device="cpu")
+    paint(Inputs(small_content, [small_style], previous=previous), settings)
+    assert moved_to == [torch.device("cpu")]
+    on_meta = previous.to(torch.device("meta"))
+    assert on_meta.warped.is_meta and on_meta.reliable.is_meta and on_meta.weight == 3.0
