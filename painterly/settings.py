@@ -190,8 +190,8 @@ class TransferSettings(RunSettings):
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check_weight(name, getattr(self, name))
         object.__setattr__(self, "content_layer", _layer(self.content_layer, "content_layer"))
-        layers = (self.style_layers,) if isinstance(self.style_layers, str) else self.style_layers
-        layers = tuple(_layer(layer, "style_layers") for layer in layers)
+        layers = tuple(_layer(layer, "style_layers")
+                       for layer in _sequence("style_layers", self.style_layers))
         if not layers:
             raise SettingsError("style_layers", "give at least one layer")
         if len(set(layers)) != len(layers):
@@ -213,7 +213,7 @@ class TransferSettings(RunSettings):
         if self.style_size is not None:
             _check_int(self, "style_size", minimum=MIN_SIDE)
         if self.scales is not None:
-            scales = tuple(self.scales)
+            scales = _sequence("scales", self.scales)
             for value in scales:
                 if not isinstance(value, int) or isinstance(value, bool) or value < MIN_SIDE:
                     raise SettingsError("scales", f"each must be an integer >= {MIN_SIDE}")
@@ -227,7 +227,7 @@ class TransferSettings(RunSettings):
                 raise SettingsError("tile", "--style-loss swd sorts all of a layer's responses "
                                     "at once and cannot be tiled; use gram or w2")
         if self.masks is not None:
-            masks = (self.masks,) if isinstance(self.masks, str) else tuple(self.masks)
+            masks = _sequence("masks", self.masks)
             if not masks or not all(isinstance(mask, str) and mask for mask in masks):
                 raise SettingsError("masks", f"expected image paths, got {self.masks!r}")
             object.__setattr__(self, "masks", masks)
@@ -359,9 +359,18 @@ def _check_choice(settings: RunSettings, name: str, allowed: tuple[str, ...]) ->
         raise SettingsError(name, f"unknown value {value!r}; use one of {', '.join(allowed)}")
 
 
+def _sequence(name: str, value: object) -> tuple:
+    """``value`` as a tuple: a string alone, or a list or tuple (from a recipe, anything)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(name, f"expected a list, got {value!r}")
+    return tuple(value)
+
+
 def _check_weight_list(settings: RunSettings, name: str) -> tuple[float, ...]:
     """Check a list of weights (each >= 0, some > 0); store and return it as a tuple."""
-    weights = tuple(getattr(settings, name))
+    weights = _sequence(name, getattr(settings, name))
     for weight in weights:
         _check_weight(name, weight)
     if sum(weights) <= 0:

@@ -133,7 +133,11 @@ def test_layers_needed_follow_the_weights(changes, needed):
      ({"precision": "fp8"}, "precision"), ({"max_input_pixels": True}, "max_input_pixels"),
      ({"style_blend": (0.0, 0.0)}, "style_blend"), ({"scales": (32.5,)}, "scales"),
      ({"style_loss": "l1"}, "style_loss"), ({"style_loss": "swd", "tile": 256}, "tile"),
-     ({"masks": ()}, "masks"), ({"masks": ("a.png", "")}, "masks")],
+     ({"masks": ()}, "masks"), ({"masks": ("a.png", "")}, "masks"),
+     # from a damaged recipe (the fuzz test found True: a TypeError, not one line)
+     ({"masks": True}, "masks"), ({"masks": 5}, "masks"), ({"masks": {"a.png": 1}}, "masks"),
+     ({"scales": True}, "scales"), ({"style_blend": 5}, "style_blend"),
+     ({"style_layers": 7}, "style_layers")],
 )
 def test_more_bad_values_name_their_field(changes, field):
     with pytest.raises(SettingsError) as raised:
