@@ -36,7 +36,7 @@ from .recipes import sha256_of
 from .schedule import QUALITY
 from .settings import TransferSettings
 from .temporal import PreviousFrame
-from .transfer import Inputs, paint
+from .transfer import Inputs, paint, upsample_with_detail
 from .untrusted import regular_file, shown
 
 #: A frame carried from the last gets this share of the quality's full-size iterations.
@@ -51,8 +51,8 @@ class VideoSettings:
     these fields."""
 
     # 3: on a 24-frame pan at 256 px, a fifth of the flicker of frames painted alone,
-    # their content distance within 7% and style within 9% (10: a sixth, 6% and 13%;
-    # benchmarks/README.md, "Video").
+    # their content distance within 3% and style within 9% (10, before uncovered pixels
+    # were filled: a sixth, 6% and 13%; benchmarks/README.md, "Video").
     temporal_weight: float = field(
         default=3.0,
         metadata={"help": "weight of the temporal loss: how firmly each frame holds to the "
@@ -285,6 +285,8 @@ def paint_video(
                 previous = source, store.load(index, (source.shape[-1], source.shape[-2]))
             continue
         carried = _carried(previous, source, video)
+        if carried is not None:
+            carried = fill_uncovered(carried, frame, paintings, settings, source)
 
         def report(progress: Progress | None, index: int = index,
                    fresh: bool = carried is None) -> None:
@@ -314,3 +316,27 @@ def _carried(previous: tuple[torch.Tensor, torch.Tensor] | None, source: torch.T
     if moved.explained < video.cut_below:
         return None
     return PreviousFrame(warp(painted, moved.flow, "bicubic").clamp(0, 1), moved.reliable, video.temporal_weight)
+
+
+#: Iterations of the quick painting, at half the frame's size, that fills what the motion
+#: uncovered. Carried from the smeared edge of the last frame instead, such pixels were
+#: painted in one frame's iterations and then held: a pan's trailing edge stayed paler
+#: and thinner-stroked than the rest (The Scream, benchmarks/README.md). It costs about
+#: a sixth more time per carried frame.
+FILL_ITERATIONS = 20
+
+
+def fill_uncovered(carried: PreviousFrame, frame: Image.Image, paintings: Sequence[Image.Image],
+                   settings: TransferSettings, source: torch.Tensor) -> PreviousFrame:
+    """``carried`` with the pixels its motion does not explain (reliable 0) taken from a
+    quick fresh painting of ``frame`` at half size, upsampled with the photo's detail
+    (``source``: the frame at the run's size, (1, 3, H, W)); unchanged where all is
+    reliable. The start and, where held, the target of the frame's painting."""
+    if float(carried.reliable.min()) >= 1:
+        return carried
+    quick = dataclasses.replace(settings, size=max(32, settings.size // 2), scales=(),
+                                iterations=FILL_ITERATIONS)
+    coarse = to_tensor(paint(Inputs(frame, paintings), quick))
+    filled = upsample_with_detail(coarse, source)
+    warped = carried.reliable * carried.warped + (1 - carried.reliable) * filled
+    return dataclasses.replace(carried, warped=warped)

@@ -172,3 +172,27 @@ def test_stylize_video_checks_everything_before_painting(tmp_path, style_path):
 def test_the_default_output_is_named_for_the_clip_and_painting(tmp_path, clip, expected):
     (tmp_path / "frames").mkdir()
     assert default_output(tmp_path / clip, ["art/starry_night.jpg"]) == Path(expected)
+
+
+def test_what_the_motion_uncovered_starts_from_a_quick_painting(small_content, small_style):
+    # The right 8 columns are new: they take a half-size painting of the frame (upsampled
+    # with the photo's detail), not the last frame's smeared edge; the rest is untouched.
+    from painterly.temporal import PreviousFrame
+    from painterly.transfer import Inputs, upsample_with_detail
+    from painterly.transfer import paint as paint_picture
+    from painterly.video import FILL_ITERATIONS, fill_uncovered
+
+    settings = dataclasses.replace(SETTINGS, size=64)
+    source = to_tensor(small_content)
+    reliable = torch.ones_like(source[:, :1])
+    reliable[..., -8:] = 0.0
+    carried = PreviousFrame(torch.zeros_like(source), reliable, 3.0)
+    filled = fill_uncovered(carried, small_content, [small_style], settings, source)
+    quick = dataclasses.replace(settings, size=32, scales=(), iterations=FILL_ITERATIONS)
+    expected = upsample_with_detail(
+        to_tensor(paint_picture(Inputs(small_content, [small_style]), quick)), source)
+    assert torch.equal(filled.warped[..., :-8], carried.warped[..., :-8])
+    assert torch.allclose(filled.warped[..., -8:], expected[..., -8:], atol=1e-6)
+    assert float(filled.warped[..., -8:].std()) > 0.05  # a picture, not a flat fill
+    assert fill_uncovered(PreviousFrame(carried.warped, torch.ones_like(reliable), 3.0),
+                          small_content, [small_style], settings, source).warped is carried.warped
