@@ -35,9 +35,10 @@ OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6
                              "adam": 0.05 * GB / 1e6, "gd": 0.05 * GB / 1e6}
 #: L-BFGS's image-sized vectors besides its history pairs, when its blocks go back to the
 #: system as they are freed (a tiled run: painterly.allocator.return_large_blocks, and
-#: glibc's own default): with 10 pairs, 27.6 vectors in all were measured at 2048 px;
-#: the 4096 px default run peaked 1.2 GB (8 vectors) over the estimate with 8, so 16.
-LBFGS_OTHER_VECTORS = 16
+#: glibc's own default). With torch's L-BFGS the 4096 px default run needed 16; our own
+#: (painterly.lbfgs) holds 5 fewer: no flat copies of the gradient, no copies of the
+#: last iterates for a rollback, the product in the tiled gradient's backward in place.
+LBFGS_OTHER_VECTORS = 11
 #: The smallest tile chosen for memory: below it the margins cost over 4x the work.
 AUTO_MIN_TILE = 256
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's

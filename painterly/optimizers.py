@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import PainterlyError
+from .lbfgs import LBFGS, from_torch
 
 LossFunction = Callable[[torch.Tensor], torch.Tensor]
 
@@ -93,16 +94,20 @@ def minimize(
         done, step = resume["iteration"], resume["step"]
     make = functools.partial(_LBFGS, history=history) if method == "lbfgs" else _STEPPERS[method]
     stepper = _resumed_stepper(make, loss_fn, image, step, resume)
-    confirmed = image.clone()  # the last iterate whose loss was finite
-    first_loss = None
+    first_loss: list[float] = []
+
+    def refused(loss: float) -> bool:
+        """Not finite, or blown up: the iterate it was evaluated at is undone."""
+        first = first_loss[0] if first_loss else loss
+        return not np.isfinite(loss) or (first != 0 and abs(loss) > BLOW_UP * abs(first))
+
     rollbacks = 0
     while done < iterations:
-        before = image.detach().clone()
-        loss = stepper.step()
-        first_loss = loss if first_loss is None else first_loss
-        blown = first_loss != 0 and abs(loss) > BLOW_UP * abs(first_loss)
-        bad_loss = blown or not np.isfinite(loss)
-        if bad_loss or not bool(torch.isfinite(image).all()):
+        # Each stepper goes back to its last good iterate itself when the loss at its
+        # current one is refused (L-BFGS subtracts its last step: no copy of the image).
+        loss = stepper.step(refused)
+        first_loss[:] = first_loss or [loss]
+        if refused(loss):
             rollbacks += 1
             if rollbacks > MAX_ROLLBACKS:
                 raise Diverged(
@@ -111,13 +116,9 @@ def minimize(
                     "the step",
                     setting="step",
                 )
-            # The loss was evaluated at `before`: if it is bad, so is that iterate.
-            with torch.no_grad():
-                image.copy_(confirmed if bad_loss else before)
             step /= 10
             stepper = make(loss_fn, image, step, None)
             continue
-        confirmed = before
         done += 1
         current = stepper
 
@@ -129,7 +130,7 @@ def minimize(
 
 
 def _resumed_stepper(make: Callable, loss_fn: LossFunction, image: torch.Tensor, step: float,
-                     resume: dict | None) -> _TorchStepper | _GradientDescent:
+                     resume: dict | None) -> _LBFGS | _TorchStepper | _GradientDescent:
     """The stepper ``make`` builds, with the state it saved (from a checkpoint: untrusted)."""
     try:
         return make(loss_fn, image, step, resume and resume["optimizer"])
@@ -147,58 +148,38 @@ class _TorchStepper:
         return self.optimizer.state_dict()
 
 
-class _LBFGS(_TorchStepper):
-    """torch's L-BFGS, one iteration (one evaluation) per step as in neural-style."""
+class _LBFGS:
+    """L-BFGS (painterly.lbfgs), one iteration (one evaluation) per step as in
+    neural-style."""
 
     def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
                  state: dict | None, history: int = LBFGS_HISTORY) -> None:
-        self.image = image.requires_grad_(True)
-        self.optimizer = torch.optim.LBFGS(
-            [image], lr=step, max_iter=1, history_size=history, tolerance_grad=0.0,
-            tolerance_change=0.0,
-        )
+        self.image = image
+        self.method = LBFGS(image, step, history, FIRST_MOVE)
         if state is not None:
-            self.optimizer.load_state_dict(state)
-        # torch's L-BFGS keeps a correction pair only if y.s > 1e-10, an absolute bound,
-        # while our losses are means: their gradients shrink with the pixel count, and
-        # at 4096 px every pair fell below it, leaving steps of -gradient that moved
-        # nothing. Minimising the loss times the value count makes y.s grow with the
-        # picture instead; L-BFGS's steps are otherwise the same for any scale.
+            self.method.load_state_dict(
+                from_torch(state, image) if "state" in state else state)
+        # torch's L-BFGS, whose bound on a pair's curvature y.s (1e-10, absolute) ours
+        # keeps, dropped every pair at 4096 px: our losses are means, their gradients
+        # shrink with the pixel count. Minimising the loss times the value count makes
+        # y.s grow with the picture instead; the steps are otherwise the same at any scale.
         self.scale = float(image.numel())
 
-        def closure() -> torch.Tensor:
-            self.optimizer.zero_grad()
-            loss = loss_fn(self.image) * self.scale
-            loss.backward()
-            return loss
+        def closure() -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.enable_grad():
+                pixels = self.image.detach().requires_grad_(True)
+                loss = loss_fn(pixels)
+                (gradient,) = torch.autograd.grad(loss, pixels)
+            return loss.detach() * self.scale, gradient.mul_(self.scale)  # (in place: no copy)
 
         self.closure = closure
 
-    def step(self) -> float:
-        state = self.optimizer.state[self.image]
-        if state.get("n_iter", 0) == 0:
-            return self._first_step()
-        return float(self.optimizer.step(self.closure).detach()) / self.scale
+    def step(self, refused: Callable[[float], bool]) -> float:
+        loss = self.method.step(self.closure, lambda loss: refused(float(loss) / self.scale))
+        return float(loss) / self.scale
 
-    def _first_step(self) -> float:
-        """A first step along -gradient whose largest pixel change is FIRST_MOVE times
-        the step multiplier. torch's own first step moves all pixels together by a sum
-        of 1, ~1e-5 of the range each: the curvature it measures is rounding noise,
-        or too small to keep, and then its second step is the raw gradient. That step
-        blew a 256 px stage's loss up 10^4-fold, beyond recovery (frames of a pan and
-        dark photos with w2 and swd did it); this one lowers the loss at once."""
-        loss = self.closure()  # the gradient at the start, which the step reuses
-        gradient = self.image.grad
-        largest = float(gradient.abs().max())
-        group = self.optimizer.param_groups[0]
-        step = group["lr"]
-        if largest > 0:  # (at a zero gradient torch's step stays where it is)
-            torch_first = min(1.0, 1.0 / float(gradient.abs().sum()))
-            group["lr"] = step * FIRST_MOVE / (largest * torch_first)
-        try:
-            return float(self.optimizer.step(lambda: loss).detach()) / self.scale
-        finally:
-            group["lr"] = step
+    def state_dict(self) -> dict:
+        return self.method.state_dict()
 
 
 class _Adam(_TorchStepper):
@@ -209,17 +190,30 @@ class _Adam(_TorchStepper):
         self.image = image.requires_grad_(True)
         self.loss_fn = loss_fn
         self.optimizer = torch.optim.Adam([image], lr=step)
+        self.before: torch.Tensor | None = None  # the iterate before the last move
         if state is not None:
             self.optimizer.load_state_dict(state)
 
-    def step(self) -> float:
+    def step(self, refused: Callable[[float], bool]) -> float:
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.image)
+        if refused(float(loss.detach())):
+            self._undo()
+            return float(loss.detach())
         loss.backward()
+        self.before = self.image.detach().clone()
         self.optimizer.step()
         with torch.no_grad():
             self.image.clamp_(0.0, 1.0)
+        if not bool(torch.isfinite(self.image).all()):
+            self._undo()
+            return float("nan")
         return float(loss.detach())
+
+    def _undo(self) -> None:
+        if self.before is not None:
+            with torch.no_grad():
+                self.image.copy_(self.before)
 
 
 class _GradientDescent:
@@ -241,7 +235,8 @@ class _GradientDescent:
         else:  # first move: at most `step`
             self.rate = step / float(self.grad.abs().max().clamp_min(1e-30))
 
-    def step(self) -> float:
+    def step(self, refused: Callable[[float], bool]) -> float:
+        """A move only to a point whose loss is finite and lower (so nothing to undo)."""
         for _ in range(40):
             trial = (self.image - self.rate * self.grad).clamp(0.0, 1.0)
             trial_loss, trial_grad = _loss_and_grad(self.loss_fn, trial)
