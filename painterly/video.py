@@ -272,6 +272,9 @@ def paint_video(
     carried_settings = dataclasses.replace(
         settings, scales=(), iterations=video.carried_iterations(settings.quality))
     done = store.done()
+    # --init's picture, decoded once: the start of every fresh painting.
+    init = settings.init_file()
+    start = None if init is None else load_image(init, settings.max_input_pixels)
     began = time.perf_counter()
     previous: tuple[torch.Tensor, torch.Tensor] | None = None  # source, painted
     seen = 0  # a video may decode to fewer frames than its header counts
@@ -286,7 +289,7 @@ def paint_video(
             continue
         carried = _carried(previous, source, video)
         if carried is not None:
-            carried = fill_uncovered(carried, frame, paintings, settings, source)
+            carried = fill_uncovered(carried, frame, paintings, settings, source, start)
 
         def report(progress: Progress | None, index: int = index,
                    fresh: bool = carried is None) -> None:
@@ -296,7 +299,7 @@ def paint_video(
 
         report(None)
         inputs = Inputs(frame, paintings, f"{shown(clip.path)} frame {index}", painting_names,
-                        previous=carried)
+                        start=start, previous=carried)
         picture = paint(inputs, settings if carried is None else carried_settings, report)
         store.save(index, picture)
         previous = source, to_tensor(picture)  # as saved: a resumed run sees the same
@@ -327,16 +330,18 @@ FILL_ITERATIONS = 20
 
 
 def fill_uncovered(carried: PreviousFrame, frame: Image.Image, paintings: Sequence[Image.Image],
-                   settings: TransferSettings, source: torch.Tensor) -> PreviousFrame:
+                   settings: TransferSettings, source: torch.Tensor,
+                   start: Image.Image | None = None) -> PreviousFrame:
     """``carried`` with the pixels its motion does not explain (reliable 0) taken from a
     quick fresh painting of ``frame`` at half size, upsampled with the photo's detail
     (``source``: the frame at the run's size, (1, 3, H, W)); unchanged where all is
-    reliable. The start and, where held, the target of the frame's painting."""
+    reliable. The start and, where held, the target of the frame's painting. ``start``:
+    the decoded picture ``settings.init`` names, if it names one."""
     if float(carried.reliable.min()) >= 1:
         return carried
     quick = dataclasses.replace(settings, size=max(32, settings.size // 2), scales=(),
                                 iterations=FILL_ITERATIONS)
-    coarse = to_tensor(paint(Inputs(frame, paintings), quick))
+    coarse = to_tensor(paint(Inputs(frame, paintings, start=start), quick))
     filled = upsample_with_detail(coarse, source)
     warped = carried.reliable * carried.warped + (1 - carried.reliable) * filled
     return dataclasses.replace(carried, warped=warped)

@@ -196,3 +196,27 @@ def test_what_the_motion_uncovered_starts_from_a_quick_painting(small_content, s
     assert float(filled.warped[..., -8:].std()) > 0.05  # a picture, not a flat fill
     assert fill_uncovered(PreviousFrame(carried.warped, torch.ones_like(reliable), 3.0),
                           small_content, [small_style], settings, source).warped is carried.warped
+
+
+def test_an_init_picture_is_read_once_for_the_whole_clip(tmp_path, small_style, monkeypatch):
+    """--init's file starts every fresh painting (frames after a cut, the quick fills
+    of uncovered pixels): decoded once, not once a frame."""
+    import painterly.images
+
+    clip = save_folder(cut(4, at=2), tmp_path / "clip")
+    init = tmp_path / "start.png"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(init)
+    opened = []
+    real = painterly.images.Image.open
+
+    def counting_open(path, *args, **kwargs):
+        if Path(str(path)).name == init.name:
+            opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(painterly.images.Image, "open", counting_open)
+    settings = dataclasses.replace(SETTINGS, init=str(init))
+    _store, frames, seen = paint(clip, tmp_path / "store", small_style, settings)
+    assert frames == 4
+    assert sum(p.fresh for p in seen if p.progress is None) == 2  # frames 1 and 3
+    assert len(opened) == 1
