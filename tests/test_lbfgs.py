@@ -52,6 +52,17 @@ def _torch_run(loss, start: torch.Tensor, steps: int, history: int, step: float 
     return iterates, optimizer
 
 
+def _started(seed: int, steps: int, history: int = 3):
+    """A float64 run of ``steps`` iterations on _problem(seed): image, method, closure."""
+    loss = _problem(seed)
+    image = torch.zeros(SHAPE, dtype=torch.float64)
+    method = LBFGS(image, 1.0, history, FIRST_MOVE)
+    closure = _closure(loss, image)
+    for _ in range(steps):
+        method.step(closure)
+    return loss, image, method, closure
+
+
 def _closure(loss, image: torch.Tensor):
     def closure():
         pixels = image.detach().requires_grad_(True)
@@ -128,12 +139,7 @@ def test_a_damaged_state_is_refused(damage):
 
 
 def test_a_direction_that_leads_uphill_restarts_from_the_gradient():
-    loss = _problem(4)
-    image = torch.zeros(SHAPE, dtype=torch.float64)
-    method = LBFGS(image, 1.0, 3, FIRST_MOVE)
-    closure = _closure(loss, image)
-    for _ in range(3):
-        method.step(closure)
+    _loss, image, method, closure = _started(4, 3)
     s, y, _rho = method.pairs[-1]
     method.pairs = [(s, y, torch.tensor(1e-30, dtype=torch.float64))]
     method.scaling = torch.tensor(-1.0, dtype=torch.float64)  # H = -I: the direction is +gradient
@@ -148,12 +154,7 @@ def test_a_direction_that_leads_uphill_restarts_from_the_gradient():
 
 
 def test_a_refused_loss_takes_the_image_back_to_the_last_iterate():
-    loss = _problem(5)
-    image = torch.zeros(SHAPE, dtype=torch.float64)
-    method = LBFGS(image, 1.0, 3, FIRST_MOVE)
-    closure = _closure(loss, image)
-    for _ in range(4):
-        method.step(closure)
+    _loss, image, method, closure = _started(5, 4)
     before = image.clone()
     method.step(closure)
     assert not torch.equal(image, before)
