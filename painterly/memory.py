@@ -120,12 +120,16 @@ def memory_needed(
     tiles = [stage_tile(*dim, tile, deepest, given) for dim in dims]
     network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
     # The constants were measured with a painting as large as the photo. A larger one
-    # only goes forward, without gradients: count its excess at a quarter.
-    resized = [fitted_size(p, settings.style_long_side(sizes[-1], max(p))) for p in painting_sizes]
+    # only goes forward, without gradients: count its excess at a quarter. Past its own
+    # size a painting is also held at that size, for the brushwork layers (painterly.stage).
+    resized = [fitted_size(p, settings.style_long_side(sizes[-1])) for p in painting_sizes]
+    own = [fitted_size(p, settings.style_long_side(sizes[-1], max(p))) for p in painting_sizes]
     painting = max(_seen(size, tiles[-1], deepest) for size in resized)
     extra = max(0, painting - network[-1]) // 4
     # A painting seen on tiles is still held whole, decoded and as a tensor.
-    held = max(w * h for w, h in resized) * (IMAGE_BYTES_PER_PIXEL + 3) if tiles[-1] else 0
+    held = max(w * h + (w2 * h2 if (w2, h2) != (w, h) else 0)
+               for (w, h), (w2, h2) in zip(resized, own)) * (IMAGE_BYTES_PER_PIXEL + 3)
+    held = held if tiles[-1] else 0
     # L-BFGS stores a pair an iteration, from the second, up to its history.
     pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
     # swd sorts each style layer's values for the picture, stage after stage (its

@@ -24,7 +24,7 @@ from .style_targets import (
     region_loss,
     summarize,
 )
-from .tiles import read_tiles, tiled_map
+from .tiles import read_tiles, stride, tiled_map
 from .vgg import VGG19Features
 
 #: Weight of the penalty on values outside [0, 1], per unit of the other terms' weights
@@ -34,6 +34,10 @@ from .vgg import VGG19Features
 #: -> 0.040 on the default run). At this weight ~1% end outside, by little, and the
 #: clipping costs ~1%.
 RANGE_WEIGHT = 100.0
+#: The brushwork layers: those whose positions are at most this many pixels apart
+#: (conv1_x, conv2_x; receptive fields up to 16 px): the strokes' texture, not the
+#: composition. Past the painting's own size they see it at that size (painterly.stage).
+BRUSHWORK_STRIDE = 2
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def build_objective(
     dtype: torch.dtype | None,
     tile: int | None = None,
     masks: Sequence[torch.Tensor] | None = None,
+    brushwork: Sequence[torch.Tensor | None] | None = None,
 ) -> Objective:
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings mix by ``blend`` (one weight per painting, summing
@@ -105,7 +110,10 @@ def build_objective(
     per painting, the photo's size), each rules its own region, weighed by its area
     times its blend weight. The network runs in
     ``dtype`` (None: fp32), on tiles of at most ``tile`` px square where a picture is
-    larger (the same targets, with a tile's memory; :mod:`painterly.tiles`)."""
+    larger (the same targets, with a tile's memory; :mod:`painterly.tiles`).
+    ``brushwork``: per painting, None or the painting at another size (its own, where
+    ``styles`` has it enlarged), whose statistics the brushwork layers (BRUSHWORK_STRIDE)
+    take instead."""
     layer = settings.content_layer
     if tile is not None and max(content.shape[-2:]) > tile:
         content_target = tiled_map(extractor, content, layer, tile, dtype)
@@ -115,8 +123,8 @@ def build_objective(
     kind, layers = settings.style_loss, settings.style_layers
     projections = {name: directions(layer_channels(name), settings.seed, LAYERS.index(name))
                    .to(content.device) for name in layers} if kind == "swd" else {}
-    summaries = [summarize(kind, _pieces(extractor, style, layers, dtype, tile), projections)
-                 for style in styles]
+    summaries = [_summary(kind, extractor, style, brush, layers, dtype, tile, projections)
+                 for style, brush in zip(styles, brushwork or [None] * len(styles), strict=True)]
     if masks is None:
         regions = (StyleRegion(STRENGTH[kind], build_targets(kind, summaries, blend, projections)),)
     else:
@@ -145,6 +153,22 @@ def _regions(kind: str, summaries: Sequence[dict], masks: Sequence[torch.Tensor]
         StyleRegion(STRENGTH[kind] * area / sum(areas), build_targets(kind, [summary], (1.0,), projections),
                     layer_masks(mask, layers))
         for summary, mask, area in zip(summaries, masks, areas) if area > 0)
+
+
+def _summary(kind: str, extractor: VGG19Features, style: torch.Tensor,
+             brushwork: torch.Tensor | None, layers: Sequence[str], dtype: torch.dtype | None,
+             tile: int | None, projections: dict[str, torch.Tensor]) -> dict:
+    """A painting's statistics per layer (:func:`summarize`): the brushwork layers' from
+    ``brushwork`` where it is given, every other layer's from ``style``."""
+    fine = [layer for layer in layers
+            if brushwork is not None and stride(layer) <= BRUSHWORK_STRIDE]
+    rest = [layer for layer in layers if layer not in fine]
+    summary = {}
+    for image, group in ((style, rest), (brushwork, fine)):
+        if group:
+            summary.update(summarize(kind, _pieces(extractor, image, group, dtype, tile),
+                                     projections))
+    return {layer: summary[layer] for layer in layers}
 
 
 def _pieces(extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str],

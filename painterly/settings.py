@@ -25,7 +25,8 @@ DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 #: The automatic coarse-to-fine ladder halves the size down to no less than this.
 AUTO_SCALE_MIN = 128
 #: Stages up to this size see the painting scaled with them, however small it is; larger
-#: ones see it at no more than its own size (TransferSettings.style_long_side).
+#: ones give their brushwork layers the painting at no more than its own size
+#: (TransferSettings.style_long_side, painterly.stage).
 NATIVE_FROM = 512
 #: The smallest --tile: below it the margins around each tile cost more than the tile.
 MIN_TILE = 64
@@ -273,11 +274,11 @@ class TransferSettings(RunSettings):
         """The painting's long side at a stage whose output's long side is ``stage_size``,
         for a painting whose own long side is ``native`` px (None: unlimited).
 
-        ``style_scale`` sizes the painting relative to the output, up to the painting's
-        own size (or NATIVE_FROM px, for a smaller painting): beyond it, upscaling would
-        only blur its brushwork, so a larger stage takes the painting's statistics at
-        ``style_scale`` times that size. An explicit ``style_size`` is followed as given,
-        scaled with the stages."""
+        ``style_scale`` sizes the painting relative to the output; given ``native``, up
+        to the painting's own size (or NATIVE_FROM px, for a smaller painting): beyond
+        it, upscaling would only blur its brushwork, so a larger stage gives its brushwork
+        layers the painting at ``style_scale`` times that size. An explicit
+        ``style_size`` is followed as given, scaled with the stages."""
         if self.style_size is not None:
             return max(1, round(self.style_size * stage_size / self.size))
         output = stage_size if native is None else min(stage_size, max(native, NATIVE_FROM))

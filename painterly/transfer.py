@@ -18,24 +18,22 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .color import luminance, match_color_statistics, match_luminance, with_chroma_of
+from .color import with_chroma_of
 from .devices import resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
 from .layers import MIN_SIDE, deepest_layer
 from .memory import fit_memory, memory_limit, memory_needed
-from .objective import LossTerms, build_objective
+from .objective import LossTerms
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
+from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiles import stage_tile
-from .tiling import TiledObjective, iteration_cost
-from .vgg import VGG19Features, load_extractor
-
-#: An objective, whole or tiled: image -> its loss terms.
-Evaluate = Callable[[torch.Tensor], LossTerms]
+from .tiling import iteration_cost
+from .vgg import load_extractor
 
 
 @dataclass(frozen=True)
@@ -141,14 +139,15 @@ def paint(
         size = sizes[stage]
         photo = full if size == sizes[-1] else to_tensor(fit_long_side(inputs.photo, size))
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
-        objective, target = _stage_objective(
-            extractor, photo, inputs, blend, settings, dtype, plan.stages[stage].tile)
+        objective, target = stage_objective(
+            extractor, photo, inputs.paintings, inputs.masks, inputs.previous, blend, settings,
+            dtype, plan.stages[stage].tile)
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
             start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
         elif inputs.previous is not None:
-            start = _as_painted(inputs.previous.warped, settings.preserve_color)
+            start = as_painted(inputs.previous.warped, settings.preserve_color)
         elif image is None:
             start = start_image(target, settings, inputs.start)
         else:
@@ -165,39 +164,6 @@ def paint(
             raise Interrupted(finish(last.image), last, last.checkpoint()) from None
     assert image is not None
     return finish(image)
-
-
-def _stage_objective(
-    extractor: VGG19Features,
-    photo: torch.Tensor,
-    inputs: Inputs,
-    blend: Sequence[float],
-    settings: TransferSettings,
-    dtype: torch.dtype | None,
-    tile: int | None,
-) -> tuple[Evaluate, torch.Tensor]:
-    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), and the
-    photo as that stage optimises it (its luminance in luminance mode)."""
-    device = photo.device
-    size = max(photo.shape[-2:])
-    styles = [
-        to_tensor(fit_long_side(painting, settings.style_long_side(size, max(painting.size))))
-        .to(device)
-        for painting in inputs.paintings
-    ]
-    target, styles = _prepare_colors(photo, styles, settings.preserve_color)
-    masks = None if inputs.masks is None else stage_masks(inputs.masks, photo)
-    objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, masks)
-    evaluate: Evaluate = objective if tile is None else TiledObjective(objective, tile)
-    if inputs.previous is not None:
-        warped = _as_painted(inputs.previous.warped, settings.preserve_color)
-        evaluate = inputs.previous.objective(evaluate, warped)
-    return evaluate, target
-
-
-def _as_painted(image: torch.Tensor, mode: str) -> torch.Tensor:
-    """A picture in colour as a stage in colour ``mode`` paints it (luminance: grey)."""
-    return luminance(image) if mode == "luminance" else image
 
 
 def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
@@ -295,18 +261,6 @@ def upsample_with_detail(image: torch.Tensor, photo: torch.Tensor) -> torch.Tens
 def style_sources(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
     """One painting or several, as a list."""
     return [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
-
-
-def _prepare_colors(
-    content: torch.Tensor, styles: list[torch.Tensor], mode: str
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The photo and paintings as the chosen colour mode optimises them."""
-    if mode == "histogram":
-        return content, [match_color_statistics(s, content).clamp(0.0, 1.0) for s in styles]
-    if mode == "luminance":
-        content_luma = luminance(content)
-        return content_luma, [match_luminance(luminance(s), content_luma) for s in styles]
-    return content, styles
 
 
 class _ProgressCounter:
