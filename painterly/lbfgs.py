@@ -121,7 +121,10 @@ class LBFGS:
                 raise ValueError("pair")
             s, y = self._vector(pair[0]), self._vector(pair[1])
             self.pairs.append((s, y, _positive(pair[2], self.image.device)))
-        self.gradient = self._vector(state["gradient"], optional=True)
+        gradient = self._vector(state["gradient"], optional=True)
+        # A copy: step() turns it into the next pair's y in place, and the state may be
+        # resumed again (the pairs and the last step are only read).
+        self.gradient = None if gradient is None else gradient.clone()
         self.last_step = self._vector(state["last_step"], optional=True)
         self.scaling = _positive(state["scaling"], self.image.device)
 
