@@ -1,4 +1,4 @@
-"""Minimisers over the pixels of an image: L-BFGS (torch), L-BFGS-B (SciPy), Adam, GD.
+"""Minimisers over the pixels of an image: L-BFGS (painterly.lbfgs), L-BFGS-B (SciPy), Adam, GD.
 
 ``minimize`` takes a loss function of the image, a start image (1, 3, H, W) in [0, 1] and
 an iteration count, calls ``on_iteration(Iterate)`` after every iteration (one accepted
