@@ -63,8 +63,11 @@ class LBFGS:
         """Back to the iterate before the last move, forgetting the history."""
         if self.last_step is not None:
             self.image.sub_(self.last_step)
-        self.pairs.clear()
+        self._forget_pairs()
         self.gradient = self.last_step = None
+
+    def _forget_pairs(self) -> None:
+        self.pairs.clear()
         self.scaling = torch.ones_like(self.scaling)
 
     def _remember(self, s: torch.Tensor, y: torch.Tensor) -> None:
@@ -93,11 +96,11 @@ class LBFGS:
 
     def _first_step(self, gradient: torch.Tensor) -> torch.Tensor | None:
         """-gradient scaled so that the largest pixel moves by first_move x step; None
-        at a zero or non-finite gradient. torch's own first step moves all pixels together by a sum
-        of 1 (~1e-5 of the range each): the curvature it measures is rounding noise, and
-        its second step is the raw gradient, which blew 256 px stages up 10^4-fold."""
-        self.pairs.clear()
-        self.scaling = torch.ones_like(self.scaling)
+        at a zero or non-finite gradient. torch's own first step moves all pixels
+        together by a sum of 1 (~1e-5 of the range each): the curvature it measures is
+        rounding noise, and its second step is the raw gradient, which blew 256 px
+        stages up 10^4-fold."""
+        self._forget_pairs()
         largest = float(gradient.abs().max())
         if not 0 < largest < float("inf"):  # (NaN too)
             return None
