@@ -42,9 +42,9 @@ def stage_objective(
     photo as that stage optimises it (its luminance in luminance mode). ``masks``: a
     region per painting; ``previous``: a video's last frame, carried to this one."""
     size = max(photo.shape[-2:])
+    whole = settings.style_long_side(size)
     wholes, held = [], []
     for painting in paintings:
-        whole = settings.style_long_side(size)
         own = settings.style_long_side(size, max(painting.size))
         wholes.append(_tensor(painting, whole, photo.device))
         held.append(None if own == whole else _tensor(painting, own, photo.device))
