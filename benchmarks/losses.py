@@ -3,14 +3,17 @@
 
     python benchmarks/losses.py [--size 512] [--quality normal] [--losses gram,w2,swd]
                                 [--style-weights w2=9,swd=30] [--tag _epyc_avx2]
+                                [--baseline results/losses_512_h100.json:gram]
 
 For each photo x painting x loss: the wall time, the content and style (Gram) distances
 of painterly.metrics.measure, and the distribution and palette distances of
 painterly.metrics.distribution_distances. Writes benchmarks/results/losses<tag>.json
 after every picture (a rerun skips the pictures already measured), then losses<tag>.md
 (a table per pair, each loss's means, and the best loss per distance) and a contact
-sheet losses<tag>.jpg (photo, painting, then each loss's picture). Run nothing else
-heavy beside it: the times are wall time on the whole machine.
+sheet losses<tag>.jpg (photo, painting, then each loss's picture). ``--baseline
+FILE:LOSS,...`` adds those losses' rows from an earlier run's JSON to the report (named
+"LOSS (baseline)", its machine in the header), to compare without painting them again.
+Run nothing else heavy beside it: the times are wall time on the whole machine.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--style-weights", default="",
                         help="loss=weight pairs; a loss not named keeps the default weight")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--baseline", default="",
+                        help="FILE:LOSS,...: those losses' rows of an earlier run, to compare")
     args = parser.parse_args()
     keep_freed_memory()  # as the command line does
     losses = args.losses.split(",")
@@ -71,7 +76,25 @@ def main() -> None:
                 done["rows"].append(_paint_and_measure(photo, painting, settings, pictures))
                 store.write_text(json.dumps(done, indent=1) + "\n")
                 print(done["rows"][-1], flush=True)
+    if args.baseline:
+        done, losses = _with_baseline(done, losses, args.baseline)
     _report(done, losses, args.tag, pictures)
+
+
+def _with_baseline(done: dict, losses: list[str], baseline: str) -> tuple[dict, list[str]]:
+    """This run's rows and the named losses' rows of an earlier run's JSON, renamed
+    "LOSS (baseline)" (the first of them is then what the others are compared with)."""
+    path, _, names = baseline.rpartition(":")
+    earlier = json.loads(Path(path).read_text())
+    rows = [{**row, "loss": f"{row['loss']} (baseline)"} for row in earlier["rows"]
+            if row["loss"] in names.split(",")]
+    machine = f"{done['machine']}; baseline rows from {earlier['machine']}"
+    added = [f"{name} (baseline)" for name in names.split(",")]
+    # The baseline's pictures, beside its JSON, for the contact sheet.
+    sources = {label: (Path(path).with_suffix(""), name)
+               for label, name in zip(added, names.split(","))}
+    return ({**done, "rows": rows + done["rows"], "machine": machine, "sources": sources},
+            added + losses)
 
 
 def _paint_and_measure(photo: Path, painting: Path, settings: TransferSettings,
@@ -113,10 +136,12 @@ def _report(done: dict, losses: list[str], tag: str, pictures: Path) -> None:
                 lines.append(f"| {photo} | {painting} | {loss} | {r['seconds']} | "
                              f"{r['content']:.3f} | {r['style']:.4f} | "
                              f"{r['distribution']:.3f} | {r['palette']:.1f} |")
+    first = losses[0]  # what the others are compared with
     lines += ["", ("Means over the pairs (and, for distribution and palette, on how many "
-                   "pairs the loss is at least as close as gram):"), "",
+                   f"pairs the loss is at least as close as {first}):"), "",
               ("| loss | pairs | seconds | content | style | distribution | palette "
-               "| distribution <= gram | palette <= gram |"), "|---|---|---|---|---|---|---|---|---|"]
+               f"| distribution <= {first} | palette <= {first} |"),
+              "|---|---|---|---|---|---|---|---|---|"]
     for loss in losses:
         mine = [rows[(p, q, loss)] for p, q in pairs
                 if "error" not in rows.get((p, q, loss), {"error": ""})]
@@ -124,21 +149,23 @@ def _report(done: dict, losses: list[str], tag: str, pictures: Path) -> None:
             continue
         means = {key: sum(r[key] for r in mine) / len(mine) for key in ("seconds", *DISTANCES)}
         wins = {key: sum(rows[(r["photo"], r["painting"], loss)][key]
-                         <= rows[(r["photo"], r["painting"], "gram")][key] + 1e-12
+                         <= rows[(r["photo"], r["painting"], first)][key] + 1e-12
                          for r in mine if "error" not in rows.get((r["photo"], r["painting"],
-                                                                   "gram"), {"error": ""}))
+                                                                   first), {"error": ""}))
                 for key in ("distribution", "palette")}
         lines.append(f"| {loss} | {len(mine)} | {means['seconds']:.1f} | {means['content']:.3f} "
                      f"| {means['style']:.4f} | {means['distribution']:.3f} | "
                      f"{means['palette']:.1f} | {wins['distribution']} | {wins['palette']} |")
     (RESULTS / f"losses{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _contact_sheet(pairs, losses, pictures, RESULTS / f"losses{tag}.jpg")
+    sources = {loss: done.get("sources", {}).get(loss, (pictures, loss)) for loss in losses}
+    _contact_sheet(pairs, sources, RESULTS / f"losses{tag}.jpg")
 
 
-def _contact_sheet(pairs: list[tuple[str, str]], losses: list[str], pictures: Path,
+def _contact_sheet(pairs: list[tuple[str, str]], losses: dict[str, tuple[Path, str]],
                    out: Path) -> None:
-    """A row per pair: the photo, the painting, then each loss's picture, labelled."""
+    """A row per pair: the photo, the painting, then each loss's picture (``losses``:
+    label -> the folder of its pictures and the loss in their names), labelled."""
     columns = 2 + len(losses)
     height = THUMB * 3 // 4
     sheet = Image.new("RGB", (columns * THUMB, (len(pairs) + 1) * height), "white")
@@ -148,7 +175,8 @@ def _contact_sheet(pairs: list[tuple[str, str]], losses: list[str], pictures: Pa
     for row, (photo, painting) in enumerate(pairs, start=1):
         sources = [ROOT / "examples" / "content" / f"{photo}.jpg",
                    ROOT / "examples" / "style" / f"{painting}.jpg",
-                   *(pictures / f"{photo}_{painting}_{loss}.jpg" for loss in losses)]
+                   *(folder / f"{photo}_{painting}_{loss}.jpg"
+                     for folder, loss in losses.values())]
         for column, source in enumerate(sources):
             if source.exists():
                 thumb = load_image(source).copy()

@@ -50,19 +50,18 @@ class MemoryRefused(PainterlyError):
 
     ``needed`` and ``limit`` are bytes; ``largest_size`` is the largest ``size`` that
     fits (None if none does); ``from_setting`` says whether the limit is ``max_memory``
-    (else it is the memory the machine has free); ``note`` ends the message.
+    (else it is the memory the machine has free).
     """
 
     def __init__(
         self, needed: int, limit: int, largest_size: int | None, from_setting: bool,
-        note: str = "",
     ) -> None:
         gb = 1024**3
         where = "max_memory" if from_setting else "the free memory"
         fits = f"size {largest_size} fits" if largest_size is not None else "no size fits"
         super().__init__(
             f"this run needs about {needed / gb:.1f} GB but {where} allows {limit / gb:.1f} GB;"
-            f" {fits}{note}",
+            f" {fits}",
             setting="size" if largest_size is not None else "max_memory",
         )
         self.needed = needed

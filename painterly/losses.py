@@ -16,9 +16,6 @@ measures.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 import torch
 
 # Guards against an all-zero target (a black image's deep features).
@@ -212,85 +209,6 @@ def w2_distance(mean: torch.Tensor, second: torch.Tensor, target_mean: torch.Ten
     return distance.clamp_min(0) / (norm + _EPS)
 
 
-def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
-    """(K, N): the N rows (N, C) projected on each of K directions ``projections``
-    (C, K), each direction's values sorted (in at least fp32; sorting rows, not
-    columns: contiguous sorts are several times faster)."""
-    dtype = _at_least_fp32(rows.dtype)
-    along = (projections.to(dtype).T @ rows.to(dtype).T)
-    return sort_rows(along)
-
-
-def sort_rows(values: torch.Tensor) -> torch.Tensor:
-    """Each row of ``values`` (K, N) sorted, differentiably: ``torch.sort(values,
-    dim=1).values``, for float32 on the CPU by numpy's vectorised sort (x86-simd-sort)
-    of the values' order-preserving integer keys with each position packed into the
-    low 32 bits: about twice as fast as torch's sort there (benchmarks/README.md)."""
-    if values.dtype != torch.float32 or values.device.type != "cpu" or values.shape[1] >= 2**31:
-        return torch.sort(values, dim=1).values
-    return _SortRows.apply(values)
-
-
-class _SortRows(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, values: torch.Tensor) -> torch.Tensor:
-        bits = values.contiguous().view(torch.int32)
-        keys = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # ordered as the floats are
-        positions = torch.arange(values.shape[1], dtype=torch.int64)
-        packed = (keys.to(torch.int64) << 32) | positions
-        rows = packed.numpy()
-        workers = max(1, min(torch.get_num_threads(), len(rows)))
-        chunks = np.array_split(np.arange(len(rows)), workers)
-        # numpy sorts without the GIL: one thread per chunk of rows, in place.
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda chunk: rows[chunk[0]: chunk[-1] + 1].sort(axis=1),
-                          [chunk for chunk in chunks if len(chunk)]))
-        order = packed & 0xFFFFFFFF
-        ctx.save_for_backward(order)
-        return values.gather(1, order)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (order,) = ctx.saved_tensors
-        return torch.zeros_like(grad).scatter_(1, order, grad)
-
-
-#: swd's regions: a position takes part where its weight is at least this.
-IN_REGION = 0.5
-
-
-def region_rows(features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """(N, C) rows of the positions of ``features`` (1, C, H, W) whose weight in
-    ``weights`` (1, 1, H, W) is at least IN_REGION (None: all)."""
-    rows = positions(features)
-    return rows if weights is None else rows[positions(weights).squeeze(1) >= IN_REGION]
-
-
-def swd_loss(features: torch.Tensor, projections: torch.Tensor, target_sorted: torch.Tensor,
-             weights: torch.Tensor | None = None,
-             norm: torch.Tensor | None = None) -> torch.Tensor:
-    """Sliced Wasserstein style loss (Heitz et al., CVPR 2021): the whole distribution of
-    the responses along K directions, not only its first two moments.
-
-    features: (1, C, H, W); projections: (C, K) unit directions; target_sorted: (K, M),
-    the painting's responses projected on them, each row sorted. Along each direction
-    the picture's N sorted values are compared with the painting's at the same N
-    quantiles (linearly interpolated when M != N):
-
-        sum_k mean_i (x_k(i) - t_k(i))^2 / sum_k mean_j t_k(j)^2,
-
-    relative to the painting's distance from all-zero responses. ``weights`` (1, 1, H,
-    W): only positions weighing at least IN_REGION take part (a region). ``norm``: the
-    denominator, when the caller knows it already (``target_sorted`` may then be the
-    painting's values at the picture's N quantiles, which give the same loss). 0-d tensor.
-    """
-    mine = projected_sorted(region_rows(features, weights), projections)
-    theirs = quantiles(target_sorted.to(mine.dtype), mine.shape[1])
-    if norm is None:
-        norm = target_sorted.to(mine.dtype).pow(2).mean(1).sum()
-    return (mine - theirs).pow(2).mean(1).sum() / (norm + _EPS)
-
-
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference between neighbouring pixels.
 
@@ -331,40 +249,3 @@ def range_loss(image: torch.Tensor) -> torch.Tensor:
     image: (1, 3, H, W). Returns a 0-d tensor.
     """
     return ((image - 1.0).clamp_min(0.0).pow(2) + (-image).clamp_min(0.0).pow(2)).mean()
-
-
-def sliced_wasserstein(values: torch.Tensor, target: torch.Tensor, projections: torch.Tensor,
-                       scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Sliced 2-Wasserstein distance between two sets of vectors: how far apart their
-    whole distributions are, not only their means and covariances (a Gram matrix's).
-
-    values: (N, C) and target: (M, C), one vector per row (a layer's responses at each
-    position, or pixels); projections: (C, K), each column a direction (unit length).
-    Along each direction both sets are sorted and compared at the quantiles of the
-    smaller set (the larger set's sorted values linearly interpolated there), giving
-    the 1-D distance sqrt(mean((Q_values - Q_target)^2)); ``scale`` (K,) divides each
-    direction's distance (the target's spread along it, so every direction counts
-    alike). Returns the mean over the K directions, a 0-d tensor in at least fp32;
-    differentiable in ``values`` (sorting passes gradients to the sorted entries).
-    """
-    mine, theirs = projected_sorted(values, projections), projected_sorted(target, projections)
-    count = min(mine.shape[1], theirs.shape[1])
-    distance = (quantiles(mine, count) - quantiles(theirs, count)).pow(2).mean(1).add(_EPS).sqrt()
-    if scale is not None:
-        distance = distance / (scale.to(distance.dtype) + _EPS)
-    return distance.mean()
-
-
-def quantiles(ordered: torch.Tensor, count: int) -> torch.Tensor:
-    """``count`` evenly spaced quantiles of each row of ``ordered`` (sorted, (K, n)):
-    the values at positions (i + 1/2) n / count - 1/2, linearly interpolated; the rows
-    themselves when count == n."""
-    n = ordered.shape[1]
-    if count == n:
-        return ordered
-    places = ((torch.arange(count, dtype=torch.float64) + 0.5) * n / count - 0.5).clamp(0, n - 1)
-    low = places.floor().long()
-    high = (low + 1).clamp(max=n - 1)
-    fraction = (places - low).to(ordered.dtype).to(ordered.device)
-    low, high = low.to(ordered.device), high.to(ordered.device)
-    return ordered[:, low] * (1 - fraction) + ordered[:, high] * fraction

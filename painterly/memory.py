@@ -20,6 +20,7 @@ from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
+from .sliced import SKETCH
 from .tiles import ALIGN, crop_side, stage_tile, stride
 
 GB = 1024**3
@@ -49,10 +50,12 @@ AUTO_MIN_TILE = 256
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 #: One float32 RGB image, per pixel.
 IMAGE_BYTES_PER_PIXEL = 12
-#: swd's bytes per value of a style layer's responses: its projection (fp32), sorted
-#: (fp32, with int64 indices kept for the backward pass) and the difference to the target
-#: (fp32, kept too).
-SWD_BYTES_PER_VALUE = 20
+#: swd's bytes per value of a style layer's responses: each value's distance to its
+#: target (fp32, kept for the backward pass) and, in bf16 runs, the responses in fp32.
+SWD_BYTES_PER_VALUE = 8
+#: ... and per value of the painting's, while they are sketched: projected (fp32), then
+#: sorted as int64 keys, then gathered (fp32).
+SWD_SKETCH_BYTES_PER_VALUE = 16
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -132,14 +135,22 @@ def memory_needed(
     held = held if tiles[-1] else 0
     # L-BFGS stores a pair an iteration, from the second, up to its history.
     pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
-    # swd sorts each style layer's values for the picture, stage after stage (its
-    # memory, like the network's, stays with the process), and the painting's once.
-    sorting = (SWD_BYTES_PER_VALUE * _style_values_per_pixel(settings.style_layers)
-               * (sum(stages) + max(w * h for w, h in resized))
-               if settings.style_loss == "swd" and settings.style_weight > 0 else 0)
-    return int(held + sorting) + estimate_bytes(
+    swd = (_swd_bytes(settings.style_layers, network, painting, len(painting_sizes))
+           if settings.style_loss == "swd" and settings.style_weight > 0 else 0)
+    return int(held + swd) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
         [*network[:-1], network[-1] + extra], pairs)
+
+
+def _swd_bytes(layers: Sequence[str], network: Sequence[int], painting: int,
+               paintings: int) -> float:
+    """swd's own memory: the distances of the picture's values (of the pixels the network
+    sees at once) stage after stage (like the network's, it stays with the process), a
+    painting's values while they are sketched, and the sketches kept."""
+    per_pixel = _style_values_per_pixel(layers)
+    return (SWD_BYTES_PER_VALUE * per_pixel * sum(network)
+            + SWD_SKETCH_BYTES_PER_VALUE * per_pixel * painting
+            + 4 * SKETCH * len(layers) * paintings)
 
 
 def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:
@@ -173,11 +184,10 @@ def fit_memory(
     tile = settings.tile
     if fits(settings, tile):
         return tile
-    tileable = settings.style_loss != "swd"
-    if tile is None and tileable and fits(settings, AUTO_MIN_TILE):
+    if tile is None and fits(settings, AUTO_MIN_TILE):
         return ALIGN * _largest(AUTO_MIN_TILE // ALIGN, settings.size // ALIGN,
                                 lambda n: fits(settings, n * ALIGN))
-    smallest = (tile or AUTO_MIN_TILE) if tileable else None
+    smallest = tile or AUTO_MIN_TILE
 
     def size_fits(size: int) -> bool:
         scales = None if settings.scales is None else tuple(s for s in settings.scales if s < size)
@@ -185,8 +195,7 @@ def fit_memory(
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
     needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest)
-    note = "" if tileable else " (swd cannot be tiled; --style-loss w2 or gram can)"
-    raise MemoryRefused(needed, limit, largest, settings.max_memory is not None, note)
+    raise MemoryRefused(needed, limit, largest, settings.max_memory is not None)
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

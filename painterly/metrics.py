@@ -22,9 +22,10 @@ from PIL import Image
 
 from .devices import resolve_device
 from .images import ImageSource, fit_long_side, load_image, to_tensor
-from .losses import positions, sliced_wasserstein
+from .losses import positions
 from .objective import build_objective, extract
 from .settings import DEFAULT_STYLE_LAYERS, TransferSettings
+from .sliced import sliced_wasserstein
 from .transfer import check_side
 from .vgg import load_extractor
 

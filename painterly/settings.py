@@ -141,7 +141,7 @@ class TransferSettings(RunSettings):
         metadata={"help": "what of the painting's responses to match: gram (their Gram "
                   "matrices, Gatys et al.), w2 (means and covariances, Wasserstein-2: "
                   "closer palettes), swd (whole distributions, sliced Wasserstein: "
-                  "closer textures; cannot be tiled)"},
+                  "closer textures)"},
     )
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
     style_weight: float = field(default=9.0, metadata={"help": "beta, weight of style"})
@@ -224,9 +224,6 @@ class TransferSettings(RunSettings):
         _check_choice(self, "preserve_color", PRESERVE_COLOR)
         if self.tile is not None:
             _check_int(self, "tile", minimum=MIN_TILE)
-            if self.style_loss == "swd":
-                raise SettingsError("tile", "--style-loss swd sorts all of a layer's responses "
-                                    "at once and cannot be tiled; use gram or w2")
         if self.masks is not None:
             masks = _sequence("masks", self.masks)
             if not masks or not all(isinstance(mask, str) and mask for mask in masks):

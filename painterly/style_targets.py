@@ -9,32 +9,42 @@
 - ``swd``: their whole distribution along fixed random directions, by the sliced
   Wasserstein distance (Heitz et al. 2021).
 
-``gram`` and ``w2`` are functions of *moments* (averages over positions), which add up
-tile by tile, so they tile; ``swd`` sorts every position of a layer at once and does not.
-Several paintings mix as one distribution: their moments averaged, or their projected
-values pooled, by the blend's weights. A region's statistics are those of the positions
-its mask weighs (:class:`StyleRegion`).
+Every loss tiles (:mod:`painterly.tiling`): each target gathers *moments* that add up
+tile by tile (Gram matrices; means and second moments; swd's histograms), and
+:meth:`settle` turns the whole picture's moments into each tile's part of the loss.
+Several paintings mix as one distribution: their moments averaged, or (swd) their
+quantiles pooled, by the blend's weights. A region's statistics are those of the
+positions its mask weighs (:class:`StyleRegion`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from .losses import (
-    IN_REGION,
     matrix_sqrt,
     mean_and_second_moment,
     positions,
-    quantiles,
     relative_squared_error,
-    swd_loss,
     w2_distance,
     weighted_gram,
+)
+from .sliced import (
+    bins_for,
+    histogram,
+    matched_part,
+    matching_table,
+    merge_sketches,
+    region_rows,
+    sketch,
+    sketch_size,
+    swd_loss,
+    swd_norm,
 )
 
 STYLE_LOSSES = ("gram", "w2", "swd")
@@ -52,28 +62,57 @@ RIDGE = 1e-2
 Moments = tuple[torch.Tensor, ...]
 
 
+#: A tile's part of a target's loss: (the tile's features (1, C, h, w), its region's
+#: weights there or None) -> a 0-d tensor.
+Part = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A target's loss at the whole picture's moments, and each tile's ``part``: a 0-d
+    tensor whose gradient with respect to the tile's features is the tile's share of
+    the loss's gradient. ``value`` None: the loss is the sum of the tiles' parts (swd),
+    known once every tile has been seen."""
+
+    value: torch.Tensor | None
+    part: Part
+
+
 class StyleTarget(Protocol):
     """One layer's statistics of the painting(s), and the loss of a picture against them."""
-
-    tileable: ClassVar[bool]
 
     def loss(self, features: torch.Tensor, weights: torch.Tensor | None = None
              ) -> torch.Tensor: ...
 
-
-class MomentTarget(StyleTarget, Protocol):
-    """A target whose loss is a function of averages over positions (it tiles)."""
-
     def moments(self, features: torch.Tensor, weights: torch.Tensor | None = None
                 ) -> tuple[Moments, float]: ...
 
-    def loss_of(self, moments: Moments) -> torch.Tensor: ...
+    def settle(self, means: Moments, count: float) -> Settled: ...
+
+
+def _settle_moments(target: GramTarget | GaussianTarget, means: Moments, count: float
+                    ) -> Settled:
+    """A loss of averages: its slopes dL/dM at the whole picture's moments make each
+    tile's part linear in the tile's summed moments (autograd of the very function the
+    untiled loss uses, on C x C matrices)."""
+    values = tuple(value.detach().requires_grad_(True) for value in means)
+    with torch.enable_grad():
+        loss = target.loss_of(values)
+        slopes = torch.autograd.grad(loss, values)
+
+    def part(features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        moments, weight = target.moments(features, weights)
+        if weight == 0:
+            return features.new_zeros((), dtype=torch.float32)
+        return sum((slope * value).sum() for slope, value in zip(slopes, moments)) * (
+            weight / count)
+
+    return Settled(loss.detach(), part)
 
 
 @dataclass(frozen=True)
 class GramTarget:
     gram: torch.Tensor  # (C, C)
-    tileable: ClassVar[bool] = True
 
     @staticmethod
     def moments(features: torch.Tensor, weights: torch.Tensor | None = None
@@ -88,6 +127,9 @@ class GramTarget:
     def loss(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         return self.loss_of(self.moments(features, weights)[0])
 
+    def settle(self, means: Moments, count: float) -> Settled:
+        return _settle_moments(self, means, count)
+
     @classmethod
     def build(cls, moments: Sequence[Moments], blend: Sequence[float]) -> GramTarget:
         return cls(_mix(moments, blend)[0])
@@ -98,7 +140,6 @@ class GaussianTarget:
     mean: torch.Tensor  # (C,)
     root: torch.Tensor  # (C, C): square root of the covariance plus the ridge
     ridge: float
-    tileable: ClassVar[bool] = True
 
     @staticmethod
     def moments(features: torch.Tensor, weights: torch.Tensor | None = None
@@ -113,6 +154,9 @@ class GaussianTarget:
     def loss(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         return self.loss_of(self.moments(features, weights)[0])
 
+    def settle(self, means: Moments, count: float) -> Settled:
+        return _settle_moments(self, means, count)
+
     @classmethod
     def build(cls, moments: Sequence[Moments], blend: Sequence[float]) -> GaussianTarget:
         """The mixture's mean and covariance (the blend's weights as probabilities)."""
@@ -126,57 +170,43 @@ class GaussianTarget:
 @dataclass(frozen=True)
 class SlicedTarget:
     projections: torch.Tensor  # (C, K) unit directions
-    sorted: torch.Tensor  # (K, M) the painting's values along each, sorted
-    tileable: ClassVar[bool] = False
-    # The painting's values at a picture's N quantiles, by N: the same at every iteration
-    # of a stage, and nearly as costly to interpolate as the picture's sort (conv1_1 at
-    # 512 px: 0.2 s an iteration).
-    _at_count: dict[int, torch.Tensor] = field(default_factory=dict, init=False, repr=False,
-                                               compare=False)
+    painting: torch.Tensor  # (K, L) the painting's values along each, sketched
+    bins: int  # of the picture's histograms
 
     @functools.cached_property
-    def norm(self) -> torch.Tensor:
-        """swd_loss's denominator: the painting's mean squared value, summed over directions."""
-        return self.sorted.pow(2).mean(1).sum()
+    def norm(self) -> float:
+        return swd_norm(self.painting)
 
     def loss(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        count = (features.shape[-2] * features.shape[-1] if weights is None
-                 else int((weights >= IN_REGION).sum()))
-        if count not in self._at_count:
-            self._at_count[count] = quantiles(self.sorted, count)
-        return swd_loss(features, self.projections, self._at_count[count], weights, self.norm)
+        return swd_loss(features, self.projections, self.painting, self.bins, weights,
+                        self.norm)
+
+    def moments(self, features: torch.Tensor, weights: torch.Tensor | None = None
+                ) -> tuple[Moments, float]:
+        """((the histogram per value,), the number of values)."""
+        rows = region_rows(features, weights)
+        count = float(rows.shape[0])
+        counts = histogram(rows, self.projections, self.painting, self.bins)
+        return (counts / max(count, 1.0),), count
+
+    def settle(self, means: Moments, count: float) -> Settled:
+        table = matching_table(means[0] * count, self.painting)
+
+        def part(features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+            return matched_part(region_rows(features, weights), self.projections,
+                                self.painting, table, count, self.norm)
+
+        return Settled(None, part)
 
     @classmethod
-    def build(cls, projections: torch.Tensor, sorted_values: Sequence[torch.Tensor],
+    def build(cls, projections: torch.Tensor, summaries: Sequence[tuple[torch.Tensor, float]],
               blend: Sequence[float]) -> SlicedTarget:
-        """The paintings' pooled distribution, each painting's values weighing its blend
-        weight in all, at as many quantiles as the largest painting has values."""
-        if len(sorted_values) == 1:
-            return cls(projections, sorted_values[0])
-        count = max(values.shape[1] for values in sorted_values)
-        mass = torch.cat([torch.full((values.shape[1],), weight / values.shape[1],
-                                     dtype=torch.float64, device=values.device)
-                          for values, weight in zip(sorted_values, blend)])
-        return cls(projections, mixture_quantiles(torch.cat(list(sorted_values), dim=1), mass,
-                                                  count))
-
-
-def mixture_quantiles(values: torch.Tensor, mass: torch.Tensor, count: int) -> torch.Tensor:
-    """(K, count): ``count`` evenly spaced quantiles, at levels (i + 1/2) / count, of K
-    weighted sets of values, (K, n) with the probability ``mass`` (n,) of each column;
-    the quantile function interpolates linearly between the values' mid-masses, as
-    :func:`painterly.losses.quantiles` does for equal masses (where the two agree)."""
-    order = values.argsort(dim=1)
-    ordered, weights = values.gather(1, order), mass[order]
-    middle = (weights.cumsum(1) - weights / 2).contiguous()
-    levels = ((torch.arange(count, dtype=torch.float64, device=values.device) + 0.5)
-              / count).expand(len(values), count).contiguous()
-    above = torch.searchsorted(middle, levels).clamp(max=values.shape[1] - 1)
-    below = (above - 1).clamp(min=0)
-    low, high = middle.gather(1, below), middle.gather(1, above)
-    fraction = ((levels - low) / (high - low).clamp_min(1e-300)).clamp(0, 1)
-    start = ordered.gather(1, below)
-    return start + fraction.to(values.dtype) * (ordered.gather(1, above) - start)
+        """The paintings' pooled distribution, each painting weighing its blend weight;
+        summaries: each painting's (sketch, positions)."""
+        size = max(part[0].shape[1] for part in summaries)
+        return cls(projections,
+                   merge_sketches([part[0] for part in summaries], list(blend), size),
+                   bins_for(int(max(part[1] for part in summaries))))
 
 
 @dataclass(frozen=True)
@@ -216,24 +246,39 @@ def build_targets(kind: str, summaries: Sequence[dict[str, Moments | torch.Tenso
 def summarize(kind: str, pieces: Iterable[dict[str, torch.Tensor]],
               projections: dict[str, torch.Tensor]) -> dict[str, Moments | torch.Tensor]:
     """A painting's statistics per layer from its features, whole or in pieces (tiles'
-    cores): moments averaged over all positions, or (swd) the sorted values along each
-    direction of ``projections``."""
+    cores): moments averaged over all positions, or (swd) the sketch of the values along
+    each direction of ``projections``."""
+    if kind == "swd":
+        return _sketches(pieces, projections)
     gathered: dict[str, list] = {}
     for features in pieces:
         for layer, values in features.items():
             if values.shape[-2] * values.shape[-1] == 0:  # a thin core without positions
                 continue
-            if kind == "swd":
-                part = (projections[layer].T @ positions(values).float().T,)
-                count = 1.0
-            else:
-                part, count = (GramTarget if kind == "gram" else GaussianTarget).moments(values)
+            part, count = (GramTarget if kind == "gram" else GaussianTarget).moments(values)
             gathered.setdefault(layer, []).append((part, count))
-    if kind == "swd":
-        return {layer: torch.sort(torch.cat([p[0] for p, _ in parts], dim=1), dim=1).values
-                for layer, parts in gathered.items()}
     return {layer: _mix([p for p, _ in parts], [c for _, c in parts])
             for layer, parts in gathered.items()}
+
+
+def _sketches(pieces: Iterable[dict[str, torch.Tensor]], projections: dict[str, torch.Tensor]
+              ) -> dict[str, tuple[torch.Tensor, float]]:
+    """swd's summary per layer, (the sketch of the values along each direction, the
+    positions), each piece merged in as it comes (a tile's memory, not the painting's)."""
+    summary: dict[str, tuple[torch.Tensor, float]] = {}
+    for features in pieces:
+        for layer, values in features.items():
+            count = float(values.shape[-2] * values.shape[-1])
+            if count == 0:
+                continue
+            part = sketch(projections[layer].T @ positions(values).float().T)
+            if layer in summary:
+                earlier, total = summary[layer]
+                count += total
+                part = merge_sketches([earlier, part], [total, count - total],
+                                      sketch_size(int(count), len(part)))
+            summary[layer] = (part, count)
+    return summary
 
 
 def _mix(moments: Sequence[Moments], weights: Sequence[float]) -> Moments:

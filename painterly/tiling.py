@@ -2,15 +2,18 @@
 tile: the same value and gradient as :class:`~painterly.objective.Objective`'s, with a
 tile's memory.
 
-The style loss is global, a function of moments (Gram matrices; means too for w2)
-averaged over the whole picture, or over each region, so it takes two passes over the
-tiles (:mod:`painterly.tiles` says where they are):
+The style loss is global, a function of moments (Gram matrices; means too for w2;
+swd's histograms) gathered over the whole picture, or over each region, so it takes two
+passes over the tiles (:mod:`painterly.tiles` says where they are):
 
 1. without gradients, each tile's core adds its share of every moment, and of the
    content, total-variation and range terms;
-2. the loss's gradient with respect to each moment, dL/dM, is then known (a C x C
-   matrix, a C vector), and each tile in turn back-propagates its share,
-   sum(dL/dM * M_tile) + its local terms, from its core's features to its crop's pixels.
+2. each target then settles its loss at the whole picture's moments
+   (:meth:`~painterly.style_targets.StyleTarget.settle`): for gram and w2 the slopes
+   dL/dM make a tile's part sum(dL/dM * M_tile); for swd the histograms give every
+   value its target. Each tile in turn back-propagates its parts and its local terms
+   from its core's features to its crop's pixels. swd's loss is the sum of its parts,
+   so this pass also runs, without gradients, for its value alone.
 
 The tiles' gradients, added, are the gradient of the untiled objective up to rounding:
 every feature position belongs to exactly one core, and a crop holds every pixel its
@@ -27,7 +30,7 @@ import torch
 from .layers import deepest_layer
 from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
-from .style_targets import Moments, MomentTarget
+from .style_targets import Moments, Settled, StyleTarget
 from .tiles import Tile, core_features, core_of, seen_pixels, tile_grid
 
 #: A style target's key: (region index, layer).
@@ -66,18 +69,21 @@ class TiledObjective:
         deepest = deepest_layer(objective.layers)
         tiles = tile_grid(*image_size, self.tile, deepest)
         sums, moments = self._statistics(image.detach(), tiles)
-        means = {key: tuple(part / count for part in parts)
-                 for key, (parts, count) in moments.items()}
+        settled = {key: self._target(key).settle(tuple(part / count for part in parts), count)
+                   for key, (parts, count) in moments.items()}
         style = image.new_zeros(())
-        for key, values in means.items():
-            style = style + self._style_weight(key) * self._target(key).loss_of(values)
+        for key, term in settled.items():
+            if term.value is not None:
+                style = style + self._style_weight(key) * term.value
         weights = self._weights(image)
-        total = objective.style_weight * style + sum(
-            weights[name] * sums[name] for name in ("content", "across", "down", "outside"))
-        if image.requires_grad:
-            slopes = {key: self._slopes(key, values, moments[key][1])
-                      for key, values in means.items()}
-            gradient = self._gradient(image.detach(), tiles, weights, slopes)
+        local = sum(weights[name] * sums[name] for name in ("content", "across", "down", "outside"))
+        gradient = None
+        if image.requires_grad or any(term.value is None for term in settled.values()):
+            gradient, rest = self._parts(image.detach(), tiles, weights, settled,
+                                         image.requires_grad)
+            style = style + rest
+        total = objective.style_weight * style + local
+        if gradient is not None:
             total = _WithGradient.apply(image, total.detach(), gradient)
         channels, height, width = image.shape[1:]
         tv = image.new_zeros(())  # reported, as by the untiled objective, only when weighted
@@ -87,26 +93,15 @@ class TiledObjective:
         outside = sums["outside"] / image.numel()
         return LossTerms(total, sums["content"], style, tv, outside)
 
-    def _target(self, key: Key) -> MomentTarget:
+    def _target(self, key: Key) -> StyleTarget:
         region, layer = key
-        return self.objective.style_regions[region].targets[layer]  # type: ignore[return-value]
+        return self.objective.style_regions[region].targets[layer]
 
     def _style_weight(self, key: Key) -> float:
         """The region's share times the layer's weight."""
         region, layer = key
         return (self.objective.style_regions[region].share
                 * self.objective.style_layer_weights[layer])
-
-    def _slopes(self, key: Key, values: Moments, count: float) -> Moments:
-        """style_weight * share * w_l * d(style_l)/dM at the whole picture's moments,
-        per unit of a tile's summed moments (divided by the positions' weight): autograd
-        of the same loss function the untiled objective uses, on C x C matrices."""
-        values = tuple(value.detach().requires_grad_(True) for value in values)
-        with torch.enable_grad():
-            loss = self._target(key).loss_of(values)
-            slopes = torch.autograd.grad(loss, values)
-        scale = self.objective.style_weight * self._style_weight(key) / count
-        return tuple(slope * scale for slope in slopes)
 
     @functools.cached_property
     def _content_norm(self) -> torch.Tensor:
@@ -135,39 +130,52 @@ class TiledObjective:
         moments: Sums = {}
         with torch.no_grad():
             for tile in tiles:
-                parts, shares = self._share(image, tile)
+                parts, cores = self._tile(image, tile)
                 for name, value in parts.items():
                     sums[name] = sums[name] + value if name in sums else value
-                for key, (values, count) in shares.items():
+                for key, (core, mask) in cores.items():
+                    values, count = self._target(key).moments(core, mask)
+                    if count == 0:
+                        continue
+                    values = tuple(value * count for value in values)
                     if key in moments:
                         earlier, total = moments[key]
                         values, count = tuple(a + b for a, b in zip(earlier, values)), total + count
                     moments[key] = (values, count)
         return sums, moments
 
-    def _gradient(self, image: torch.Tensor, tiles: list[Tile], weights: dict[str, float],
-                  slopes: dict[Key, Moments]) -> torch.Tensor:
-        """Pass 2: each tile back-propagates its share of the loss to its crop's pixels."""
-        gradient = torch.zeros_like(image)
+    def _parts(self, image: torch.Tensor, tiles: list[Tile], weights: dict[str, float],
+               settled: dict[Key, Settled], gradients: bool
+               ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Pass 2: each tile back-propagates its parts of the loss to its crop's pixels
+        (``gradients``); returns the gradient, and the weighted sum of the parts of the
+        targets whose loss is their parts' sum (swd)."""
+        gradient = torch.zeros_like(image) if gradients else None
+        rest = image.new_zeros(())
         for tile in tiles:
-            crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(True)
-            parts, shares = self._share(crop, tile, image_size=image.shape[-2:])
-            share = sum(weights[name] * parts[name]
-                        for name in ("content", "across", "down", "outside"))
-            for key, (values, _count) in shares.items():
-                for slope, value in zip(slopes[key], values):
-                    share = share + (slope * value).sum()
-            share.backward()
-            gradient[:, :, tile.rows(), tile.cols()] += crop.grad
-        return gradient
+            crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(gradients)
+            with torch.set_grad_enabled(gradients):
+                parts, cores = self._tile(crop, tile, image_size=image.shape[-2:])
+                share = sum(weights[name] * parts[name]
+                            for name in ("content", "across", "down", "outside"))
+                for key, (core, mask) in cores.items():
+                    if key not in settled:
+                        continue
+                    part = settled[key].part(core, mask) * self._style_weight(key)
+                    share = share + self.objective.style_weight * part
+                    if settled[key].value is None:
+                        rest = rest + part.detach()
+            if gradient is not None:
+                share.backward()
+                gradient[:, :, tile.rows(), tile.cols()] += crop.grad
+        return gradient, rest
 
-    def _share(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
-               ) -> tuple[dict[str, torch.Tensor], Sums]:
-        """A tile's shares: the content term (already divided by the whole target's
-        norm), the TV and range sums, and each style target's moments summed over the
-        core's positions (weighted by its region's mask) with their weight. ``pixels``
-        is the whole image, or with ``image_size`` the tile's crop of an image of that
-        size."""
+    def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
+              ) -> tuple[dict[str, torch.Tensor], dict[Key, tuple[torch.Tensor, torch.Tensor | None]]]:
+        """A tile's local terms: the content term (already divided by the whole target's
+        norm), the TV and range sums; and each style target's core features with its
+        region's weights there. ``pixels`` is the whole image, or with ``image_size``
+        the tile's crop of an image of that size."""
         objective = self.objective
         if image_size is None:
             size = (pixels.shape[-2], pixels.shape[-1])
@@ -183,19 +191,16 @@ class TiledObjective:
                              whole=True)
             parts["content"] = relative_squared_error(
                 features[objective.content_layer], target, norm=self._content_norm)
-        shares: Sums = {}
+        cores: dict[Key, tuple[torch.Tensor, torch.Tensor | None]] = {}
         regions = objective.style_regions if objective.style_weight > 0 else ()
         for index, region in enumerate(regions):
             for layer in region.targets:
                 core = features[layer]
                 if not core.shape[-2] * core.shape[-1]:  # a thin last core without positions
                     continue
-                mask = None if region.masks is None else core_of(
-                    region.masks[layer], layer, tile, size, whole=True)
-                values, count = self._target((index, layer)).moments(core, mask)
-                if count > 0:
-                    shares[(index, layer)] = (tuple(value * count for value in values), count)
-        return parts, shares
+                cores[(index, layer)] = (core, None if region.masks is None else core_of(
+                    region.masks[layer], layer, tile, size, whole=True))
+        return parts, cores
 
 
 def _local_sums(crop: torch.Tensor, tile: Tile, size: tuple[int, int]) -> dict[str, torch.Tensor]:

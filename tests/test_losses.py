@@ -131,60 +131,6 @@ def test_range_loss_gradcheck():
     assert torch.autograd.gradcheck(range_loss, (values.view(1, 1, 2, 3).requires_grad_(True),))
 
 
-def _sliced_wasserstein_reference(values, target, projections, scale=None):
-    """numpy float64: sort each projection, compare at the smaller set's quantiles."""
-    a, b = np.sort(values @ projections, axis=0), np.sort(target @ projections, axis=0)
-    count = min(len(a), len(b))
-
-    def at_quantiles(ordered):
-        n = len(ordered)
-        positions = np.clip((np.arange(count) + 0.5) * n / count - 0.5, 0, n - 1)
-        return np.stack([np.interp(positions, np.arange(n), column) for column in ordered.T], 1)
-
-    distance = np.sqrt(((at_quantiles(a) - at_quantiles(b)) ** 2).mean(0))
-    return (distance / scale if scale is not None else distance).mean()
-
-
-def test_sliced_wasserstein_matches_float64_reference():
-    from painterly.losses import sliced_wasserstein
-
-    rng = np.random.default_rng(3)
-    values, target = rng.normal(size=(50, 4)), rng.gamma(2.0, size=(37, 4))
-    projections = rng.normal(size=(4, 6))
-    projections /= np.linalg.norm(projections, axis=0)
-    scale = rng.uniform(0.5, 2.0, size=6)
-    for given_scale in (None, scale):
-        got = sliced_wasserstein(torch.tensor(values), torch.tensor(target),
-                                 torch.tensor(projections),
-                                 None if given_scale is None else torch.tensor(given_scale))
-        expected = _sliced_wasserstein_reference(values, target, projections, given_scale)
-        assert abs(float(got) - expected) < 1e-9 * max(1.0, expected)
-
-
-def test_sliced_wasserstein_by_hand():
-    """In one dimension: a set against itself is 0, against itself shifted by d is d,
-    whatever the order of its rows."""
-    from painterly.losses import sliced_wasserstein
-
-    values = torch.tensor([[3.0], [1.0], [2.0], [7.0]], dtype=torch.float64)
-    one = torch.ones(1, 1, dtype=torch.float64)
-    assert float(sliced_wasserstein(values, values.flip(0), one)) < 1e-5
-    assert abs(float(sliced_wasserstein(values + 2.5, values, one)) - 2.5) < 1e-9
-    assert abs(float(sliced_wasserstein(values + 2.5, values, one,
-                                        torch.tensor([5.0], dtype=torch.float64))) - 0.5) < 1e-9
-
-
-def test_sliced_wasserstein_gradcheck():
-    from painterly.losses import sliced_wasserstein
-
-    rng = np.random.default_rng(4)
-    values = torch.tensor(rng.normal(size=(9, 3)), requires_grad=True)
-    target = torch.tensor(rng.normal(size=(6, 3)))
-    projections = torch.tensor(rng.normal(size=(3, 5)))
-    assert torch.autograd.gradcheck(
-        lambda v: sliced_wasserstein(v, target, projections), (values,))
-
-
 # --- w2: Wasserstein-2 between the Gaussians of the responses ---------------------------
 
 def _np_w2(features, target_mean, target_cov, ridge):
@@ -289,7 +235,7 @@ def test_w2_backward_against_finite_differences():
 def test_weights_select_a_region():
     """With 0/1 weights, the weighted statistics and losses are those of the chosen
     positions alone."""
-    from painterly.losses import matrix_sqrt, mean_and_second_moment, swd_loss, w2_loss
+    from painterly.losses import matrix_sqrt, mean_and_second_moment, w2_loss
 
     x = _features(26, shape=(1, 4, 6, 6))
     weights = torch.zeros(1, 1, 6, 6, dtype=torch.float64)
@@ -301,76 +247,3 @@ def test_weights_select_a_region():
     root = matrix_sqrt(torch.from_numpy(cov))
     torch.testing.assert_close(w2_loss(x, torch.from_numpy(mean), root, 0.0, weights),
                                w2_loss(inside, torch.from_numpy(mean), root, 0.0))
-    projections, target = _swd_target(28)
-    torch.testing.assert_close(swd_loss(x, projections, target, weights),
-                               swd_loss(inside, projections, target))
-
-
-# --- swd: the sliced Wasserstein style loss ------------------------------------------
-
-def _swd_target(seed: int, channels: int = 4, count: int = 6):
-    rng = np.random.default_rng(seed)
-    projections = rng.normal(size=(channels, count))
-    projections /= np.linalg.norm(projections, axis=0)
-    painting = rng.gamma(2.0, size=(33, channels))
-    target = np.sort((painting @ projections).T, axis=1)
-    return torch.tensor(projections), torch.tensor(target)
-
-
-def test_swd_loss_matches_float64_reference():
-    from painterly.losses import swd_loss
-
-    x = _features(29)  # 30 positions against the painting's 33
-    projections, target = _swd_target(30)
-    rows = x.numpy().reshape(4, -1).T
-    mine = np.sort((rows @ projections.numpy()).T, axis=1)
-    n, m = mine.shape[1], target.shape[1]
-    places = np.clip((np.arange(n) + 0.5) * m / n - 0.5, 0, m - 1)
-    theirs = np.stack([np.interp(places, np.arange(m), row) for row in target.numpy()])
-    expected = ((mine - theirs) ** 2).mean(1).sum() / (target.numpy() ** 2).mean(1).sum()
-    assert float(swd_loss(x, projections, target)) == pytest.approx(expected, rel=1e-12)
-
-
-def test_swd_loss_is_zero_at_target_whatever_the_order_and_one_for_black():
-    from painterly.losses import positions, projected_sorted, swd_loss
-
-    x = _features(31)
-    projections, _ = _swd_target(32)
-    target = projected_sorted(positions(x), projections)
-    shuffled = x.flatten(2)[..., torch.randperm(30)].view_as(x)
-    assert float(swd_loss(shuffled, projections, target)) < 1e-20
-    assert float(swd_loss(torch.zeros_like(x), projections, target)) == pytest.approx(1.0)
-
-
-def test_swd_loss_gradcheck():
-    from painterly.losses import swd_loss
-
-    projections, target = _swd_target(33)
-    x = _features(34).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda f: swd_loss(f, projections, target), (x,))
-
-
-def test_sort_rows_is_torchs_sort_with_its_gradient():
-    """The packed-key sort: the same values as torch.sort, ties, signs, zeros and
-    infinities included, and the gradient of a sorted-value loss scattered back."""
-    from painterly.losses import sort_rows
-
-    generator = torch.Generator().manual_seed(35)
-    values = torch.randn(5, 1001, generator=generator)
-    values[0, :10] = 0.0
-    values[1, ::7] = -0.0
-    values[2, :50] = values[2, 50:100]  # ties
-    values[3, 3], values[3, 4] = float("inf"), float("-inf")
-    values.requires_grad_(True)
-    mine = sort_rows(values)
-    torch.testing.assert_close(mine, torch.sort(values.detach(), dim=1).values, rtol=0, atol=0)
-    weights = torch.randn(5, 1001, generator=generator)
-    (mine * weights).sum().backward()
-    reference = values.detach().clone().requires_grad_(True)
-    (torch.sort(reference, dim=1).values * weights).sum().backward()
-    # Among ties the order may differ, so compare the gradient summed over equal values.
-    for row in range(5):
-        for value in values[row].detach().unique():
-            same = values[row].detach() == value
-            assert float(values.grad[row][same].sum()) == pytest.approx(
-                float(reference.grad[row][same].sum()), abs=1e-5)

@@ -106,18 +106,21 @@ def test_each_style_loss_is_zero_at_the_painting_and_grows_away_from_it(extracto
     settings = TransferSettings(style_loss=kind, content_weight=0.0)
     objective = build_objective(extractor, photo, [painting], (1.0,), settings, None)
     at_painting = float(objective(painting).style)
-    assert at_painting < 1e-6
+    # swd's: where a bin holds several values, their targets are interpolated in it.
+    floor = 1e-5 if kind == "swd" else 1e-6
+    assert at_painting < floor
     assert float(objective(image).style) > 1e-3 > at_painting
     # A blend of the painting with itself is the painting.
     twice = build_objective(extractor, photo, [painting, painting], (0.4, 0.6), settings, None)
-    assert float(twice(painting).style) < 1e-6
+    assert float(twice(painting).style) < floor
     assert float(twice(image).style) == pytest.approx(float(objective(image).style), rel=1e-4)
 
 
 def test_swd_loss_compares_the_network_responses_by_hand(extractor):
     """The objective's swd term against the pure loss recomputed from the features and
     the same directions (one layer, so nothing else is summed)."""
-    from painterly.losses import positions, projected_sorted, swd_loss
+    from painterly.losses import positions
+    from painterly.sliced import bins_for, sketch, swd_loss
     from painterly.style_targets import STRENGTH, directions
 
     photo, painting, image = _images(5, 3)
@@ -126,31 +129,7 @@ def test_swd_loss_compares_the_network_responses_by_hand(extractor):
     projections = directions(128, 3, 2)  # conv2_1 is LAYERS[2]
     with torch.no_grad():
         mine = extractor(image, ["conv2_1"])["conv2_1"]
-        target = projected_sorted(positions(extractor(painting, ["conv2_1"])["conv2_1"]),
-                                  projections)
-    expected = STRENGTH["swd"] * float(swd_loss(mine, projections, target))
+        theirs = positions(extractor(painting, ["conv2_1"])["conv2_1"])
+    expected = STRENGTH["swd"] * float(swd_loss(mine, projections, sketch(projections.T @ theirs.T),
+                                                bins_for(len(theirs))))
     assert float(objective(image).style) == pytest.approx(expected, rel=1e-5)
-
-
-def test_mixture_quantiles_against_numpy():
-    """Two sets weighted 0.3 and 0.7: numpy's weighted quantile function, interpolated
-    between mid-masses, at evenly spaced levels; and equal masses give the values back."""
-    from painterly.losses import quantiles
-    from painterly.style_targets import mixture_quantiles
-
-    rng = np.random.default_rng(6)
-    first, second = np.sort(rng.normal(size=(3, 7)), 1), np.sort(rng.gamma(2, size=(3, 4)), 1)
-    values = np.concatenate([first, second], 1)
-    mass = np.concatenate([np.full(7, 0.3 / 7), np.full(4, 0.7 / 4)])
-    got = mixture_quantiles(torch.tensor(values), torch.tensor(mass), 9).numpy()
-    levels = (np.arange(9) + 0.5) / 9
-    for row, expected_row in zip(got, values):
-        order = np.argsort(expected_row)
-        middle = np.cumsum(mass[order]) - mass[order] / 2
-        expected = np.interp(levels, middle, expected_row[order])
-        np.testing.assert_allclose(row, expected, rtol=1e-12, atol=1e-12)
-    equal = torch.tensor(first)
-    torch.testing.assert_close(mixture_quantiles(equal, torch.full((7,), 1 / 7,
-                                                 dtype=torch.float64), 7), equal)
-    torch.testing.assert_close(mixture_quantiles(equal, torch.full((7,), 1 / 7,
-                                                 dtype=torch.float64), 5), quantiles(equal, 5))

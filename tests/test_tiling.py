@@ -51,6 +51,8 @@ SETTINGS = {
     "w2": TransferSettings(style_loss="w2", tv_weight=1.0),
     "w2, two regions": TransferSettings(style_loss="w2"),
     "gram, two regions": TransferSettings(),
+    "swd": TransferSettings(style_loss="swd", tv_weight=1.0),
+    "swd, two regions": TransferSettings(style_loss="swd"),
 }
 
 
@@ -73,10 +75,13 @@ def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile):
                                            tile=tile, masks=masks), tile)
     expected, expected_gradient = _value_and_gradient(whole, image)
     terms, gradient = _value_and_gradient(tiled, image)
+    # swd: a tile's features round apart from the whole's, and a value that crosses a bin
+    # edge so moves its target by a rank.
+    tolerance = 1e-4 if settings.style_loss == "swd" else 1e-5
     for part in ("total", "content", "style", "tv", "outside"):
         torch.testing.assert_close(getattr(terms, part).detach(),
-                                   getattr(expected, part).detach(), rtol=1e-5, atol=1e-9)
-    assert _relative_error(gradient, expected_gradient) < 1e-5
+                                   getattr(expected, part).detach(), rtol=tolerance, atol=1e-9)
+    assert _relative_error(gradient, expected_gradient) < tolerance
 
 
 def test_without_a_gradient_it_computes_none(extractor):
