@@ -243,11 +243,9 @@ def _count(index: torch.Tensor, bins: int) -> torch.Tensor:
 
 def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     """(K, N): the N rows (N, C) projected on each of K directions ``projections``
-    (C, K), each direction's values sorted (in fp32; sorting rows, not
-    columns: contiguous sorts are several times faster)."""
-    dtype = _precision(rows.dtype)
-    along = projections.to(dtype).T @ rows.to(dtype).T
-    return sort_rows(along)
+    (C, K), each direction's values sorted (sorting rows, not columns: contiguous sorts
+    are several times faster)."""
+    return sort_rows(_projected(rows, projections))
 
 
 def sort_rows(values: torch.Tensor) -> torch.Tensor:
