@@ -212,12 +212,13 @@ def memory(args: argparse.Namespace) -> None:
         f"memory of a whole process running one transfer (defaults, {iterations} iterations "
         "a scale)",
         "",
-        "| size | peak RSS (GB) | estimate (GB) | seconds |",
-        "|---|---|---|---|",
+        "| size | style loss | peak RSS (GB) | estimate (GB) | seconds |",
+        "|---|---|---|---|---|",
     ]
     photo, painting = open_image(CONTENT).size, open_image(STYLE).size
-    for size in args.sizes:
-        settings = TransferSettings(size=size, iterations=iterations, device=args.device)
+    for size, loss in ((size, loss) for size in args.sizes for loss in args.style_losses):
+        settings = TransferSettings(size=size, iterations=iterations, device=args.device,
+                                    style_loss=loss)
         dtype = resolve_precision(settings.precision, resolve_device(args.device))
         winograd = uses_winograd(settings.precision, resolve_device(args.device))
         estimate = memory_needed(settings, photo, [painting], dtype, winograd)
@@ -226,7 +227,7 @@ def memory(args: argparse.Namespace) -> None:
         code = (
             f"import resource, sys; {keep}from painterly import stylize, TransferSettings; "
             f"stylize(r'{CONTENT}', r'{STYLE}', TransferSettings(size={size}, "
-            f"iterations={iterations}, device='{args.device}')); "
+            f"iterations={iterations}, device='{args.device}', style_loss='{loss}')); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
         )
         began = time.perf_counter()
@@ -234,7 +235,8 @@ def memory(args: argparse.Namespace) -> None:
                               check=True, cwd=ROOT)
         seconds = time.perf_counter() - began
         peak_gb = int(done.stdout.strip().splitlines()[-1]) / 1024**2  # ru_maxrss is in KiB
-        lines.append(f"| {size} | {peak_gb:.2f} | {estimate / 1024**3:.2f} | {seconds:.0f} |")
+        lines.append(f"| {size} | {loss} | {peak_gb:.2f} | {estimate / 1024**3:.2f} | "
+                     f"{seconds:.0f} |")
     write(f"memory{args.tag}", lines)
 
 
@@ -316,7 +318,7 @@ def main() -> None:
                         "it natively "
                         "(emulated bf16 is several times slower than fp32, not worth timing)")
     parser.add_argument("--style-losses", nargs="+", choices=("gram", "w2", "swd"),
-                        default=["gram"], help="step: the style losses to time")
+                        default=["gram"], help="step and memory: the style losses to measure")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--tag", default="",
                         help="appended to the results files' names, to keep another machine's")

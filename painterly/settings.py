@@ -137,11 +137,11 @@ class TransferSettings(RunSettings):
         default=None, metadata={"help": "one weight per style layer (default: all equal)"}
     )
     style_loss: str = field(
-        default="gram",
-        metadata={"help": "what of the painting's responses to match: gram (their Gram "
-                  "matrices, Gatys et al.), w2 (means and covariances, Wasserstein-2: "
-                  "closer palettes), swd (whole distributions, sliced Wasserstein: "
-                  "closer textures)"},
+        default="swd",
+        metadata={"help": "what of the painting's responses to match: swd (their whole "
+                  "distributions, sliced Wasserstein: the painting's textures and palette), "
+                  "gram (their Gram matrices, Gatys et al.), w2 (means and covariances, "
+                  "Wasserstein-2)"},
     )
     content_weight: float = field(default=1.0, metadata={"help": "alpha, weight of content"})
     style_weight: float = field(default=9.0, metadata={"help": "beta, weight of style"})
@@ -336,6 +336,7 @@ class ReconstructSettings(RunSettings):
             style_layers=DEFAULT_STYLE_LAYERS if content else self.style_layers(),
             content_weight=1.0 if content else 0.0,
             style_weight=0.0 if content else 1.0,
+            style_loss="gram",  # the paper's Figure 1 matches Gram matrices
             scales=(),
             init="noise",
         )

@@ -287,7 +287,8 @@ def _settings_controls(gr) -> list:  # noqa: ANN001
         gr.Radio(list(QUALITIES), value=defaults.quality, elem_id="quality",
                  label="Quality (draft: a quick preview; fine: slower, closer to both)"),
         gr.Radio(list(STYLE_LOSSES), value=defaults.style_loss, elem_id="style-loss",
-                 label="Style loss (gram: Gatys; w2: closer palette; swd: closer textures)"),
+                 label="Style loss (swd: the painting's whole distribution; gram: Gatys; "
+                 "w2: means and covariances)"),
         gr.Slider(0, 1000, value=0, step=1, elem_id="iterations",
                   label="Iterations at each scale (0: as the quality has them)"),
         gr.Number(value=defaults.style_weight, elem_id="strength",

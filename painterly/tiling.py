@@ -37,6 +37,8 @@ from .tiles import Tile, core_features, core_of, seen_pixels, tile_grid
 Key = tuple[int, str]
 #: Each key's moments summed over positions (weighted), and the positions' weight.
 Sums = dict[Key, tuple[Moments, float]]
+#: Each key's features in a tile's core, and its region's weights there (None: all).
+Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 
 #: The first pass's forward, relative to a forward and backward pass: what tiling adds to
 #: the cost of the pixels the network sees.
@@ -171,7 +173,7 @@ class TiledObjective:
         return gradient, rest
 
     def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
-              ) -> tuple[dict[str, torch.Tensor], dict[Key, tuple[torch.Tensor, torch.Tensor | None]]]:
+              ) -> tuple[dict[str, torch.Tensor], Cores]:
         """A tile's local terms: the content term (already divided by the whole target's
         norm), the TV and range sums; and each style target's core features with its
         region's weights there. ``pixels`` is the whole image, or with ``image_size``
@@ -191,7 +193,7 @@ class TiledObjective:
                              whole=True)
             parts["content"] = relative_squared_error(
                 features[objective.content_layer], target, norm=self._content_norm)
-        cores: dict[Key, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        cores: Cores = {}
         regions = objective.style_regions if objective.style_weight > 0 else ()
         for index, region in enumerate(regions):
             for layer in region.targets:

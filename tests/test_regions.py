@@ -162,7 +162,11 @@ def test_a_blend_weighs_each_region(small_content, small_style):
     masks = [torch.zeros(1, 1, 48, 64), torch.zeros(1, 1, 48, 64)]
     masks[0][..., :48] = 1.0
     masks[1][..., 48:] = 1.0
-    objective = build_objective(load_extractor(None, "max", "cpu"), photo, [painting] * 2,
-                                (0.25, 0.75), TransferSettings(), None, masks=masks)
-    shares = [region.share for region in objective.style_regions]
-    assert shares == pytest.approx([0.5, 0.5])
+    from painterly.style_targets import STRENGTH
+
+    for loss in ("gram", "swd"):  # each loss's term also carries its STRENGTH
+        objective = build_objective(load_extractor(None, "max", "cpu"), photo, [painting] * 2,
+                                    (0.25, 0.75), TransferSettings(style_loss=loss), None,
+                                    masks=masks)
+        shares = [region.share for region in objective.style_regions]
+        assert shares == pytest.approx([0.5 * STRENGTH[loss]] * 2)

@@ -34,7 +34,7 @@ def _targets(extractor, style_path, photo_side: int, painting_side: int):
         painting = fit_long_side(image.convert("RGB"), painting_side)
     photo = torch.rand(1, 3, photo_side * 3 // 4, photo_side,
                        generator=torch.Generator().manual_seed(0))
-    settings = TransferSettings(size=photo_side)
+    settings = TransferSettings(size=photo_side, style_loss="gram")
     objective, _target = stage_objective(extractor, photo, [painting], None, None, (1.0,),
                                          settings, None, None)
     targets = objective.style_regions[0].targets

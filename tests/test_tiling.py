@@ -44,13 +44,14 @@ def _pictures(seed: int, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
 
 SETTINGS = {
     "defaults": TransferSettings(),
+    "gram": TransferSettings(style_loss="gram"),
     "tv and shallow layers": TransferSettings(tv_weight=3.0, content_layer="conv2_2",
                                               style_layers=("conv1_1", "conv3_1")),
     "style only": TransferSettings(content_weight=0.0),
     "content only": TransferSettings(style_weight=0.0),
     "w2": TransferSettings(style_loss="w2", tv_weight=1.0),
     "w2, two regions": TransferSettings(style_loss="w2"),
-    "gram, two regions": TransferSettings(),
+    "gram, two regions": TransferSettings(style_loss="gram"),
     "swd": TransferSettings(style_loss="swd", tv_weight=1.0),
     "swd, two regions": TransferSettings(style_loss="swd"),
 }

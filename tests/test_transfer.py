@@ -20,7 +20,7 @@ def test_loss_falls_tenfold_in_30_iterations(small_content, small_style):
     # From white noise, with style leading as in the paper's alpha/beta ratios. (With the
     # defaults the content term alone keeps the total above a tenth: the converged
     # picture is still ~0.5 from the photo in relative terms, noise ~1.1.)
-    settings = TransferSettings(**FAST, init="noise", content_weight=0.1)
+    settings = TransferSettings(**FAST, init="noise", content_weight=0.1, style_loss="gram")
     log: list[Progress] = []
     picture = stylize(small_content, small_style, settings, callback=log.append)
     assert picture.size == (64, 48)
@@ -127,17 +127,22 @@ def test_bf16_paints_like_fp32(small_content, small_style):
     assert bf16.total == pytest.approx(fp32.total, rel=0.05)
 
 
-def test_a_runaway_step_is_undone_and_the_picture_is_sound(small_content, small_style):
+@pytest.mark.parametrize(("loss", "likeness"), [("gram", 0.3), ("swd", 0.1)])
+def test_a_runaway_step_is_undone_and_the_picture_is_sound(small_content, small_style, loss,
+                                                          likeness):
     # L-BFGS steps 10^4 times too long throw the pixels to ~1e20 (measured); the run
-    # must come back and paint a normal picture.
+    # must come back and paint a normal picture. (Measured: the photo's likeness after
+    # 30 such iterations 0.54 with gram, 0.19 with swd, whose content went further out,
+    # against 0.89 for both at the normal step; both end below their first loss.)
     totals = []
-    settings = TransferSettings(size=64, iterations=30, scales=(), step=1e4)
+    settings = TransferSettings(size=64, iterations=30, scales=(), step=1e4, style_loss=loss)
     picture = np.asarray(stylize(small_content, small_style, settings,
                                  callback=lambda p: totals.append(p.total)))
     assert np.isfinite(totals).all() and max(totals) < BLOW_UP * totals[0]
+    assert totals[-1] < totals[0]
     photo = np.asarray(small_content).astype(float)
     correlation = np.corrcoef(picture.mean(axis=2).ravel(), photo.mean(axis=2).ravel())[0, 1]
-    assert picture.std() > 20 and correlation > 0.3
+    assert picture.std() > 20 and correlation > likeness
 
 
 def test_weights_too_large_for_float32_stop_with_a_message(small_content, small_style):
