@@ -35,7 +35,7 @@ class _Gram(torch.autograd.Function):
         # 15 -> 10 ms, measured inside a whole iteration; benchmarks/README.md).
         positions, channels = rows.shape
         halves = rows.reshape(2 if positions % 2 == 0 else 1, -1, channels)
-        gram = torch.bmm(halves.transpose(1, 2), halves).to(_at_least_fp32(rows.dtype)).sum(0)
+        gram = torch.bmm(halves.transpose(1, 2), halves).to(at_least_fp32(rows.dtype)).sum(0)
         return gram / positions
 
     @staticmethod
@@ -44,7 +44,8 @@ class _Gram(torch.autograd.Function):
         return rows @ ((grad + grad.T) / rows.shape[0]).to(rows.dtype)
 
 
-def _at_least_fp32(dtype: torch.dtype) -> torch.dtype:
+def at_least_fp32(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; bfloat16 and float16 sum in float32."""
     return torch.promote_types(dtype, torch.float32)
 
 
@@ -77,7 +78,7 @@ def relative_squared_error(
     error is summed part by part (a tile's share: :mod:`painterly.tiling`).
     Computed in at least fp32: a bfloat16 result (8 significant bits) would blur the
     small distances near convergence, and with them the gradient."""
-    value, target = value.to(_at_least_fp32(value.dtype)), target.to(_at_least_fp32(target.dtype))
+    value, target = value.to(at_least_fp32(value.dtype)), target.to(at_least_fp32(target.dtype))
     if norm is None:
         norm = target.pow(2).sum()
     return (value - target).pow(2).sum() / (norm + _EPS)
@@ -133,12 +134,12 @@ def mean_and_second_moment(features: torch.Tensor, weights: torch.Tensor | None 
     ``weights`` (1, 1, H, W) where given. In at least fp32, also for bfloat16 features:
     the covariance is the difference of the two, where bfloat16's products lose all
     but the first digits (w2 blew up on every pair with the network in bf16)."""
-    features = features.to(_at_least_fp32(features.dtype))
+    features = features.to(at_least_fp32(features.dtype))
     second, count = weighted_gram(features, weights)
     rows = positions(features)
     if weights is not None:
         rows = rows * positions(weights.to(rows.dtype))
-    return rows.to(_at_least_fp32(rows.dtype)).sum(0) / count, second, count
+    return rows.to(at_least_fp32(rows.dtype)).sum(0) / count, second, count
 
 
 class _TraceSqrt(torch.autograd.Function):

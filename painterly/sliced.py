@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from .losses import positions
+from .losses import at_least_fp32, positions
 
 #: The most bins of the picture's histogram along a direction (bins_for). Tübingen in
 #: Starry Night at 512 px: the gradient 0.25% (conv1_1) to 3.4% (conv5_1) from the sorted
@@ -117,7 +117,7 @@ def histogram(rows: torch.Tensor, projections: torch.Tensor, painting: torch.Ten
     the counts of several sets of rows add up to the counts of their union."""
     low, width = bin_geometry(painting, bins)
     counts = [_count(_places(values, low[part], width[part], bins)[0], bins)
-              for part, values in _chunks(_projected(rows, projections))]
+              for part, values in _chunks(project(rows, projections))]
     return torch.cat(counts) if counts else rows.new_zeros((0, bins), dtype=torch.float64)
 
 
@@ -178,7 +178,7 @@ class _Matching(torch.autograd.Function):
                 table: torch.Tensor | int, divisor: float) -> torch.Tensor:
         bins = table if isinstance(table, int) else table.shape[2]
         low, width = bin_geometry(painting, bins)
-        distances = _projected(rows, projections)
+        distances = project(rows, projections)
         total = 0.0
         for part, values in _chunks(distances):
             index, fraction = _places(values, low[part], width[part], bins)
@@ -202,10 +202,10 @@ class _Matching(torch.autograd.Function):
         return (distances.T @ factor).to(ctx.dtype), None, None, None, None
 
 
-def _projected(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+def project(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     """(K, N): the rows (N, C) projected on the directions (C, K), in at least fp32 (in
     one product: in slices of directions it took twice as long, conv1_1 at 512 px)."""
-    dtype = _precision(rows.dtype)
+    dtype = at_least_fp32(rows.dtype)
     return projections.to(dtype).T @ rows.T.to(dtype)
 
 
@@ -216,11 +216,6 @@ def _chunks(values: torch.Tensor):
     for start in range(0, len(values), step):
         part = slice(start, start + step)
         yield part, values[part]
-
-
-def _precision(dtype: torch.dtype) -> torch.dtype:
-    """float64 for float64 responses (tests against references), else float32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _places(values: torch.Tensor, low: torch.Tensor, width: torch.Tensor, bins: int
@@ -245,7 +240,7 @@ def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Ten
     """(K, N): the N rows (N, C) projected on each of K directions ``projections``
     (C, K), each direction's values sorted (sorting rows, not columns: contiguous sorts
     are several times faster)."""
-    return sort_rows(_projected(rows, projections))
+    return sort_rows(project(rows, projections))
 
 
 def sort_rows(values: torch.Tensor) -> torch.Tensor:

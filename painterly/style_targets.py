@@ -40,6 +40,7 @@ from .sliced import (
     matched_part,
     matching_table,
     merge_sketches,
+    project,
     region_rows,
     sketch,
     sketch_size,
@@ -271,7 +272,7 @@ def _sketches(pieces: Iterable[dict[str, torch.Tensor]], projections: dict[str, 
             count = float(values.shape[-2] * values.shape[-1])
             if count == 0:
                 continue
-            part = sketch(projections[layer].T @ positions(values).float().T)
+            part = sketch(project(positions(values), projections[layer]))
             if layer in summary:
                 earlier, total = summary[layer]
                 count += total
