@@ -48,9 +48,11 @@ def stage_objective(
         own = settings.style_long_side(size, max(painting.size))
         wholes.append(_tensor(painting, whole, photo.device))
         held.append(None if own == whole else _tensor(painting, own, photo.device))
-    target, styles = prepare_colors(photo, wholes, settings.preserve_color)
-    brushwork = [None if h is None else prepare_colors(photo, [h], settings.preserve_color)[1][0]
-                 for h in held]
+    # One call for all: luminance mode takes the photo's luminance once.
+    target, prepared = prepare_colors(photo, wholes + [h for h in held if h is not None],
+                                      settings.preserve_color)
+    styles, extra = prepared[: len(wholes)], iter(prepared[len(wholes):])
+    brushwork = [None if h is None else next(extra) for h in held]
     regions = None if masks is None else stage_masks(masks, photo)
     objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, regions,
                                 brushwork)
