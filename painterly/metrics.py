@@ -2,8 +2,9 @@
 
 content distance: relative squared error of conv4_2 features against the photograph;
 style distance: mean over conv1_1..conv5_1 of the relative squared error of
-size-normalized Gram matrices against the painting. These are exactly the default
-objective's unweighted content and style terms (see :mod:`painterly.losses`).
+size-normalized Gram matrices against the painting. These are exactly the unweighted
+content and style terms of the objective with ``style_loss="gram"`` (the paper's; see
+:mod:`painterly.losses`), whatever loss painted the picture.
 
 Two distances see more than a Gram matrix does (:func:`distribution_distances`):
 distribution: mean over conv1_1..conv5_1 of the sliced Wasserstein distance between the
@@ -15,7 +16,7 @@ units (how far apart their colour histograms are).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
@@ -45,10 +46,11 @@ def measure(
 ) -> Distances:
     """Distances of ``picture`` to ``content`` (resized to the picture's size) and to
     ``style`` (long side ``style_size``, default the picture's long side), by the layers
-    and weights of ``settings`` (default: the default transfer's). The network always
-    runs in fp32 here: a distance must not depend on the precision a picture was made in.
+    and weights of ``settings`` (default: the default transfer's) and Gram matrices,
+    whichever style loss ``settings`` name. The network always runs in fp32 here: a
+    distance must not depend on the precision a picture was made in.
     """
-    settings = settings or TransferSettings()
+    settings = replace(settings or TransferSettings(), style_loss="gram")
     device = resolve_device(settings.device)
     image, painting = _picture_and_painting(picture, style, style_size)
     photo = load_image(content).resize(image.size, Image.Resampling.LANCZOS)
