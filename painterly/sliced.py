@@ -179,7 +179,7 @@ class _Matching(torch.autograd.Function):
         bins = table if isinstance(table, int) else table.shape[2]
         low, width = bin_geometry(painting, bins)
         distances = project(rows, projections)
-        total = 0.0
+        total = distances.new_zeros((), dtype=torch.float64)  # (no read back per chunk)
         for part, values in _chunks(distances):
             index, fraction = _places(values, low[part], width[part], bins)
             edges = (matching_table(_count(index, bins), painting[part])
@@ -189,11 +189,11 @@ class _Matching(torch.autograd.Function):
             start = below.index_select(0, index.view(-1)).view_as(values)
             values.sub_(start.lerp_(above.index_select(0, index.view(-1)).view_as(values),
                                     fraction))
-            total += float(torch.linalg.vector_norm(values)) ** 2
+            total += torch.linalg.vector_norm(values).double().square()
         scale = 1.0 / max(divisor, _EPS)
         ctx.save_for_backward(distances, projections)
         ctx.scale, ctx.dtype = scale, rows.dtype
-        return distances.new_tensor(total * scale)
+        return (total * scale).to(distances.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -233,7 +233,16 @@ def _places(values: torch.Tensor, low: torch.Tensor, width: torch.Tensor, bins: 
 def _count(index: torch.Tensor, bins: int) -> torch.Tensor:
     """(k, bins) float64: how many of each row's values fall in each of its bins, from
     their flat indices (k, N) (:func:`_places`)."""
-    return torch.bincount(index.view(-1), minlength=len(index) * bins).view(-1, bins).double()
+    flat, size = index.view(-1), len(index) * bins
+    # CUDA's bincount reads the indices' range back to the host: a wait each call.
+    count = torch.bincount if flat.device.type == "cpu" else _add_ones
+    return count(flat, minlength=size).view(-1, bins).double()
+
+
+def _add_ones(flat: torch.Tensor, minlength: int) -> torch.Tensor:
+    """``torch.bincount`` of ``flat``'s indices, all below ``minlength``, by adding ones:
+    nothing read back from the device."""
+    return flat.new_zeros(minlength).index_add_(0, flat, flat.new_ones(1).expand(len(flat)))
 
 
 def projected_sorted(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:

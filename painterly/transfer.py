@@ -300,14 +300,17 @@ class _ProgressCounter:
                 image = with_chroma_of(image, photo)
             return to_pil(image)
 
+        # One read back from the device for the three (each read waits for a GPU).
+        content, style, tv = torch.stack(
+            [term.detach().reshape(()).double() for term in (terms.content, terms.style, terms.tv)]).tolist()
         self.last = Progress(
             iteration=self.done,
             iterations=self.iterations,
             size=self.size,
             total=step.loss,
-            content=float(terms.content.detach()),
-            style=float(terms.style.detach()),
-            tv=float(terms.tv.detach()),
+            content=content,
+            style=style,
+            tv=tv,
             elapsed=time.perf_counter() - self.began,
             fraction=self._fraction(),
             image=step.image,

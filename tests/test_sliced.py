@@ -20,6 +20,7 @@ from painterly.sliced import (
     sketch,
     swd_loss,
 )
+from painterly.sliced import _add_ones
 
 
 def _features(seed: int, shape=(1, 4, 5, 6)) -> torch.Tensor:
@@ -175,6 +176,13 @@ def test_weights_select_a_region():
 def test_bins_follow_the_paintings_positions():
     assert bins_for(1024) == 256 and bins_for(4096) == 1024 and bins_for(10**7) == 4096
     assert bins_for(1) == 256
+
+
+def test_counts_without_bincount_are_bincounts():
+    """The way a GPU counts (no read back of the indices' range) counts as bincount."""
+    flat = torch.randint(0, 300, (5000,), dtype=torch.int32,
+                         generator=torch.Generator().manual_seed(4))
+    assert torch.equal(_add_ones(flat, 320), torch.bincount(flat, minlength=320))
 
 
 def test_sketches_of_parts_merge_to_the_sketch_of_the_whole():
