@@ -199,12 +199,20 @@ class _Matching(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         distances, projections = ctx.saved_tensors
         factor = projections.T.to(distances.dtype) * (2 * ctx.scale * grad)
+        if ctx.dtype == torch.bfloat16:  # the features' gradient is bf16 in any case
+            distances, factor = distances.to(ctx.dtype), factor.to(ctx.dtype)
         return (distances.T @ factor).to(ctx.dtype), None, None, None, None
 
 
 def project(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
-    """(K, N): the rows (N, C) projected on the directions (C, K), in at least fp32 (in
-    one product: in slices of directions it took twice as long, conv1_1 at 512 px)."""
+    """(K, N) in at least fp32: the rows (N, C) projected on the directions (C, K) (in
+    one product: in slices of directions it took twice as long, conv1_1 at 512 px).
+    bfloat16 rows (the network under autocast) are projected in bfloat16 products
+    accumulated in fp32, each result rounded once to bfloat16 (relative error <= 2^-9,
+    as a Gram matrix's): five times faster than fp32 products on a CPU with bf16
+    instructions, where fp32 products took a fifth of an iteration at 512 px."""
+    if rows.dtype == torch.bfloat16:
+        return (projections.to(rows.dtype).T @ rows.T).float()
     dtype = at_least_fp32(rows.dtype)
     return projections.to(dtype).T @ rows.T.to(dtype)
 
