@@ -87,8 +87,11 @@ def test_tiled_map_and_statistics_match_the_whole(extractor, kind):
     image = torch.rand(1, 3, 120, 184, generator=torch.Generator().manual_seed(3))
     layers = list(LAYERS[::3])
     whole = extractor(image, layers)
+    # Responses reach ~1.5e4 (Caffe's 0-255 scale); the convolutions of a crop and of
+    # the whole sum in other orders (on AVX-512 up to 1.4e-6 of the largest apart).
+    scale = float(whole["conv4_2"].abs().max())
     torch.testing.assert_close(tiled_map(extractor, image, "conv4_2", 64, None),
-                               whole["conv4_2"], rtol=1e-4, atol=1e-3)
+                               whole["conv4_2"], rtol=1e-4, atol=1e-5 * scale)
     projections = {layer: directions(layer_channels(layer), 0, 0) for layer in layers}
     tiled = summarize(kind, (f for _t, f in read_tiles(extractor, image, layers, 64, None)),
                       projections)
