@@ -25,7 +25,7 @@ def test_the_presets_cost_more_in_order():
     def cost(quality: str) -> float:
         return sum(s.iterations * (s.size / 512) ** 2 for s in plan([128, 256, 512], quality))
 
-    assert cost("draft") < cost("normal") / 3 and cost("normal") < cost("fine") / 1.5
+    assert cost("draft") < cost("normal") / 2 and cost("normal") < cost("fine") / 2
 
 
 @pytest.mark.parametrize("quality", QUALITIES)
