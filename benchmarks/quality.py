@@ -23,12 +23,11 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speed import cpu_name, floor_seconds  # benchmarks/speed.py, beside this script
+from speed import floor_seconds
+from speed import machine as describe_machine  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, __version__, stylize
 from painterly.allocator import keep_freed_memory
@@ -69,11 +68,7 @@ def main() -> None:
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    machine = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{cpu_name()}, {torch.get_num_threads()} threads"
-    )
+    machine = describe_machine(device)  # with the CPU's bf16 instructions, or none
 
     floor = floor_seconds(512, "fp32", device)  # the fp32 floor: the unit of 'evals'
     warm_up = device.type == "cuda" if args.warm_up is None else args.warm_up
