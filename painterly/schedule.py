@@ -39,7 +39,7 @@ DETAIL_ABOVE = 1024
 #: painting's distribution 0.101 / 0.112 against 0.099 / 0.108, in three quarters of
 #: the time); ``draft`` is closer than neural-style's reference pictures to the photo
 #: and to the painting's distribution (swd needs 15 full-size iterations for that on
-#: The Scream, 10 fall just short); ``fine`` spends about three times ``normal``.
+#: The Scream, 10 fall just short); ``fine`` spends about 2.5 times ``normal``.
 QUALITY = {
     "draft": Preset(final=15, before=20, coarse=30, detail=3),
     "normal": Preset(final=40, before=30, coarse=50, detail=8),

@@ -301,8 +301,9 @@ class _ProgressCounter:
             return to_pil(image)
 
         # One read back from the device for the three (each read waits for a GPU).
-        content, style, tv = torch.stack(
-            [term.detach().reshape(()).double() for term in (terms.content, terms.style, terms.tv)]).tolist()
+        content, style, tv = torch.stack([term.detach().reshape(()).double()
+                                          for term in (terms.content, terms.style, terms.tv)]
+                                         ).tolist()
         self.last = Progress(
             iteration=self.done,
             iterations=self.iterations,
