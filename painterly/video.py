@@ -33,14 +33,16 @@ from .frames import FRAME_NAME, Clip, check_clip_output, open_clip, read_frames,
 from .images import fit_long_side, load_image, save_image, to_tensor
 from .outputs import atomic_write, check_not_an_input, make_output_dir
 from .recipes import sha256_of
-from .schedule import QUALITY
 from .settings import TransferSettings
 from .temporal import PreviousFrame
 from .transfer import Inputs, paint, upsample_with_detail
 from .untrusted import regular_file, shown
 
-#: A frame carried from the last gets this share of the quality's full-size iterations.
-FRAME_SHARE = 1 / 3
+#: Iterations for a frame carried from the last, by quality: a third of each preset's
+#: full-size count when the video benchmark measured them (session 10; the presets
+#: since gave the full size fewer, which a carried frame, starting near its end, does
+#: not need).
+CARRIED_ITERATIONS = {"draft": 5, "normal": 20, "fine": 33}
 #: The key file of a folder of painted frames: which run they belong to.
 KEY_FILE = "painterly-video.json"
 
@@ -60,8 +62,8 @@ class VideoSettings:
     )
     frame_iterations: int | None = field(
         default=None,
-        metadata={"help": "iterations for each frame carried from the last (default: a "
-                  "third of --quality's at the full size)"},
+        metadata={"help": "iterations for each frame carried from the last (default: 20; "
+                  "5 with --quality draft, 33 with fine)"},
     )
     cut_below: float = field(
         default=0.5,
@@ -97,7 +99,7 @@ class VideoSettings:
         """Iterations for a frame carried from the last one."""
         if self.frame_iterations is not None:
             return self.frame_iterations
-        return max(5, round(QUALITY[quality].final * FRAME_SHARE))
+        return CARRIED_ITERATIONS[quality]
 
 
 @dataclass(frozen=True)

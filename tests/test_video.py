@@ -17,8 +17,10 @@ from painterly.errors import PainterlyError, SettingsError
 from painterly.events import Interrupted, StopRequested
 from painterly.frames import open_clip
 from painterly.images import to_tensor
+from painterly.schedule import QUALITIES
 from painterly.settings import TransferSettings
 from painterly.video import (
+    CARRIED_ITERATIONS,
     FrameStore,
     VideoSettings,
     default_output,
@@ -137,6 +139,7 @@ def test_video_settings_are_checked(field, value):
 
 
 def test_carried_iterations_follow_the_quality():
+    assert set(CARRIED_ITERATIONS) == set(QUALITIES)  # every preset has its count
     assert VideoSettings().carried_iterations("normal") == 20
     assert VideoSettings().carried_iterations("draft") == 5
     assert VideoSettings(frame_iterations=7).carried_iterations("fine") == 7
