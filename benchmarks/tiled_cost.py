@@ -1,0 +1,91 @@
+"""What tiles cost: one evaluation (value and gradient) of the default objective at a
+print size, untiled and on tiles, with freed memory kept by the process or large blocks
+given back to the kernel as a tiled run does (painterly.allocator). Each row runs in a
+process of its own (the allocator's setting is the whole process's), alternated.
+
+    python benchmarks/tiled_cost.py [--size 2048] [--tile 1312] [--rounds 2] [--tag TAG]
+
+Writes results/tiled_cost{TAG}.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back")
+
+
+def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` evaluations in this process, set up as ``mode`` says."""
+    import torch
+
+    from painterly.allocator import keep_freed_memory, return_large_blocks
+    from painterly.devices import resolve_precision, uses_winograd
+    from painterly.images import fit_long_side, load_image, to_tensor
+    from painterly.objective import build_objective
+    from painterly.settings import TransferSettings
+    from painterly.tiling import TiledObjective
+    from painterly.vgg import load_extractor
+
+    keep_freed_memory()
+    if "given back" in mode:
+        return_large_blocks()
+    settings, cpu = TransferSettings(), torch.device("cpu")
+    dtype = resolve_precision(settings.precision, cpu)  # as a run on this CPU: bf16 or not
+    photo = to_tensor(fit_long_side(load_image(ROOT / "examples/content/tubingen.jpg"), size))
+    painting = to_tensor(load_image(ROOT / "examples/style/starry_night.jpg"))
+    extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(settings.precision, cpu))
+    objective = build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
+                                tile=tile)
+    evaluate_once = objective if mode.startswith("untiled") else TiledObjective(objective, tile)
+    seconds = []
+    for _ in range(repeats):
+        pixels = photo.clone().requires_grad_(True)
+        began = time.perf_counter()
+        evaluate_once(pixels).total.backward()
+        seconds.append(time.perf_counter() - began)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--tile", type=int, default=1312)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--mode", help=argparse.SUPPRESS)  # one row, in a child process
+    args = parser.parse_args()
+    if args.mode:
+        print(" ".join(f"{s:.2f}" for s in evaluate(args.size, args.tile, args.mode, args.repeats)))
+        return
+    import torch
+    from speed import machine  # benchmarks/speed.py, beside this script
+
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for _ in range(args.rounds):
+        for mode in MODES:
+            out = subprocess.run([sys.executable, __file__, "--mode", mode, "--size",
+                                  str(args.size), "--tile", str(args.tile), "--repeats",
+                                  str(args.repeats)], capture_output=True, text=True, check=True)
+            times[mode] += [float(s) for s in out.stdout.split()]
+    title = (f"painterly on {machine(torch.device('cpu'))}; the default objective at "
+             f"{args.size} px, tiles of {args.tile} px, one evaluation (value and gradient); "
+             f"{args.rounds} rounds of processes alternated, {args.repeats} evaluations each")
+    lines = [title, "", "| mode | seconds (each evaluation) | fastest |", "|---|---|---|"]
+    for mode, seconds in times.items():
+        lines.append(f"| {mode} | {', '.join(f'{s:.1f}' for s in seconds)} | {min(seconds):.1f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (ROOT / "benchmarks" / "results" / f"tiled_cost{args.tag}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
