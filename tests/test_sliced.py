@@ -179,7 +179,7 @@ def test_the_parts_of_a_tiled_picture_add_up_to_its_loss_and_gradient():
     table = matching_table(counts, painting)
     total = sum(matched_part(piece, projections, painting, table, 90) for piece in pieces)
     (gradient,) = torch.autograd.grad(total, x)
-    assert float(total) == pytest.approx(float(loss), rel=1e-12)
+    assert float(total.detach()) == pytest.approx(float(loss.detach()), rel=1e-12)
     torch.testing.assert_close(gradient, expected, rtol=1e-10, atol=1e-14)
 
 
