@@ -40,9 +40,12 @@ Sums = dict[Key, tuple[Moments, float]]
 #: Each key's features in a tile's core, and its region's weights there (None: all).
 Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 
-#: The first pass's forward, relative to a forward and backward pass: what tiling adds to
-#: the cost of the pixels the network sees.
-STATISTICS_PASS = 1 / 3
+#: What tiling adds to the cost of the pixels the network sees, relative to a forward and
+#: backward pass: the first pass's forward (1/3), swd's projections a second time, and
+#: the page faults of blocks given back to the kernel (painterly.allocator). Measured: a
+#: tiled iteration takes 2.0x an untiled one's time a megapixel at 2048 and 4096 px on
+#: tiles of 1312 px (1.19-1.23x the pixels seen; bf16, swd; benchmarks/README.md).
+STATISTICS_PASS = 0.6
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str) -> float:
