@@ -59,3 +59,9 @@ def cpu_has_native_bf16() -> bool:
 def bf16_is_emulated(precision: str, device: torch.device) -> bool:
     """Whether ``precision`` asks for bf16 on a CPU that only emulates it (slowly)."""
     return precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16()
+
+
+def read_back(*values: torch.Tensor) -> list[float]:
+    """0-d tensors' values on the host, in one copy: on a GPU each read waits for all
+    the work queued before it."""
+    return torch.stack([value.detach().reshape(()).double() for value in values]).tolist()

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import torch
 
+from .devices import read_back
+
 #: torch's bound on a correction pair's curvature y.s, below which the pair is dropped
 #: (its inverse would blow the direction up). The losses are scaled to sums, so this
 #: absolute bound means the same at every picture size (painterly.optimizers).
@@ -48,10 +50,7 @@ class LBFGS:
         if self.last_step is not None and self.gradient is not None:
             y = self.gradient.neg_().add_(gradient)  # (forgotten by undo() if refused)
             pair = (self.last_step, y, _dot(y, self.last_step))
-        # The loss and the pair's curvature read back together: on a GPU each read
-        # waits for all the work queued before it.
-        read = (loss,) if pair is None else (loss, pair[2])
-        numbers = torch.stack([value.detach().reshape(()).double() for value in read]).tolist()
+        numbers = read_back(loss) if pair is None else read_back(loss, pair[2])
         if refused(numbers[0]):
             self.undo()
             return numbers[0]

@@ -45,7 +45,7 @@ Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 #: the page faults of blocks given back to the kernel (painterly.allocator). Measured: a
 #: tiled iteration takes 2.0x an untiled one's time a megapixel at 2048 and 4096 px on
 #: tiles of 1312 px (1.19-1.23x the pixels seen; bf16, swd; benchmarks/README.md).
-STATISTICS_PASS = 0.6
+TILED_EXTRA = 0.6
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str) -> float:
@@ -54,7 +54,7 @@ def iteration_cost(height: int, width: int, tile: int | None, deepest: str) -> f
     pixels, margins included, with the statistics pass on top."""
     pixels = seen_pixels(height, width, tile, deepest)
     return float(pixels) if tile is None or max(height, width) <= tile else (
-        pixels * (1 + STATISTICS_PASS))
+        pixels * (1 + TILED_EXTRA))
 
 
 @dataclass(frozen=True)

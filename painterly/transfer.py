@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import with_chroma_of
-from .devices import resolve_device, resolve_precision, uses_winograd
+from .devices import read_back, resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
@@ -300,10 +300,7 @@ class _ProgressCounter:
                 image = with_chroma_of(image, photo)
             return to_pil(image)
 
-        # One read back from the device for the three (each read waits for a GPU).
-        content, style, tv = torch.stack([term.detach().reshape(()).double()
-                                          for term in (terms.content, terms.style, terms.tv)]
-                                         ).tolist()
+        content, style, tv = read_back(terms.content, terms.style, terms.tv)
         self.last = Progress(
             iteration=self.done,
             iterations=self.iterations,
