@@ -105,6 +105,10 @@ def main() -> None:
     parser.add_argument("--tile", type=int)
     parser.add_argument("--quality", default="normal")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--keep", type=lambda text: {int(n) for n in text.split(",")},
+                        default=set(), metavar="N,N",
+                        help="also save the final stage's picture after these iterations "
+                             "(the time it takes is left out of the stages' times)")
     parser.add_argument("--seams", nargs=2, metavar=("PNG", "TILE"),
                         help="only print the seam statistic of a picture painted on tiles")
     args = parser.parse_args()
@@ -119,6 +123,7 @@ def main() -> None:
     plans: list[Plan] = []
     marks: list[tuple[int, int, float]] = []  # (stage size, iteration, seconds)
     stage_pictures: dict[int, Image.Image] = {}
+    saving = [0.0]  # seconds spent saving the --keep pictures, left out of the times
 
     def on_plan(plan: Plan) -> None:
         plans.append(plan)
@@ -127,9 +132,14 @@ def main() -> None:
         print(plan, file=sys.stderr)
 
     def follow(progress: Progress) -> None:
-        marks.append((progress.size, progress.iteration, time.perf_counter()))
+        marks.append((progress.size, progress.iteration, time.perf_counter() - saving[0]))
         stage = next(s for s in plans[0].stages if max(s.width, s.height) == progress.size)
         done_here = sum(1 for size, _i, _t in marks if size == progress.size)
+        if progress.size == args.size and done_here in args.keep:
+            started = time.perf_counter()
+            save_image(progress.picture(),
+                       RESULTS / f"print_{args.size}_{args.tag}_final_{done_here}.png")
+            saving[0] += time.perf_counter() - started
         if stage.tile is not None and done_here == stage.iterations:
             stage_pictures[progress.size] = progress.picture()
             save_image(stage_pictures[progress.size],
@@ -140,7 +150,7 @@ def main() -> None:
 
     began = time.perf_counter()
     picture = stylize(CONTENT, STYLE, settings, callback=follow, on_plan=on_plan)
-    total = time.perf_counter() - began
+    total = time.perf_counter() - began - saving[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     plan = plans[0]
     rows = []

@@ -76,31 +76,82 @@ def _style_values_per_pixel(layers: Sequence[str]) -> float:
 def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
-    lbfgs_pairs: int = LBFGS_HISTORY,
+    lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
     with ``winograd``, Winograd's convolutions. ``network_pixels``: how many pixels the
     network sees at once at each stage, fewer than the stage's own where it is tiled
     (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
-    of a tiled run."""
+    of a tiled stage. ``seen_bytes_per_pixel``: a loss's own memory per pixel the network
+    sees (swd's distances)."""
     network = stage_pixels if network_pixels is None else network_pixels
-    depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
-    per_pixel = ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
+    if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
+        return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
+                                        winograd, lbfgs_pairs, seen_bytes_per_pixel)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
-    # command line keeps it, for speed). A tiled run gives large blocks back as they are
-    # freed (painterly.allocator.return_large_blocks), so its largest stage counts.
-    tiled_run = any(seen < pixels for pixels, seen in zip(stage_pixels, network))
-    activations = per_pixel * (max(network) if tiled_run else sum(network))
-    # A tiled stage keeps its gradient and the crop being evaluated beside the image.
-    tiled = max((2 * IMAGE_BYTES_PER_PIXEL * whole for whole, seen in zip(stage_pixels, network)
-                 if seen < whole), default=0)
-    workspace = WINOGRAD_BYTES_PER_PIXEL * winograd * max(network)
-    per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
-    if tiled and optimizer == "lbfgs":
-        per_pixel = (2 * lbfgs_pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
-    optimizer_bytes = per_pixel * stage_pixels[-1]
-    return int(BASE_BYTES + activations + tiled + workspace + optimizer_bytes)
+    # command line keeps it, for speed).
+    activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
+    per_seen = WINOGRAD_BYTES_PER_PIXEL * winograd + seen_bytes_per_pixel
+    optimizer_bytes = OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1]
+    return int(BASE_BYTES + activations + per_seen * max(network) + optimizer_bytes)
+
+
+def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> float:
+    """The network's saved activations and their gradients, per pixel it sees."""
+    depth = _activations_per_pixel(deepest) / _activations_per_pixel("conv5_1")
+    return ACTIVATION_BYTES_PER_PIXEL[dtype] * depth
+
+
+def _tiled_run_peaks(
+    stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
+    dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
+    seen_bytes_per_pixel: float,
+) -> list[float]:
+    """Each stage's peak in a run with tiled stages: such a run gives large blocks back as
+    they are freed (painterly.allocator.return_large_blocks), so a stage's memory does not
+    outlive it and the run's peak is its largest stage's."""
+    per_seen = (_activation_bytes_per_pixel(deepest, dtype) + seen_bytes_per_pixel
+                + WINOGRAD_BYTES_PER_PIXEL * winograd)
+    peaks = []
+    for pixels, seen in zip(stage_pixels, network):
+        tiled = seen < pixels
+        per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
+        if optimizer == "lbfgs":
+            pairs = lbfgs_pairs if tiled else LBFGS_HISTORY
+            per_pixel = (2 * pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
+        # A tiled stage keeps its gradient and the crop being evaluated beside the image.
+        crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
+        peaks.append(BASE_BYTES + per_seen * seen + crop + per_pixel * pixels)
+    return peaks
+
+
+def stage_tiles(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    dtype: torch.dtype | None,
+    winograd: bool,
+    tile: int | None,
+) -> tuple[int | None, ...]:
+    """Each stage's tile side (None: whole) on tiles of at most ``tile`` px. A tile
+    chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
+    painted whole where that needs no more memory than the final stage on tiles: a
+    whole stage is about twice as fast a pixel (benchmarks/README.md)."""
+    sizes = settings.stage_sizes()
+    dims = [fitted_size(photo_size, size) for size in sizes]
+    deepest = deepest_layer(settings.layers_needed())
+    given = settings.tile is not None
+    tiles = [stage_tile(*dim, tile, deepest, given) for dim in dims]
+    if given or tiles[-1] is None:
+        return tuple(tiles)
+    stages = [width * height for width, height in dims]
+    network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
+    costs = (deepest, dtype, settings.optimizer, winograd, _lbfgs_pairs(settings),
+             _swd_bytes_per_pixel(settings))
+    whole = _tiled_run_peaks(stages, stages, *costs)
+    bound = _tiled_run_peaks(stages, network, *costs)[-1]
+    return (*(None if peak <= bound else stage for peak, stage in zip(whole, tiles[:-1])),
+            tiles[-1])
 
 
 def memory_needed(
@@ -113,13 +164,13 @@ def memory_needed(
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
     with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
-    tiles of at most ``tile`` px square where a stage is larger (None: no tiles)."""
+    tiles of at most ``tile`` px square where a stage needs them (None: no tiles;
+    :func:`stage_tiles`)."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
     deepest = deepest_layer(settings.layers_needed())
-    given = settings.tile is not None
-    tiles = [stage_tile(*dim, tile, deepest, given) for dim in dims]
+    tiles = stage_tiles(settings, photo_size, dtype, winograd, tile)
     network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
     # The constants were measured with a painting as large as the photo. A larger one
     # only goes forward, without gradients: count its excess at a quarter. Past its own
@@ -132,20 +183,26 @@ def memory_needed(
     held = max(w * h + (w2 * h2 if (w2, h2) != (w, h) else 0)
                for (w, h), (w2, h2) in zip(resized, own)) * (IMAGE_BYTES_PER_PIXEL + 3)
     held = held if tiles[-1] else 0
-    # L-BFGS stores a pair an iteration, from the second, up to its history.
-    pairs = min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
-    swd = (_swd_bytes(settings.style_layers, network, len(painting_sizes))
-           if settings.style_loss == "swd" and settings.style_weight > 0 else 0)
-    return int(held + swd) + estimate_bytes(
+    sketches = (4 * SKETCH * len(settings.style_layers) * len(painting_sizes)
+                if _swd_bytes_per_pixel(settings) else 0)
+    return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
-        [*network[:-1], network[-1] + extra], pairs)
+        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings),
+        _swd_bytes_per_pixel(settings))
 
 
-def _swd_bytes(layers: Sequence[str], network: Sequence[int], paintings: int) -> float:
-    """swd's own memory: the distances of the values of the pixels the network sees at
-    once, and each painting's sketches (fp32, at most SKETCH values a layer)."""
-    return (SWD_BYTES_PER_VALUE * _style_values_per_pixel(layers) * max(network)
-            + 4 * SKETCH * len(layers) * paintings)
+def _lbfgs_pairs(settings: TransferSettings) -> int:
+    """L-BFGS's pairs at the end of a tiled final stage: one an iteration from the second,
+    up to its history."""
+    return min(LBFGS_TILED_HISTORY, settings.stages()[-1].iterations - 1)
+
+
+def _swd_bytes_per_pixel(settings: TransferSettings) -> float:
+    """swd's own memory per pixel the network sees: the distances of the style layers'
+    values (fp32, kept for the backward pass); 0 for other style losses."""
+    if settings.style_loss != "swd" or settings.style_weight <= 0:
+        return 0.0
+    return SWD_BYTES_PER_VALUE * _style_values_per_pixel(settings.style_layers)
 
 
 def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:

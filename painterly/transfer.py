@@ -24,14 +24,13 @@ from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
 from .layers import MIN_SIDE, deepest_layer
-from .memory import fit_memory, memory_limit, memory_needed
+from .memory import fit_memory, memory_limit, memory_needed, stage_tiles
 from .objective import LossTerms
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
-from .tiles import stage_tile
 from .tiling import iteration_cost
 from .vgg import load_extractor
 
@@ -172,11 +171,10 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
     tile = fit_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
-    deepest = deepest_layer(settings.layers_needed())
+    tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile)
     stages = []
-    for stage in settings.stages():
+    for stage, tiled in zip(settings.stages(), tiles):
         width, height = fitted_size(inputs.photo.size, stage.size)
-        tiled = stage_tile(width, height, tile, deepest, settings.tile is not None)
         stages.append(PlannedStage(width, height, stage.iterations, tiled))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile)
     return Plan(tuple(stages), memory, memory_limit(settings, device))

@@ -9,7 +9,14 @@ import torch
 
 from painterly import TransferSettings
 from painterly.errors import MemoryRefused, SettingsError
-from painterly.memory import GB, _activations_per_pixel, fit_memory, estimate_bytes, memory_needed
+from painterly.memory import (
+    GB,
+    _activations_per_pixel,
+    estimate_bytes,
+    fit_memory,
+    memory_needed,
+    stage_tiles,
+)
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -133,3 +140,25 @@ def test_swd_needs_more_memory_than_gram_and_tiles():
         swd, PHOTO, [PHOTO], None)
     tile = fit_memory(swd, PHOTO, [PHOTO], CPU, None)
     assert tile is not None and memory_needed(swd, PHOTO, [PHOTO], None, tile=tile) <= 6 * 1024**3
+
+
+def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
+    # 4096 px in 8 GB (the print-size benchmark's run): the final stage needs tiles, and
+    # the 2048 px stage whole needs less than that (L-BFGS's vectors are a quarter).
+    bf16 = torch.bfloat16
+    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
+    tile = fit_memory(settings, PHOTO, [(1024, 640)], CPU, bf16)
+    tiles = stage_tiles(settings, PHOTO, bf16, False, tile)
+    assert tile is not None and tiles[-1] == tile and set(tiles[:-1]) == {None}
+    assert memory_needed(settings, PHOTO, [(1024, 640)], bf16, tile=tile) <= 8 * GB
+    # With less memory the final stage's tiles shrink and the 2048 px stage is tiled too.
+    tight = replace(settings, max_memory=5.0)
+    small = fit_memory(tight, PHOTO, [(1024, 640)], CPU, bf16)
+    assert small is not None and small < tile
+    assert stage_tiles(tight, PHOTO, bf16, False, small)[-2:] == (small, small)
+
+
+def test_a_given_tile_tiles_every_stage_larger_than_it():
+    settings = TransferSettings(size=4096, precision="bf16", tile=1312)
+    assert stage_tiles(settings, PHOTO, torch.bfloat16, False, 1312) == (
+        None, None, None, None, 1312, 1312)
