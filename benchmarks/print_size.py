@@ -83,6 +83,19 @@ def seam_ratio(picture: Image.Image, tile: int) -> dict[str, float]:
             "elsewhere_p5_p95": [round(float(v), 4) for v in np.percentile(elsewhere, [5, 95])]}
 
 
+def stage_peak() -> float | None:
+    """The process's peak RSS (GB) since the last call, which resets it (Linux's
+    VmHWM and clear_refs); None where /proc does not offer them."""
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except (OSError, StopIteration):
+        return None
+    return round(peak / 1024**2, 2)
+
+
 def distances_at(picture: Image.Image, size: int = 1024) -> dict[str, float]:
     """The quality benchmark's distances of ``picture`` shrunk to ``size`` px, with the
     photo and the painting at that size: a print compared with a smaller painting."""
@@ -104,6 +117,8 @@ def main() -> None:
     parser.add_argument("--max-memory", type=float)
     parser.add_argument("--tile", type=int)
     parser.add_argument("--quality", default="normal")
+    parser.add_argument("--iterations", type=int,
+                        help="this many iterations at every stage (a memory check)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--keep", type=lambda text: {int(n) for n in text.split(",")},
                         default=set(), metavar="N,N",
@@ -119,10 +134,11 @@ def main() -> None:
     keep_freed_memory()  # as the command line does, until the plan says tiles
     speed.ALLOCATOR = "the CLI's"
     settings = TransferSettings(size=args.size, max_memory=args.max_memory, tile=args.tile,
-                                quality=args.quality)
+                                quality=args.quality, iterations=args.iterations)
     plans: list[Plan] = []
     marks: list[tuple[int, int, float]] = []  # (stage size, iteration, seconds)
     stage_pictures: dict[int, Image.Image] = {}
+    peaks: dict[int, float | None] = {}  # each stage's peak RSS, GB
     saving = [0.0]  # seconds spent saving the --keep pictures, left out of the times
 
     def on_plan(plan: Plan) -> None:
@@ -135,6 +151,8 @@ def main() -> None:
         marks.append((progress.size, progress.iteration, time.perf_counter() - saving[0]))
         stage = next(s for s in plans[0].stages if max(s.width, s.height) == progress.size)
         done_here = sum(1 for size, _i, _t in marks if size == progress.size)
+        if done_here == stage.iterations:
+            peaks[progress.size] = stage_peak()
         if progress.size == args.size and done_here in args.keep:
             started = time.perf_counter()
             save_image(progress.picture(),
@@ -167,7 +185,7 @@ def main() -> None:
         rows.append({"size": f"{stage.width}x{stage.height}", "tile": stage.tile,
                      "iterations": stage.iterations, "seconds": round(seconds, 1),
                      "per_iteration": round(per, 2), "megapixels": stage.width * stage.height / 1e6,
-                     "seam_ratio": seam})
+                     "peak_rss_gb": peaks.get(size), "seam_ratio": seam})
     name = f"print_{args.size}{'_' + args.tag if args.tag else ''}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     save_image(picture, RESULTS / f"{name}.png")
@@ -185,13 +203,13 @@ def main() -> None:
              f"{result['machine']}", "",
              (f"Shrunk to 1024 px: content {result['distances_at_1024']['content']}, style "
              f"{result['distances_at_1024']['style']} (the painting at 1024 px)."), "",
-             "| stage | tile | iterations | seconds | s / iteration | s / iteration / Mpx | seams: borders (other grid lines, 5-95%) |",
-             "|---|---|---|---|---|---|---|"]
+             "| stage | tile | iterations | seconds | s / iteration | s / iteration / Mpx | peak RSS (GB) | seams: borders (other grid lines, 5-95%) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['size']} | {row['tile'] or '-'} | {row['iterations']} | "
                      f"{row['seconds']} | {row['per_iteration']} | "
                      f"{row['per_iteration'] / row['megapixels']:.2f} | "
-                     f"{_seams(row['seam_ratio'])} |")
+                     f"{row['peak_rss_gb'] or '-'} | {_seams(row['seam_ratio'])} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -4,8 +4,12 @@ given back to the kernel as a tiled run does (painterly.allocator). Each row run
 process of its own (the allocator's setting is the whole process's), alternated.
 
     python benchmarks/tiled_cost.py [--size 2048] [--tile 1312] [--rounds 2] [--tag TAG]
+    python benchmarks/tiled_cost.py --run 7 [--size 2048] [--tile 656] [--tag TAG]
 
-Writes results/tiled_cost{TAG}.md.
+Writes results/tiled_cost{TAG}.md. With ``--run N``: one stage of N iterations on tiles,
+painted by ``stylize`` from the photo, under each allocator policy in turn (large blocks
+given back; freed memory kept; kept and trimmed after each iteration), its time and the
+process's peak RSS: results/tiled_run{TAG}.md.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back")
+RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")
 
 
 def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[float]:
@@ -54,6 +59,46 @@ def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[float]:
     return seconds
 
 
+def run(size: int, tile: int, iterations: int, mode: str) -> tuple[float, float]:
+    """Seconds and peak RSS (GB) of one tiled stage of ``iterations`` in this process."""
+    import resource
+
+    from painterly import TransferSettings, stylize
+    from painterly.allocator import keep_freed_memory, release_freed_memory, return_large_blocks
+
+    keep_freed_memory()
+    if mode == RUN_MODES[0]:
+        return_large_blocks()
+    trim = mode == RUN_MODES[2]
+    settings = TransferSettings(size=size, scales=(), iterations=iterations, tile=tile)
+    began = time.perf_counter()
+    stylize(ROOT / "examples/content/tubingen.jpg", ROOT / "examples/style/starry_night.jpg",
+            settings, callback=lambda _progress: trim and release_freed_memory())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return time.perf_counter() - began, peak
+
+
+def main_run(args: argparse.Namespace) -> None:
+    """--run: each allocator policy's whole stage, in processes of their own."""
+    import torch
+    from speed import machine
+
+    title = (f"painterly on {machine(torch.device('cpu'))}; one stage of {args.run} "
+             f"iterations at {args.size} px from the photo, on tiles of {args.tile} px, "
+             "painted by stylize, each in a process of its own")
+    lines = [title, "",
+             "| allocator | seconds | peak RSS (GB) |", "|---|---|---|"]
+    for mode in RUN_MODES:
+        out = subprocess.run([sys.executable, __file__, "--run", str(args.run), "--mode", mode,
+                              "--size", str(args.size), "--tile", str(args.tile)],
+                             capture_output=True, text=True, check=True)
+        seconds, peak = (float(value) for value in out.stdout.split())
+        lines.append(f"| {mode} | {seconds:.1f} | {peak:.2f} |")
+        print(lines[-1], flush=True)
+    (ROOT / "benchmarks" / "results" / f"tiled_run{args.tag}.md").write_text(
+        "\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
@@ -61,8 +106,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--run", type=int, metavar="N",
+                        help="time and peak memory of a whole tiled stage of N iterations")
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # one row, in a child process
     args = parser.parse_args()
+    if args.run and args.mode:
+        seconds, peak = run(args.size, args.tile, args.run, args.mode)
+        print(f"{seconds:.2f} {peak:.3f}")
+        return
+    if args.run:
+        main_run(args)
+        return
     if args.mode:
         print(" ".join(f"{s:.2f}" for s in evaluate(args.size, args.tile, args.mode, args.repeats)))
         return
