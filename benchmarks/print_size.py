@@ -169,7 +169,10 @@ def main() -> None:
     began = time.perf_counter()
     picture = stylize(CONTENT, STYLE, settings, callback=follow, on_plan=on_plan)
     total = time.perf_counter() - began - saving[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # stage_peak() resets the kernel's peak, ru_maxrss too: the run's is its stages' largest.
+    measured = [peak for peak in peaks.values() if peak is not None]
+    peak = (max(measured) * 1024**3 if measured
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     plan = plans[0]
     rows = []
     previous = began
