@@ -4,7 +4,9 @@ The estimate is linear in the pixels of each stage, with the activations VGG19 k
 its backward pass scaled by how deep the losses reach, plus the optimiser's memory at the
 final size. Its constants were measured as peak resident memory of whole processes on
 the 2-core CPU (benchmarks/speed.py memory prints the estimate beside the measurement):
-memory that a stage frees stays with the process, so the stages add up.
+memory that a stage frees stays with the process, so the stages add up; a run with tiled
+stages gives large blocks back as they are freed, so its largest stage's peak counts, and
+a stage that fits whole beside the final stage's tiles is painted whole.
 """
 
 from __future__ import annotations
