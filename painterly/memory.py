@@ -185,12 +185,12 @@ def memory_needed(
     held = max(w * h + (w2 * h2 if (w2, h2) != (w, h) else 0)
                for (w, h), (w2, h2) in zip(resized, own)) * (IMAGE_BYTES_PER_PIXEL + 3)
     held = held if tiles[-1] else 0
-    sketches = (4 * SKETCH * len(settings.style_layers) * len(painting_sizes)
-                if _swd_bytes_per_pixel(settings) else 0)
+    swd = _swd_bytes_per_pixel(settings)
+    # swd also keeps each painting's sketches (fp32, at most SKETCH values a layer).
+    sketches = 4 * SKETCH * len(settings.style_layers) * len(painting_sizes) if swd else 0
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
-        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings),
-        _swd_bytes_per_pixel(settings))
+        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd)
 
 
 def _lbfgs_pairs(settings: TransferSettings) -> int:
