@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import signal
+import time
 
 from painterly.cli import main
 from painterly.images import load_image
@@ -55,19 +56,27 @@ def test_a_batch_needs_its_jobs(tmp_path, capsys):
 def test_ctrl_c_keeps_what_is_done_and_a_rerun_paints_the_rest(tmp_path, inputs):
     content, style = inputs
     out = tmp_path / "out"
-    argv = ["batch", "--content", content, style, "--style", style, content, "-o", out,
-            "--size", "128", "--iterations", "30", "--scales", "none", "-q"]
+    # The second job runs long, so that a signal sent a second after the first picture
+    # finds it under way (nothing shows a job's start with -q); the others wait.
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(
+        "content,style,iterations,output\n"
+        f"{content.name},{style.name},5,photo_painting.png\n"
+        f"{style.name},{content.name},150,painting_photo.png\n"
+        f"{content.name},{content.name},5,photo_photo.png\n")
+    argv = ["batch", "--manifest", manifest, "-o", out, "--size", "64", "--scales", "none", "-q"]
     process = painterly_process(*argv)
     wait_for("photo_painting.png", out, process)
+    time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "run the same command again to paint the rest" in err
     first = {row["output"]: row["status"] for row in _report(out / "report.csv")}
     assert first[str(out / "photo_painting.png")] == "painted"
-    assert list(first.values()).count("waiting") >= 1
-    assert "stopped" in first.values()  # the job under way kept its picture so far
-    assert list(out.glob("*.partial.png"))
+    assert first[str(out / "painting_photo.partial.png")] == "stopped"  # kept its picture so far
+    assert list(first.values()).count("waiting") == 1
+    assert (out / "painting_photo.partial.png").exists()
 
     process = painterly_process(*argv)
     _, err = process.communicate(timeout=300)
