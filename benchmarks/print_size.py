@@ -24,6 +24,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from painterly.openmp import spin_less
+
+spin_less()  # as the command line does, before PyTorch loads
+
 import torch
 from PIL import Image
 

@@ -17,6 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from painterly.openmp import spin_less
+
+spin_less()  # as the command line does, before PyTorch loads
+
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent

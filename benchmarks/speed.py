@@ -22,6 +22,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from painterly.openmp import spin_less
+
+spin_less()  # as the command line does, before PyTorch loads
+
 import torch
 from PIL import Image
 

@@ -22,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from painterly.openmp import spin_less
+
+spin_less()  # as the command line does, before PyTorch loads (and for its runs)
 
 MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back")
 RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")

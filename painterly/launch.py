@@ -11,10 +11,12 @@ from __future__ import annotations
 import signal
 import sys
 
+from .openmp import spin_less
 from .outputs import signals_deferred
 
 
 def main() -> int:
+    spin_less()  # before PyTorch loads: libgomp reads it then
     try:
         with signals_deferred():
             from .cli import main as run

@@ -192,7 +192,7 @@ class _Matching(torch.autograd.Function):
             total += torch.linalg.vector_norm(values).double().square()
         scale = 1.0 / max(divisor, _EPS)
         ctx.save_for_backward(distances, projections)
-        ctx.scale, ctx.dtype = scale, rows.dtype
+        ctx.scale, ctx.dtype, ctx.by_channel = scale, rows.dtype, rows.stride(0) == 1
         return (total * scale).to(distances.dtype)
 
     @staticmethod
@@ -201,6 +201,11 @@ class _Matching(torch.autograd.Function):
         factor = projections.T.to(distances.dtype) * (2 * ctx.scale * grad)
         if ctx.dtype == torch.bfloat16:  # the features' gradient is bf16 in any case
             distances, factor = distances.to(ctx.dtype), factor.to(ctx.dtype)
+        # The gradient in the rows' own layout: rows of NCHW features (Winograd's
+        # layers) are a transposed view, and a channels-last gradient there made every
+        # later add and copy of the backward pass a strided one.
+        if ctx.by_channel:
+            return (factor.T @ distances).T.to(ctx.dtype), None, None, None, None
         return (distances.T @ factor).to(ctx.dtype), None, None, None, None
 
 

@@ -73,17 +73,38 @@ class VGG19Features(nn.Module):
         return (self.winograd and x.device.type == "cpu" and x.dtype == torch.float32
                 and not torch.is_autocast_enabled("cpu") and winograd.available())
 
-    def _conv(self, layer: str, x: torch.Tensor, fast: bool) -> torch.Tensor:
-        """One layer's convolution, by Winograd's method (NCHW) where that is faster,
-        else the direct one (channels-last, about 1.3x faster than NCHW on oneDNN)."""
+    def _methods(self, image: torch.Tensor, deepest: int) -> list[str]:
+        """How each layer up to ``deepest`` convolves ``image``'s responses: "winograd"
+        (NCHW) where Winograd's method is faster, else directly, in "nchw" where the next
+        layer is Winograd's and "channels_last" otherwise. A change of layout between
+        layers costs more than channels-last gains: at 512 px, conv1_1's channels-last
+        output took 77 ms to transpose for conv1_2, and the gradients met in mixed
+        layouts, which made the ReLU's and the adds' passes strided (benchmarks/README.md)."""
+        height, width = image.shape[-2:]
+        fast = self._use_winograd(image)
+        methods = []
+        for index, layer in enumerate(LAYERS[: deepest + 1]):
+            if index > 0 and layer.endswith("_1"):
+                height, width = height // 2, width // 2
+            conv = self.convs[layer]
+            methods.append("winograd" if fast and winograd.worthwhile(
+                conv.in_channels, conv.out_channels, height * width) else "channels_last")
+        for index in range(len(methods) - 1):
+            if methods[index] != "winograd" and methods[index + 1] == "winograd":
+                methods[index] = "nchw"
+        return methods
+
+    def _conv(self, layer: str, x: torch.Tensor, method: str) -> torch.Tensor:
+        """One layer's convolution by ``method`` (:meth:`_methods`)."""
         conv = self.convs[layer]
-        if not (fast and winograd.worthwhile(conv.in_channels, conv.out_channels,
-                                             x.shape[-2] * x.shape[-1])):
+        if method == "channels_last":  # about 1.3x faster than NCHW on oneDNN
             return conv(x.contiguous(memory_format=torch.channels_last))
         kernels = self._winograd_kernels.get(layer)
         if kernels is None:  # made on first use, on the device the module is on by then
             kernels = (conv.weight.contiguous(), winograd.gradient_kernel(conv.weight))
             self._winograd_kernels[layer] = kernels
+        if method == "nchw":
+            return F.conv2d(x.contiguous(), kernels[0], conv.bias, padding=1)
         return winograd.conv3x3(x, *kernels, conv.bias)
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
@@ -100,14 +121,14 @@ class VGG19Features(nn.Module):
         if not wanted:
             return {}
         deepest = max(LAYERS.index(layer) for layer in wanted)
-        fast = self._use_winograd(image)
+        methods = self._methods(image, deepest)
         x = self.preprocess(image)
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(LAYERS[: deepest + 1]):
             if index > 0 and layer.endswith("_1"):  # each block after the first starts with a pool
                 x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
             # In place is safe: conv's backward needs its input, not its output.
-            x = F.relu_(self._conv(layer, x, fast))
+            x = F.relu_(self._conv(layer, x, methods[index]))
             if layer in wanted:
                 out[layer] = x
         return out

@@ -75,16 +75,19 @@ def _painting(seed: int, projections: np.ndarray, count: int = 33) -> np.ndarray
     return np.sort((rows @ projections).T, axis=1)
 
 
-def test_swd_loss_and_gradient_match_a_float64_reference():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_swd_loss_and_gradient_match_a_float64_reference(layout):
     projections = _directions(30)
     painting = sketch(torch.tensor(_painting(31, projections)))
     for bins, seed in ((256, 29), (64, 32)):
-        x = _features(seed).requires_grad_(True)
+        x = _features(seed).contiguous(memory_format=layout).requires_grad_(True)
         loss = swd_loss(x, torch.tensor(projections), painting, bins)
-        loss.backward()
+        (grad,) = torch.autograd.grad(loss, x)
         expected, gradient = _np_swd(x, projections, painting.numpy(), bins)
         assert float(loss.detach()) == pytest.approx(expected, rel=1e-10)
-        np.testing.assert_allclose(x.grad.numpy(), gradient, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(grad.numpy(), gradient, rtol=1e-8, atol=1e-12)
+        # In the features' own layout: the backward pass's later adds stay unstrided.
+        assert grad.is_contiguous(memory_format=layout)
 
 
 def test_bfloat16_features_are_projected_in_bfloat16_within_its_rounding():

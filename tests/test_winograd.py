@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from painterly import winograd
+from painterly.layers import LAYERS
 from painterly.objective import extract
 from painterly.vgg import load_extractor
 
@@ -73,6 +74,19 @@ def test_the_winograd_extractor_matches_the_direct_one():
     for layer in layers:
         assert _relative(features[1][layer].detach(), features[0][layer].detach().double()) < 1e-4
     assert _relative(grads[1], grads[0].double()) < 5e-3
+
+
+def test_a_direct_layer_before_a_winograd_one_keeps_its_layout():
+    fast = load_extractor(winograd=True)
+    methods = fast._methods(torch.rand(1, 3, 384, 512), LAYERS.index("conv5_1"))
+    assert methods[:4] == ["nchw", "winograd", "winograd", "winograd"]  # conv1_1 .. conv2_2
+    assert methods[-1] == "channels_last"  # conv5_1 at 24x32: too small to gain
+    out = fast(torch.rand(1, 3, 384, 512), ["conv1_1", "conv5_1"])
+    assert out["conv1_1"].is_contiguous()
+    assert out["conv5_1"].is_contiguous(memory_format=torch.channels_last)
+    small = fast._methods(torch.rand(1, 3, 64, 64), LAYERS.index("conv5_1"))
+    assert set(small) == {"channels_last"}
+    assert set(load_extractor()._methods(torch.rand(1, 3, 384, 512), 3)) == {"channels_last"}
 
 
 def test_bf16_autocast_and_gpus_use_the_direct_convolutions():
