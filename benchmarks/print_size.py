@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--max-memory", type=float)
     parser.add_argument("--tile", type=int)
     parser.add_argument("--quality", default="normal")
+    parser.add_argument("--precision", default="auto",
+                        help="winograd on a CPU with bf16: what one without bf16 runs")
     parser.add_argument("--iterations", type=int,
                         help="this many iterations at every stage (a memory check)")
     parser.add_argument("--tag", default="")
@@ -140,7 +142,8 @@ def main() -> None:
     keep_freed_memory()  # as the command line does, until the plan says tiles
     speed.ALLOCATOR = "the CLI's"
     settings = TransferSettings(size=args.size, max_memory=args.max_memory, tile=args.tile,
-                                quality=args.quality, iterations=args.iterations)
+                                quality=args.quality, iterations=args.iterations,
+                                precision=args.precision)
     plans: list[Plan] = []
     marks: list[tuple[int, int, float]] = []  # (stage size, iteration, seconds)
     stage_pictures: dict[int, Image.Image] = {}
