@@ -32,6 +32,7 @@ from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiling import iteration_cost
+from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel
 from .vgg import load_extractor
 
 
@@ -67,7 +68,8 @@ def stylize(
     ``resume`` continues from such a checkpoint (same inputs and settings). With several
     scales, each stage starts from the last one's result, upsampled. Raises
     :class:`PainterlyError` for bad input, with a one-line message naming the problem.
-    ``on_plan`` receives the run's :class:`Plan` (stages, tiles, memory) before it starts.
+    ``on_plan`` receives the run's :class:`Plan` (stages, tiles, memory; for a print-size
+    run the time, after one timed pass of the network) before it starts.
     """
     settings = settings or TransferSettings()
     inputs = load_inputs(content, style, settings.max_input_pixels)
@@ -119,6 +121,10 @@ def paint(
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
     if on_plan is not None:  # once every input, the weights too, has been checked
+        if sizes[-1] > TIMED_ABOVE:
+            deepest = deepest_layer(settings.layers_needed())
+            per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
+            plan = replace(plan, seconds=estimate_seconds(plan.stages, deepest, per_pixel))
         on_plan(plan)
     luminance_mode = settings.preserve_color == "luminance"
     counter = _ProgressCounter(callback, plan, settings, luminance_mode)

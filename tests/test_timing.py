@@ -1,0 +1,58 @@
+"""The time a print-size run expects, said before it starts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from painterly import TransferSettings, stylize, transfer
+from painterly.cli.progress import plan_line
+from painterly.events import Plan, PlannedStage
+from painterly.tiling import iteration_cost
+from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
+from painterly.vgg import load_extractor
+
+
+def test_a_whole_stage_costs_its_iterations_and_targets_in_passes_over_its_pixels():
+    stages = [PlannedStage(400, 300, 9, None)]
+    # 10 evaluations (9 iterations and the targets) of 120000 pixels.
+    assert estimate_seconds(stages, "conv5_1", 1e-6) == pytest.approx(
+        10 * 120_000 * ITERATION_PASSES * 1e-6)
+
+
+def test_tiles_cost_their_margins_and_statistics_pass_and_the_stages_add_up():
+    whole, tiled = PlannedStage(2048, 1536, 5, None), PlannedStage(2048, 1536, 5, 512)
+    ratio = estimate_seconds([tiled], "conv5_1", 1e-6) / estimate_seconds([whole], "conv5_1", 1e-6)
+    assert ratio == pytest.approx(iteration_cost(1536, 2048, 512, "conv5_1") / (2048 * 1536))
+    assert ratio > 1.6  # margins and the statistics pass
+    both = estimate_seconds([whole, tiled], "conv5_1", 1e-6)
+    assert both == pytest.approx(estimate_seconds([whole], "conv5_1", 1e-6)
+                                 + estimate_seconds([tiled], "conv5_1", 1e-6))
+
+
+def test_the_pass_is_timed_on_this_machine():
+    per_pixel = seconds_per_pixel(load_extractor(), "conv2_1", None, torch.device("cpu"))
+    assert math.isfinite(per_pixel) and 0 < per_pixel * 512 * 384 < 60
+
+
+def test_only_a_print_size_run_is_timed_ahead(small_content, small_style, monkeypatch):
+    settings = TransferSettings(size=64, iterations=1, scales=(), style_layers=("conv1_1",),
+                                content_layer="conv1_1")
+    plans: list[Plan] = []
+    stylize(small_content, small_style, settings, on_plan=plans.append)
+    monkeypatch.setattr(transfer, "TIMED_ABOVE", 32)  # as if 64 px were a print
+    stylize(small_content, small_style, settings, on_plan=plans.append)
+    assert plans[0].seconds is None
+    assert plans[1].seconds is not None and 0 < plans[1].seconds < 60
+
+
+def test_the_plan_line_says_the_time_when_there_is_one():
+    stages = (PlannedStage(4096, 3072, 5, 1360),)
+    plan = Plan(stages, memory=7 * 1024**3, limit=8 * 1024**3)
+    assert "timed" not in plan_line(plan)
+    line = plan_line(Plan(stages, 7 * 1024**3, 8 * 1024**3, seconds=1054.0))
+    assert line.endswith("about 7.0 GB of 8.0 GB and 18 min (timed on this machine)")
+    assert "and 45 s (timed" in plan_line(Plan(stages, 1, 2, seconds=45.0))
+    assert "and 2.1 h (timed" in plan_line(Plan(stages, 1, 2, seconds=7600.0))
