@@ -40,7 +40,8 @@ class Plan:
     stages: tuple[PlannedStage, ...]
     memory: int  # estimated peak bytes
     limit: int  # bytes the run may use (--max-memory, or what is available)
-    # Estimated wall time for a run above painterly.timing.TIMED_ABOVE px (None below).
+    # Estimated wall time for a run above painterly.timing.TIMED_ABOVE px (None below);
+    # a resumed run's from the stage it resumes.
     seconds: float | None = None
 
 

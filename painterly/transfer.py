@@ -124,7 +124,8 @@ def paint(
         if sizes[-1] > TIMED_ABOVE:
             deepest = deepest_layer(settings.layers_needed())
             per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
-            plan = replace(plan, seconds=estimate_seconds(plan.stages, deepest, per_pixel))
+            left = plan.stages[resume.stage if resume is not None else 0:]
+            plan = replace(plan, seconds=estimate_seconds(left, deepest, per_pixel))
         on_plan(plan)
     luminance_mode = settings.preserve_color == "luminance"
     counter = _ProgressCounter(callback, plan, settings, luminance_mode)

@@ -9,7 +9,7 @@ import torch
 
 from painterly import TransferSettings, stylize, transfer
 from painterly.cli.progress import plan_line
-from painterly.events import Plan, PlannedStage
+from painterly.events import Interrupted, Plan, PlannedStage, Progress, StopRequested
 from painterly.tiling import iteration_cost
 from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
 from painterly.vgg import load_extractor
@@ -46,6 +46,29 @@ def test_only_a_print_size_run_is_timed_ahead(small_content, small_style, monkey
     stylize(small_content, small_style, settings, on_plan=plans.append)
     assert plans[0].seconds is None
     assert plans[1].seconds is not None and 0 < plans[1].seconds < 60
+
+
+def test_a_resumed_run_counts_the_stages_it_has_left(small_content, small_style,
+                                                    monkeypatch):
+    monkeypatch.setattr(transfer, "TIMED_ABOVE", 16)
+    monkeypatch.setattr(transfer, "seconds_per_pixel", lambda *args: 1e-6)  # a fixed machine
+    settings = TransferSettings(size=64, iterations=3, scales=(32, 48), style_layers=("conv1_1",),
+                                content_layer="conv1_1")
+    plans: list[Plan] = []
+
+    def stop_in_the_middle_stage(progress: Progress) -> None:
+        if progress.iteration == 5:
+            raise StopRequested
+
+    with pytest.raises(Interrupted) as stopped:
+        stylize(small_content, small_style, settings, stop_in_the_middle_stage,
+                on_plan=plans.append)
+    assert stopped.value.checkpoint.stage == 1
+    stylize(small_content, small_style, settings, resume=stopped.value.checkpoint,
+            on_plan=plans.append)
+    whole, resumed = plans
+    assert whole.seconds == pytest.approx(estimate_seconds(whole.stages, "conv1_1", 1e-6))
+    assert resumed.seconds == pytest.approx(estimate_seconds(whole.stages[1:], "conv1_1", 1e-6))
 
 
 def test_the_plan_line_says_the_time_when_there_is_one():
