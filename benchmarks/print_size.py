@@ -25,18 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads
 
+import speed
 import torch
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import speed
 from speed import machine  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, stylize

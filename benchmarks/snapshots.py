@@ -17,15 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads
 
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from painterly import TransferSettings, __version__, stylize
 from painterly.snapshots import Snapshots

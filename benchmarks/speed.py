@@ -22,16 +22,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads
 
 import torch
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from painterly import Progress, TransferSettings, __version__, stylize  # noqa: E402
 from painterly.allocator import keep_freed_memory  # noqa: E402
