@@ -44,6 +44,31 @@ class Plan:
     # a resumed run's from the stage it resumes.
     seconds: float | None = None
 
+    def summary(self) -> str:
+        """The plan in one line: its size, stages, tiles and the memory it expects, and
+        for a print-size run the time."""
+        final = self.stages[-1]
+        sizes = ", ".join(f"{max(s.width, s.height)}" for s in self.stages)
+        line = (f"{final.width}x{final.height} px, stages {sizes} px, "
+                f"{sum(s.iterations for s in self.stages)} iterations")
+        tiled = [s for s in self.stages if s.tile is not None]
+        if tiled:
+            line += (f"; from {max(tiled[0].width, tiled[0].height)} px the network sees "
+                     f"tiles of {tiled[0].tile} px")
+        line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"
+        if self.seconds is not None:
+            line += f" and {_duration(self.seconds)} (timed on this machine)"
+        return line
+
+
+def _duration(seconds: float) -> str:
+    """A rough duration: seconds under 2 minutes, minutes under 2 hours, else hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 @dataclass(frozen=True)
 class Progress:

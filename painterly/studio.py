@@ -209,15 +209,19 @@ class Studio:
         self.jobs[session] = job
         threading.Thread(target=_run, daemon=True, args=(job, photo, paintings, settings)).start()
         began = time.perf_counter()
+        plan = ""  # the run's plan, in one line above the progress
         try:
             while True:
                 kind, value, image = job.updates.get()
-                if kind == "progress":
+                if kind == "plan":
+                    plan = f"Planned: {value}\n\n"
+                    yield None, plan + "Starting.", None, history, history
+                elif kind == "progress":
                     done, total, share = value.iteration, value.iterations, value.fraction
                     # Weighted by each iteration's pixels: a late, large stage is slower.
                     left = (time.perf_counter() - began) * (1 - share) / max(share, 1e-9)
                     progress(share, desc=f"{value.size} px, about {left:.0f} s left")
-                    text = (f"Iteration {done} of {total} at {value.size} px; style "
+                    text = (f"{plan}Iteration {done} of {total} at {value.size} px; style "
                             f"{value.style:.4f}, content {value.content:.3f}; about {left:.0f} s "
                             "left")
                     yield image, text, None, history, history
@@ -227,7 +231,8 @@ class Studio:
                                f"{settings.preserve_color}, scale {settings.style_scale:g}")
                     history = [*history, (str(path), caption)]
                     seconds = time.perf_counter() - began
-                    yield image, f"Done in {seconds:.0f} s.", str(path), history, history
+                    yield (image, f"{plan}Done in {seconds:.0f} s.", str(path), history,
+                           history)
                     return
                 elif kind == "stopped":
                     yield image, "Cancelled.", None, history, history
@@ -344,7 +349,8 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
             job.updates.put(("progress", progress.numbers(), progress.picture()))
 
     try:  # stylize decodes each upload with load_image and the settings' pixel limit
-        picture = stylize(photo, paintings, settings, callback=follow)
+        picture = stylize(photo, paintings, settings, callback=follow,
+                          on_plan=lambda plan: job.updates.put(("plan", plan.summary(), None)))
         job.updates.put(("done", None, picture))
     except Interrupted as stopped:
         job.updates.put(("stopped", None, stopped.picture))

@@ -79,3 +79,4 @@ def test_the_plan_line_says_the_time_when_there_is_one():
     assert line.endswith("about 7.0 GB of 8.0 GB and 18 min (timed on this machine)")
     assert "and 45 s (timed" in plan_line(Plan(stages, 1, 2, seconds=45.0))
     assert "and 2.1 h (timed" in plan_line(Plan(stages, 1, 2, seconds=7600.0))
+    assert line == f"painterly: {Plan(stages, 7 * 1024**3, 8 * 1024**3, seconds=1054.0).summary()}"

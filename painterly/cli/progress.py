@@ -58,26 +58,5 @@ class ProgressBar:
 
 
 def plan_line(plan: Plan) -> str:
-    """The run's plan in one line: its size, stages, tiles and the memory it expects, and
-    for a print-size run the time."""
-    final = plan.stages[-1]
-    sizes = ", ".join(f"{max(s.width, s.height)}" for s in plan.stages)
-    line = (f"painterly: {final.width}x{final.height} px, stages {sizes} px, "
-            f"{sum(s.iterations for s in plan.stages)} iterations")
-    tiled = [s for s in plan.stages if s.tile is not None]
-    if tiled:
-        line += (f"; from {max(tiled[0].width, tiled[0].height)} px the network sees tiles of "
-                 f"{tiled[0].tile} px")
-    line += f"; about {plan.memory / 1024**3:.1f} GB of {plan.limit / 1024**3:.1f} GB"
-    if plan.seconds is not None:
-        line += f" and {_duration(plan.seconds)} (timed on this machine)"
-    return line
-
-
-def _duration(seconds: float) -> str:
-    """A rough duration: seconds under 2 minutes, minutes under 2 hours, else hours."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    """The plan's line on the terminal."""
+    return f"painterly: {plan.summary()}"
