@@ -149,7 +149,7 @@ def main() -> None:
 
     def on_plan(plan: Plan) -> None:
         plans.append(plan)
-        if any(stage.tile is not None for stage in plan.stages):
+        if plan.tiled:
             return_large_blocks()
         print(plan, file=sys.stderr)
 

@@ -1,7 +1,8 @@
 """The process's memory allocator, told to keep what a run frees for its next iteration.
 
 This changes the whole process, so the command line calls it and a library leaves it to
-the program that uses it.
+the program that uses it; a batch's tiled job gives large blocks back as the command
+line's tiled run does, since its memory estimate counts on it (painterly.batch).
 """
 
 from __future__ import annotations

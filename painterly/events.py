@@ -44,6 +44,11 @@ class Plan:
     # a resumed run's from the stage it resumes.
     seconds: float | None = None
 
+    @property
+    def tiled(self) -> bool:
+        """Whether any stage is seen in tiles (a print-size picture)."""
+        return any(stage.tile is not None for stage in self.stages)
+
     def summary(self) -> str:
         """The plan in one line: its size, stages, tiles and the memory it expects, and
         for a print-size run the time."""

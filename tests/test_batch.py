@@ -38,6 +38,20 @@ def test_a_task_paints_what_paint_paints(inputs):
     assert outcome.seconds > 0
 
 
+def test_a_tiled_task_gives_large_blocks_back_as_the_command_line_does(inputs, monkeypatch):
+    """Its memory estimate counts on it, in the command line's process too."""
+    import painterly.batch
+
+    calls = []
+    monkeypatch.setattr(painterly.batch, "return_large_blocks", lambda: calls.append(1))
+    content, style = inputs
+    assert paint_task(_task(content, style)).status == PAINTED
+    assert calls == []
+    tiled = TransferSettings(size=96, iterations=2, scales=(), tile=64)
+    assert paint_task(_task(content, style, tiled)).status == PAINTED
+    assert calls == [1]
+
+
 def test_a_bad_input_fails_its_task_with_the_reason_and_travels(inputs, tmp_path):
     content, style = inputs
     broken = tmp_path / "broken.png"

@@ -196,7 +196,7 @@ def _paint(
 
 def _planned(quiet: bool, plan: Plan) -> None:
     """Say what the run will do; a tiled run's large blocks go back to the system."""
-    if any(stage.tile is not None for stage in plan.stages):
+    if plan.tiled:
         return_large_blocks()
     if not quiet:
         print(plan_line(plan), file=sys.stderr)
