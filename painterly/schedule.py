@@ -32,7 +32,9 @@ class Preset:
 #: and a larger one is that picture with detail added. Past it the strokes form in a few
 #: iterations: the 4096 px stage's picture after 3, 5 and 8 looks the same at full size,
 #: and shrunk to 1024 px it drifts a little further from the photo and the painting
-#: with each (content 0.618 / 0.620 / 0.633), so ``normal`` gives it 5.
+#: with each (content 0.618 / 0.620 / 0.633). ``normal`` gives it 3: a 4096 px run 30%
+#: faster than with 5, shrunk closer to both (content 0.546 / Gram 0.079 against 0.591
+#: / 0.083), its strokes at full size a shade softer (benchmarks/README.md, session 17).
 DETAIL_ABOVE = 1024
 
 
@@ -45,7 +47,7 @@ DETAIL_ABOVE = 1024
 #: The Scream, 10 fall just short); ``fine`` spends about 2.5 times ``normal``.
 QUALITY = {
     "draft": Preset(final=15, before=20, coarse=30, detail=3),
-    "normal": Preset(final=40, before=30, coarse=50, detail=5),
+    "normal": Preset(final=40, before=30, coarse=50, detail=3),
     "fine": Preset(final=100, before=100, coarse=100, detail=20),
 }
 

@@ -39,10 +39,15 @@ def test_stages_above_1024_px_add_detail_with_few_iterations(quality):
     assert plan([2048, 4096], quality) == (Stage(2048, preset.final), Stage(4096, preset.detail))
 
 
-def test_print_size_time_grows_with_the_pixels():
-    """Work in 512 px iterations: doubling the side past 2048 px about quadruples it."""
+@pytest.mark.parametrize("quality", QUALITY)
+def test_print_size_time_grows_with_the_pixels(quality):
+    """Work in 512 px iterations: doubling the side past 2048 px never more than
+    quadruples it, and tends to (the detail stages' pixels outgrow the 1024 px picture's
+    fixed cost)."""
     def work(size: int) -> float:
         sizes = [size >> shift for shift in range(6) if size >> shift >= 128][::-1]
-        return sum(s.iterations * (s.size / 512) ** 2 for s in plan(sizes, "normal"))
+        return sum(s.iterations * (s.size / 512) ** 2 for s in plan(sizes, quality))
 
-    assert 3.0 < work(8192) / work(4096) < 4.0
+    ratios = [work(2 * size) / work(size) for size in (2048, 4096, 8192)]
+    assert ratios == sorted(ratios) and ratios[-1] <= 4.0
+    assert ratios[-1] > 3.5
