@@ -88,7 +88,9 @@ class Progress:
     tv: float
     elapsed: float  # seconds since the optimisation started
     # Share of the run's work done, each iteration weighted by the pixels the network
-    # sees in it (a 2048 px iteration is 16 of 512 px), for a fair time left.
+    # sees in it (a 2048 px iteration is 16 of 512 px) and each stage's targets counted
+    # as one iteration more before its first, as the plan's time counts them: a fair
+    # time left.
     fraction: float = 0.0
     # The current image, (1, 3, h, w) in [0, 1] at this scale's size (the luminance
     # image in luminance mode); shared with the optimiser: read it, don't keep it.

@@ -47,10 +47,14 @@ def seconds_per_pixel(extractor: VGG19Features, deepest: str, dtype: torch.dtype
     return seconds / (_CALIBRATION[0] * _CALIBRATION[1])
 
 
+def stage_work(stage: PlannedStage, deepest: str) -> float:
+    """A stage's work in pixels through a forward and backward pass: its iterations, and
+    one more for its targets, times the work of one (:func:`painterly.tiling.iteration_cost`,
+    losses reaching ``deepest``)."""
+    return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest)
+
+
 def estimate_seconds(stages: Sequence[PlannedStage], deepest: str, per_pixel: float) -> float:
-    """The run's seconds: each stage's iterations, and one more for its targets, times
-    the work of one (:func:`painterly.tiling.iteration_cost`, losses reaching
-    ``deepest``) in ITERATION_PASSES passes of ``per_pixel`` seconds a pixel."""
-    work = sum((stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile,
-                                                       deepest) for stage in stages)
-    return work * ITERATION_PASSES * per_pixel
+    """The run's seconds: its stages' work (:func:`stage_work`) in ITERATION_PASSES passes
+    of ``per_pixel`` seconds a pixel."""
+    return sum(stage_work(stage, deepest) for stage in stages) * ITERATION_PASSES * per_pixel

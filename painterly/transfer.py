@@ -32,7 +32,7 @@ from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiling import iteration_cost
-from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel
+from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
 from .vgg import load_extractor
 
 
@@ -277,11 +277,11 @@ class _ProgressCounter:
         self.callback = callback
         self.plan_stages = plan.stages
         self.iterations = sum(stage.iterations for stage in plan.stages)
-        # Each stage's work per iteration: the pixels the network sees in it.
+        # Each stage's work per iteration, the pixels the network sees in it, and its
+        # targets' work before its first, as the plan's time counts them.
         deepest = deepest_layer(settings.layers_needed())
         self.costs = [iteration_cost(s.height, s.width, s.tile, deepest) for s in plan.stages]
-        self.ends = list(itertools.accumulate(
-            cost * stage.iterations for cost, stage in zip(self.costs, plan.stages)))
+        self.ends = list(itertools.accumulate(stage_work(s, deepest) for s in plan.stages))
         self.luminance = luminance
         self.photo: torch.Tensor | None = None  # this stage's photo, in colour
         self.done = 0
@@ -327,7 +327,8 @@ class _ProgressCounter:
         """Share of the run's work done after ``done`` iterations, through this stage."""
         before = sum(stage.iterations for stage in self.plan_stages[: self.stage])
         earlier = self.ends[self.stage - 1] if self.stage > 0 else 0.0
-        return min(1.0, (earlier + (self.done - before) * self.costs[self.stage]) / self.ends[-1])
+        done_here = self.done - before + 1  # the targets, then each iteration
+        return min(1.0, (earlier + done_here * self.costs[self.stage]) / self.ends[-1])
 
 
 def run_objective(

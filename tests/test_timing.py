@@ -32,6 +32,20 @@ def test_tiles_cost_their_margins_and_statistics_pass_and_the_stages_add_up():
                                  + estimate_seconds([tiled], "conv5_1", 1e-6))
 
 
+def test_the_share_of_work_done_counts_each_stage_as_the_plan_time_does(small_content,
+                                                                         small_style):
+    """Each stage's targets weigh one iteration, before its first: the share after each
+    iteration is the stages' work so far over all of it (timing.stage_work)."""
+    settings = TransferSettings(size=64, iterations=2, scales=(32,))
+    plans, shares = [], []
+    stylize(small_content, small_style, settings, lambda p: shares.append(p.fraction),
+            on_plan=plans.append)
+    small, large = (stage.width * stage.height for stage in plans[0].stages)
+    total = 3 * small + 3 * large
+    assert shares == pytest.approx([2 * small / total, 3 * small / total,
+                                    (3 * small + 2 * large) / total, 1.0])
+
+
 def test_the_pass_is_timed_on_this_machine():
     per_pixel = seconds_per_pixel(load_extractor(), "conv2_1", None, torch.device("cpu"))
     assert math.isfinite(per_pixel) and 0 < per_pixel * 512 * 384 < 60
