@@ -56,10 +56,10 @@ class Plan:
         sizes = ", ".join(f"{max(s.width, s.height)}" for s in self.stages)
         line = (f"{final.width}x{final.height} px, stages {sizes} px, "
                 f"{sum(s.iterations for s in self.stages)} iterations")
-        tiled = [s for s in self.stages if s.tile is not None]
-        if tiled:
-            line += (f"; from {max(tiled[0].width, tiled[0].height)} px the network sees "
-                     f"tiles of {tiled[0].tile} px")
+        if self.tiled:
+            first = next(s for s in self.stages if s.tile is not None)
+            line += (f"; from {max(first.width, first.height)} px the network sees "
+                     f"tiles of {first.tile} px")
         line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"
         if self.seconds is not None:
             line += f" and {_duration(self.seconds)} (timed on this machine)"
