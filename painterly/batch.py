@@ -111,7 +111,9 @@ def _paint_task(task: Task, should_stop: Callable[[], bool]) -> Outcome:
     try:
         inputs = _decoded(task)
         try:
-            picture = paint(inputs, task.settings, follow, on_plan=_allocate_for)
+            # No one reads a job's plan's time: no timed pass for it.
+            picture = paint(inputs, task.settings, follow, on_plan=_allocate_for,
+                            time_plan=False)
         except Interrupted as stop:
             picture, status = stop.picture, STOPPED
         distances = measure(fit_long_side(picture, min(MEASURE_SIDE, max(picture.size))),

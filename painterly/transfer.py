@@ -58,6 +58,7 @@ def stylize(
     callback: Callable[[Progress], None] | None = None,
     resume: Checkpoint | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    time_plan: bool = True,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one painting or several, mixed by
     ``settings.style_blend``) and return the picture.
@@ -69,13 +70,13 @@ def stylize(
     scales, each stage starts from the last one's result, upsampled. Raises
     :class:`PainterlyError` for bad input, with a one-line message naming the problem.
     ``on_plan`` receives the run's :class:`Plan` (stages, tiles, memory; for a print-size
-    run the time, after one timed pass of the network) before it starts.
+    run with ``time_plan`` the time, after one timed pass of the network) before it starts.
     """
     settings = settings or TransferSettings()
     inputs = load_inputs(content, style, settings.max_input_pixels)
     if settings.init_file() is not None:
         inputs = replace(inputs, start=load_image(settings.init_file(), settings.max_input_pixels))
-    return paint(inputs, settings, callback, resume, on_plan)
+    return paint(inputs, settings, callback, resume, on_plan, time_plan)
 
 
 def load_inputs(
@@ -99,6 +100,7 @@ def paint(
     callback: Callable[[Progress], None] | None = None,
     resume: Checkpoint | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    time_plan: bool = True,
 ) -> Image.Image:
     """:func:`stylize` on pictures already decoded by :func:`painterly.images.load_image`."""
     blend = settings.normalized_style_blend(len(inputs.paintings))
@@ -121,7 +123,7 @@ def paint(
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
     if on_plan is not None:  # once every input, the weights too, has been checked
-        if sizes[-1] > TIMED_ABOVE:
+        if time_plan and sizes[-1] > TIMED_ABOVE:
             deepest = deepest_layer(settings.layers_needed())
             per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
             left = plan.stages[resume.stage if resume is not None else 0:]

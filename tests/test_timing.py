@@ -60,6 +60,10 @@ def test_only_a_print_size_run_is_timed_ahead(small_content, small_style, monkey
     stylize(small_content, small_style, settings, on_plan=plans.append)
     assert plans[0].seconds is None
     assert plans[1].seconds is not None and 0 < plans[1].seconds < 60
+    # A caller that shows no time (a batch's job, -q) asks for no timed pass.
+    monkeypatch.setattr(transfer, "seconds_per_pixel", lambda *args: pytest.fail("timed"))
+    stylize(small_content, small_style, settings, on_plan=plans.append, time_plan=False)
+    assert plans[2].seconds is None
 
 
 def test_a_resumed_run_counts_the_stages_it_has_left(small_content, small_style,

@@ -179,7 +179,8 @@ def _paint(
 
         try:
             picture = stylize(content, styles, settings, callback=follow, resume=resume,
-                              on_plan=functools.partial(_planned, args.quiet))
+                              on_plan=functools.partial(_planned, args.quiet),
+                              time_plan=not args.quiet)
         except Interrupted as stop:
             progress.close()
             return save_interrupted(stop, output, encode(recipe()), checkpoint_path,
