@@ -53,7 +53,8 @@ def weights_file():
 def test_settings_options_reach_the_api(tmp_path, inputs, monkeypatch, weights_file):
     received = []
 
-    def stylize(content, style, settings, callback=None, resume=None, on_plan=None):
+    def stylize(content, style, settings, callback=None, resume=None, on_plan=None,
+                time_plan=True):
         received.append((content, style, settings))
         return Image.new("RGB", (40, 30), (10, 20, 30))
 

@@ -53,10 +53,11 @@ def fast_core():
     from painterly import batch
     from painterly.experiments import reconstruction
 
-    def paint(inputs, settings, callback=None, resume=None):
+    def paint(inputs, settings, callback=None, resume=None, on_plan=None, time_plan=True):
         return Image.new("RGB", (settings.size % 97 + 16, 16), (120, 80, 40))
 
-    def stylize(content, style, settings, callback=None, resume=None, on_plan=None):
+    def stylize(content, style, settings, callback=None, resume=None, on_plan=None,
+                time_plan=True):
         return paint(transfer.load_inputs(content, style, settings.max_input_pixels), settings)
 
     patched = pytest.MonkeyPatch()
