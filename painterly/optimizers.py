@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import PainterlyError
+from .graphs import replayed
 from .lbfgs import LBFGS, from_torch
 
 LossFunction = Callable[[torch.Tensor], torch.Tensor]
@@ -77,6 +78,7 @@ def minimize(
     step: float | None = None,
     resume: dict | None = None,
     history: int = LBFGS_HISTORY,
+    graph: bool = False,
 ) -> torch.Tensor:
     """Minimise ``loss_fn`` over the pixels of ``start`` with ``method`` (see OPTIMIZERS).
 
@@ -84,6 +86,9 @@ def minimize(
     trial step of ``gd``. ``resume`` is a state from ``Iterate.state()``, with ``start``
     the image that came with it; the run then continues at the iteration after it.
     ``history``: the correction pairs L-BFGS keeps (two image-sized vectors each).
+    ``graph``: L-BFGS may replay ``loss_fn`` and its gradient as a CUDA graph
+    (:mod:`painterly.graphs`): only where ``loss_fn`` is the same computation at every
+    call and holds no more memory than one evaluation needs (not a tiled objective).
     """
     if method == "lbfgs-b":
         return _lbfgs_b(loss_fn, start, iterations, on_iteration, resume)
@@ -92,7 +97,8 @@ def minimize(
     done = 0
     if resume is not None:
         done, step = resume["iteration"], resume["step"]
-    make = functools.partial(_LBFGS, history=history) if method == "lbfgs" else _STEPPERS[method]
+    make = (functools.partial(_LBFGS, history=history, graph=graph) if method == "lbfgs"
+            else _STEPPERS[method])
     stepper = _resumed_stepper(make, loss_fn, image, step, resume)
     first_loss: list[float] = []
 
@@ -153,7 +159,8 @@ class _LBFGS:
     neural-style."""
 
     def __init__(self, loss_fn: LossFunction, image: torch.Tensor, step: float,
-                 state: dict | None, history: int = LBFGS_HISTORY) -> None:
+                 state: dict | None, history: int = LBFGS_HISTORY, graph: bool = False
+                 ) -> None:
         self.image = image
         self.method = LBFGS(image, step, history, FIRST_MOVE)
         if state is not None:
@@ -172,7 +179,7 @@ class _LBFGS:
                 (gradient,) = torch.autograd.grad(loss, pixels)
             return loss.detach() * self.scale, gradient.mul_(self.scale)  # (in place: no copy)
 
-        self.closure = closure
+        self.closure = replayed(closure, image) if graph else closure
 
     def step(self, refused: Callable[[float], bool]) -> float:
         return self.method.step(self.closure, lambda loss: refused(loss / self.scale)) / self.scale

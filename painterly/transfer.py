@@ -162,9 +162,9 @@ def paint(
             start = upsample_with_detail(image, target)
         counter.stage, counter.size = stage, size
         try:
-            history = LBFGS_TILED_HISTORY if plan.stages[stage].tile else LBFGS_HISTORY
+            tiled = plan.stages[stage].tile is not None
             image = run_objective(objective, start, settings, plan.stages[stage].iterations,
-                                  counter, state, history)
+                                  counter, state, tiled)
         except StopRequested:
             last = counter.last
             if last is None or last.image is None or last.checkpoint is None:
@@ -340,11 +340,13 @@ def run_objective(
     iterations: int,
     on_iteration: Callable[[LossTerms, Iterate], None],
     resume: dict | None = None,
-    history: int = LBFGS_HISTORY,
+    tiled: bool = False,
 ) -> torch.Tensor:
     """Minimise ``objective`` from ``start`` for ``iterations`` with the settings'
     optimiser (continuing from the optimiser state ``resume``); ``on_iteration(terms,
-    step)`` gets the latest evaluated terms and the optimiser's iterate each iteration."""
+    step)`` gets the latest evaluated terms and the optimiser's iterate each iteration.
+    ``tiled``: ``objective`` runs on tiles (a shorter L-BFGS history; no CUDA graph,
+    which would hold every tile's activations at once)."""
     last: list[LossTerms] = []
 
     def loss_fn(image: torch.Tensor) -> torch.Tensor:
@@ -360,5 +362,6 @@ def run_objective(
         lambda step: on_iteration(last[0], step),
         settings.step,
         resume,
-        history,
+        LBFGS_TILED_HISTORY if tiled else LBFGS_HISTORY,
+        graph=not tiled,
     )
