@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from painterly import sliced
 from painterly.sliced import (
     MARGIN,
     _add_ones,  # the GPU's way of counting, tried on the CPU
@@ -76,7 +77,10 @@ def _painting(seed: int, projections: np.ndarray, count: int = 33) -> np.ndarray
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-def test_swd_loss_and_gradient_match_a_float64_reference(layout):
+@pytest.mark.parametrize("chunk", [None, 60])  # 60 values: two directions of 30 at a time
+def test_swd_loss_and_gradient_match_a_float64_reference(layout, chunk, monkeypatch):
+    if chunk is not None:
+        monkeypatch.setattr(sliced, "_CHUNK", chunk)
     projections = _directions(30)
     painting = sketch(torch.tensor(_painting(31, projections)))
     for bins, seed in ((256, 29), (64, 32)):
