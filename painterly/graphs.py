@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 
 #: Pictures up to this many pixels are evaluated by a graph. Above it the GPU's own work
-#: hides the launches, and the graph's private memory would hold a second copy of the
-#: network's activations beside the memory the other stages freed.
+#: hides the launches, and the graph's private memory, which no other allocation may
+#: use, would hold a large picture's activations for the whole stage.
 MAX_PIXELS = 1 << 20
 
 #: An evaluation of an image buffer the caller changes in place: (loss, gradient).
