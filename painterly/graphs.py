@@ -27,7 +27,7 @@ def replayed(evaluate: Evaluation, image: torch.Tensor) -> Evaluation:
     it reads, is on a GPU and at most MAX_PIXELS; else ``evaluate`` itself."""
     if image.device.type != "cuda" or image.shape[-2] * image.shape[-1] > MAX_PIXELS:
         return evaluate
-    return GraphedEvaluation(evaluate)
+    return GraphedEvaluation(evaluate, image.device)
 
 
 class GraphedEvaluation:
@@ -35,17 +35,24 @@ class GraphedEvaluation:
     libraries and kernels outside the capture), captured as a CUDA graph at the second
     and replayed from then on. Each call returns copies of the graph's outputs, which the
     next replay overwrites. Where the capture fails (an operation that reads a value
-    back to the host, say), every later call runs ``evaluate`` as it is."""
+    back to the host, say), every later call runs ``evaluate`` as it is. ``device``: the
+    GPU the evaluation runs on, which need not be the current one (``--device cuda:1``)."""
 
-    def __init__(self, evaluate: Evaluation) -> None:
+    def __init__(self, evaluate: Evaluation, device: torch.device) -> None:
         self.evaluate = evaluate
-        self.stream = torch.cuda.Stream()
+        self.device = device
+        self.stream = torch.cuda.Stream(device)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.outputs: tuple[torch.Tensor, ...] = ()
         self.calls = 0
         self.eager = False
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        # Streams, captures and replays are the current device's: make it the run's.
+        with torch.cuda.device(self.device):
+            return self._call()
+
+    def _call(self) -> tuple[torch.Tensor, torch.Tensor]:
         self.calls += 1
         if self.eager:
             return self.evaluate()

@@ -57,7 +57,7 @@ def test_replays_give_the_eager_values_at_each_iterate(small_content, small_styl
                                         settings, None, None)
     image = target.clone()
     evaluate = _evaluation(lambda x: objective(x).total, image)
-    graphed = GraphedEvaluation(evaluate)
+    graphed = GraphedEvaluation(evaluate, image.device)
     generator = torch.Generator("cuda").manual_seed(0)
     kept = []
     for _ in range(5):
@@ -79,7 +79,7 @@ def test_an_evaluation_that_reads_a_value_back_runs_eagerly():
     image = torch.rand(1, 3, 16, 16, device="cuda")
     # float() of a device value waits for the GPU: no graph can hold that.
     evaluate = _evaluation(lambda x: x.square().sum() * float(x.detach().max() >= 0), image)
-    graphed = GraphedEvaluation(evaluate)
+    graphed = GraphedEvaluation(evaluate, image.device)
     for _ in range(3):
         loss, gradient = graphed()
         torch.testing.assert_close(loss, image.square().sum())
