@@ -24,13 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly.layers import layer_channels
-from painterly.sliced import BINS, MIN_BINS
+from painterly.sliced import BINS, MIN_BINS, _add_ones
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-
-
-def index_add_int32(flat: torch.Tensor, size: int) -> torch.Tensor:
-    return flat.new_zeros(size).index_add_(0, flat, flat.new_ones(1).expand(len(flat)))
 
 
 def index_add_float(flat: torch.Tensor, size: int) -> torch.Tensor:
@@ -52,7 +48,7 @@ def bincount(flat: torch.Tensor, size: int) -> torch.Tensor:
 
 
 METHODS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
-    "index_add_ int32 (now)": index_add_int32,
+    "index_add_ int32 (now)": lambda flat, size: _add_ones(flat, minlength=size),
     "index_add_ float32": index_add_float,
     "scatter_add_ int64": scatter_add_int64,
     "histc": histc,
