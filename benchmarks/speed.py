@@ -148,15 +148,15 @@ def step(args: argparse.Namespace) -> None:
         # The floor is the direct convolutions' (winograd's is fp32 too); a last row
         # pairs winograd with a floor pass that also runs Winograd's convolutions.
         name = precision if args.style_losses == ["gram"] else f"{precision}, {loss}"
-        rows = [(name, False)] + ([(f"{name}, against its own floor", True)]
-                                  if precision == "winograd" else [])
+        # (label, floor by Winograd's convolutions too, CUDA graphs)
+        rows = [(name, False, True)] + ([(f"{name}, against its own floor", True, True)]
+                                        if precision == "winograd" else [])
         if device.type == "cuda" and args.without_graphs:
-            rows.append((f"{name}, without CUDA graphs", False))
-        for label, own_floor in rows:
+            rows.append((f"{name}, without CUDA graphs", False, False))
+        for label, own_floor, replay in rows:
             floor_precision = "fp32" if precision == "winograd" else precision
             floor = floor_pass(args.size, floor_precision, device, own_floor)
-            # The graphs' limit, 0 where this row asks for none (painterly.graphs).
-            graphs.MAX_PIXELS = 0 if "without CUDA graphs" in label else limit
+            graphs.MAX_PIXELS = limit if replay else 0  # (painterly.graphs)
             lines.append(_pairs_row(label, paired_seconds(settings, floor)))
         graphs.MAX_PIXELS = limit
     write(f"step_{device.type}{args.tag}", lines)
