@@ -124,6 +124,8 @@ def main() -> None:
                         help="winograd on a CPU with bf16: what one without bf16 runs")
     parser.add_argument("--iterations", type=int,
                         help="this many iterations at every stage (a memory check)")
+    parser.add_argument("--scales", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        metavar="N,N", help="the stages before --size (default: halving)")
     parser.add_argument("--tag", default="")
     parser.add_argument("--keep", type=lambda text: {int(n) for n in text.split(",")},
                         default=set(), metavar="N,N",
@@ -140,7 +142,7 @@ def main() -> None:
     speed.ALLOCATOR = "the CLI's"
     settings = TransferSettings(size=args.size, max_memory=args.max_memory, tile=args.tile,
                                 quality=args.quality, iterations=args.iterations,
-                                precision=args.precision)
+                                precision=args.precision, scales=args.scales)
     plans: list[Plan] = []
     marks: list[tuple[int, int, float]] = []  # (stage size, iteration, seconds)
     stage_pictures: dict[int, Image.Image] = {}

@@ -18,11 +18,12 @@ from .errors import PainterlyError, SettingsError
 from .images import MAX_INPUT_PIXELS
 from .layers import LAYERS, MIN_SIDE, canonical_layer
 from .optimizers import OPTIMIZERS
-from .schedule import QUALITIES, Stage, plan
+from .schedule import DETAIL_ABOVE, QUALITIES, Stage, plan
 from .style_targets import STYLE_LOSSES
 
 DEFAULT_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-#: The automatic coarse-to-fine ladder halves the size down to no less than this.
+#: The automatic coarse-to-fine ladder halves the size down to no less than this (past
+#: the largest settled stage, a quarter: TransferSettings.stage_sizes).
 AUTO_SCALE_MIN = 128
 #: Stages up to this size see the painting scaled with them, however small it is; larger
 #: ones give their brushwork layers the painting at no more than its own size
@@ -167,7 +168,9 @@ class TransferSettings(RunSettings):
         default=None,
         metadata={
             "help": "long sides of coarser stages run before --size, each starting the "
-            "next (default: auto, halving down to 128 px; none: one stage)"
+            "next (default: auto, halving down to 128 px, but that the largest stage up to "
+            "1024 px is followed by one four times its side, e.g. 1024, 4096; none: one "
+            "stage)"
         },
     )
     masks: tuple[str, ...] | None = field(
@@ -245,12 +248,20 @@ class TransferSettings(RunSettings):
         return {role: paths for role, paths in files.items() if paths}
 
     def stage_sizes(self) -> tuple[int, ...]:
-        """Long side of each stage, coarse to fine, ending with ``size``."""
+        """Long side of each stage, coarse to fine, ending with ``size``: each half the
+        next, down to AUTO_SCALE_MIN, but that the largest settled stage (up to
+        DETAIL_ABOVE) is followed by one four times its side, without the detail stage
+        in between (1024 -> 4096 px, not 1024 -> 2048 -> 4096). The settled picture
+        takes a 4x jump as well as two 2x ones: a 4096 px picture shrunk to 1024 px as
+        close to the painting and closer to the photo, its strokes at full size a shade
+        softer only under a magnifier, and the 2048 px stage's 12% of the run's time
+        saved (benchmarks/README.md, session 19)."""
         if self.scales is not None:
             return (*self.scales, self.size)
         sizes = [self.size]
         while sizes[0] // 2 >= AUTO_SCALE_MIN:
-            sizes.insert(0, sizes[0] // 2)
+            quarter = sizes[0] // 2 > DETAIL_ABOVE >= sizes[0] // 4
+            sizes.insert(0, sizes[0] // (4 if quarter else 2))
         return tuple(sizes)
 
     def stages(self) -> tuple[Stage, ...]:

@@ -143,10 +143,12 @@ def test_swd_needs_more_memory_than_gram_and_tiles():
 
 
 def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
-    # 4096 px in 8 GB (the print-size benchmark's run): the final stage needs tiles, and
-    # the 2048 px stage whole needs less than that (L-BFGS's vectors are a quarter).
+    # 4096 px in 8 GB (the print-size benchmark's run), with a 2048 px stage: the final
+    # stage needs tiles, and the 2048 px stage whole needs less than that (L-BFGS's
+    # vectors are a quarter).
     bf16 = torch.bfloat16
-    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
+    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0,
+                                scales=(128, 256, 512, 1024, 2048))
     tile = fit_memory(settings, PHOTO, [(1024, 640)], CPU, bf16)
     tiles = stage_tiles(settings, PHOTO, bf16, False, tile)
     assert tile is not None and tiles[-1] == tile and set(tiles[:-1]) == {None}
@@ -159,6 +161,7 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
 
 
 def test_a_given_tile_tiles_every_stage_larger_than_it():
-    settings = TransferSettings(size=4096, precision="bf16", tile=1312)
+    settings = TransferSettings(size=4096, precision="bf16", tile=1312,
+                                scales=(128, 256, 512, 1024, 2048))
     assert stage_tiles(settings, PHOTO, torch.bfloat16, False, 1312) == (
         None, None, None, None, 1312, 1312)

@@ -8,6 +8,7 @@ from dataclasses import fields
 import pytest
 
 from painterly import ReconstructSettings, SettingsError, TransferSettings
+from painterly.schedule import DETAIL_ABOVE
 from painterly.settings import RunSettings
 
 
@@ -16,6 +17,24 @@ def test_automatic_scales_halve_down_to_128():
     assert TransferSettings(size=300).stage_sizes() == (150, 300)
     assert TransferSettings(size=200).stage_sizes() == (200,)
     assert TransferSettings(size=512, scales=()).stage_sizes() == (512,)
+
+
+def test_the_settled_picture_is_followed_by_a_stage_four_times_its_side():
+    """Past twice DETAIL_ABOVE the detail stage between the largest settled stage and
+    the one four times its side is left out; the settled stage is the same."""
+    assert TransferSettings(size=2048).stage_sizes() == (128, 256, 512, 1024, 2048)
+    assert TransferSettings(size=4096).stage_sizes() == (128, 256, 512, 1024, 4096)
+    assert TransferSettings(size=8192).stage_sizes() == (128, 256, 512, 1024, 4096, 8192)
+    assert TransferSettings(size=3000).stage_sizes() == (187, 375, 750, 3000)
+    assert TransferSettings(size=2100).stage_sizes()[-2:] == (525, 2100)
+    for size in (2048, 2049, 2100, 3000, 4095, 4096, 6000, 8192):
+        halved = [size >> shift for shift in range(7) if size >> shift >= 128]
+        settled = max(s for s in halved if s <= DETAIL_ABOVE)
+        stages = TransferSettings(size=size).stage_sizes()
+        after = stages.index(settled) + 1  # the same settled stage as by halving
+        assert stages[after] == size or stages[after] // 4 == settled
+        assert all(stages[i + 1] // 2 == stages[i] for i in range(len(stages) - 1)
+                   if i != after - 1)
 
 
 def test_layer_aliases_are_stored_in_paper_form():
