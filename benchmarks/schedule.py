@@ -27,14 +27,15 @@ from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads
 
-import painterly.settings  # noqa: E402
-from painterly import Progress, TransferSettings, stylize  # noqa: E402
-from painterly.allocator import keep_freed_memory  # noqa: E402
-from painterly.devices import resolve_device  # noqa: E402
-from painterly.metrics import distribution_distances, measure  # noqa: E402
-from painterly.schedule import Stage  # noqa: E402
-from quality import CONTENT, PAINTINGS  # noqa: E402
-from speed import machine  # noqa: E402
+from quality import CONTENT, PAINTINGS
+from speed import machine
+
+import painterly.settings
+from painterly import Progress, TransferSettings, stylize
+from painterly.allocator import keep_freed_memory
+from painterly.devices import resolve_device
+from painterly.metrics import distribution_distances, measure
+from painterly.schedule import Stage
 
 RESULTS = ROOT / "benchmarks" / "results"
 
