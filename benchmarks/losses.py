@@ -29,10 +29,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speed import machine  # benchmarks/speed.py, beside this script
+from speed import keep_memory_as_the_cli, machine  # benchmarks/speed.py, beside this script
 
 from painterly import PainterlyError, TransferSettings, __version__, stylize
-from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.images import fit_long_side, load_image
 from painterly.metrics import distribution_distances, measure
@@ -55,7 +54,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="",
                         help="FILE:LOSS,...: those losses' rows of an earlier run, to compare")
     args = parser.parse_args()
-    keep_freed_memory()  # as the command line does
+    keep_memory_as_the_cli()
     losses = args.losses.split(",")
     weights = dict(pair.split("=") for pair in args.style_weights.split(",") if pair)
     store = RESULTS / f"losses{args.tag}.json"

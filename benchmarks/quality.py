@@ -26,11 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from speed import floor_seconds
+from speed import floor_seconds, keep_memory_as_the_cli
 from speed import machine as describe_machine  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, __version__, graphs, stylize
-from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.images import save_image
 from painterly.metrics import distribution_distances, measure
@@ -56,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.without_graphs:
         graphs.MAX_PIXELS = 0
-    keep_freed_memory()  # as the command line does
+    keep_memory_as_the_cli()
     if args.scales is not None:
         args.scales = (
             () if args.scales == "none" else None if args.scales == "auto"

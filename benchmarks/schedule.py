@@ -28,11 +28,10 @@ from painterly.openmp import spin_less
 spin_less()  # as the command line does, before PyTorch loads
 
 from quality import CONTENT, PAINTINGS
-from speed import machine
+from speed import keep_memory_as_the_cli, machine
 
 import painterly.settings
 from painterly import Progress, TransferSettings, stylize
-from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.metrics import distribution_distances, measure
 from painterly.schedule import Stage
@@ -95,7 +94,7 @@ def main() -> None:
     parser.add_argument("--pictures", type=Path, default=Path("/tmp/painterly_schedule"),
                         help="where the pictures go (a folder per tag)")
     args = parser.parse_args()
-    keep_freed_memory()  # as the command line does
+    keep_memory_as_the_cli()
     stages = args.schedule
     # The schedule replaces the --quality presets' (settings.stages() reads plan()).
     painterly.settings.plan = lambda sizes, quality, iterations=None: stages

@@ -52,6 +52,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 ALLOCATOR = "glibc defaults"  # or, once main() has set it up, the CLI's
 
 
+def keep_memory_as_the_cli() -> None:
+    """Keep freed memory for reuse, as the command line does, and say so in machine()."""
+    global ALLOCATOR
+    if keep_freed_memory():
+        ALLOCATOR = "freed memory kept (as the CLI)"
+
+
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -337,9 +344,8 @@ def main() -> None:
     parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
                         help="keep: freed memory kept for reuse, as the CLI does (default)")
     args = parser.parse_args()
-    if args.allocator == "keep" and keep_freed_memory():
-        global ALLOCATOR
-        ALLOCATOR = "freed memory kept (as the CLI)"
+    if args.allocator == "keep":
+        keep_memory_as_the_cli()
     if args.precisions is None:
         native = resolve_precision("auto", resolve_device(args.device)) is not None
         args.precisions = ["fp32", "winograd"] + (["bf16"] if native else [])

@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 import itertools
 
+from speed import keep_memory_as_the_cli
 from speed import machine as device_name  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, __version__
-from painterly.allocator import keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.frames import open_clip, write_clip
 from painterly.images import load_image, to_tensor
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--alone-from", type=Path,
                         help="an earlier run's JSON whose independent rows to reuse")
     args = parser.parse_args()
-    keep_freed_memory()  # as the command line does
+    keep_memory_as_the_cli()
     settings = TransferSettings(size=args.size)
     weights = [0.0] + [float(w) for w in args.temporal_weights.split(",")]
     rows = []
