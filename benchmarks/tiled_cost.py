@@ -30,8 +30,9 @@ MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks give
 RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")
 
 
-def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[float]:
-    """Seconds of ``repeats`` evaluations in this process, set up as ``mode`` says."""
+def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
+    """Seconds of ``repeats`` evaluations in this process, set up as ``mode`` says; a
+    tiled one's as 'total:statistics pass:back-propagating pass'."""
     import torch
 
     from painterly.allocator import keep_freed_memory, return_large_blocks
@@ -52,13 +53,31 @@ def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[float]:
     extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(settings.precision, cpu))
     objective = build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
                                 tile=tile)
-    evaluate_once = objective if mode.startswith("untiled") else TiledObjective(objective, tile)
+    passes: dict[str, float] = {}
+
+    class Timed(TiledObjective):
+        """Times each pass over the tiles."""
+
+        def _statistics(self, *args):
+            began = time.perf_counter()
+            result = super()._statistics(*args)
+            passes["statistics"] = time.perf_counter() - began
+            return result
+
+        def _parts(self, *args):
+            began = time.perf_counter()
+            result = super()._parts(*args)
+            passes["parts"] = time.perf_counter() - began
+            return result
+
+    evaluate_once = objective if mode.startswith("untiled") else Timed(objective, tile)
     seconds = []
     for _ in range(repeats):
         pixels = photo.clone().requires_grad_(True)
         began = time.perf_counter()
         evaluate_once(pixels).total.backward()
-        seconds.append(time.perf_counter() - began)
+        total = time.perf_counter() - began
+        seconds.append(":".join(f"{value:.2f}" for value in (total, *passes.values())))
     return seconds
 
 
@@ -121,24 +140,37 @@ def main() -> None:
         main_run(args)
         return
     if args.mode:
-        print(" ".join(f"{s:.2f}" for s in evaluate(args.size, args.tile, args.mode, args.repeats)))
+        print(" ".join(evaluate(args.size, args.tile, args.mode, args.repeats)))
         return
     import torch
     from speed import machine  # benchmarks/speed.py, beside this script
 
-    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    from painterly.layers import deepest_layer
+    from painterly.settings import TransferSettings
+    from painterly.tiles import seen_pixels
+
+    times: dict[str, list[list[float]]] = {mode: [] for mode in MODES}
     for _ in range(args.rounds):
         for mode in MODES:
             out = subprocess.run([sys.executable, __file__, "--mode", mode, "--size",
                                   str(args.size), "--tile", str(args.tile), "--repeats",
                                   str(args.repeats)], capture_output=True, text=True, check=True)
-            times[mode] += [float(s) for s in out.stdout.split()]
+            times[mode] += [[float(v) for v in s.split(":")] for s in out.stdout.split()]
+    height, width = args.size * 3 // 4, args.size  # the photo's 4:3
+    deepest = deepest_layer(TransferSettings().layers_needed())
+    seen = seen_pixels(height, width, args.tile, deepest) / (height * width)
     title = (f"painterly on {machine(torch.device('cpu'))}; the default objective at "
-             f"{args.size} px, tiles of {args.tile} px, one evaluation (value and gradient); "
-             f"{args.rounds} rounds of processes alternated, {args.repeats} evaluations each")
-    lines = [title, "", "| mode | seconds (each evaluation) | fastest |", "|---|---|---|"]
-    for mode, seconds in times.items():
-        lines.append(f"| {mode} | {', '.join(f'{s:.1f}' for s in seconds)} | {min(seconds):.1f} |")
+             f"{args.size} px, tiles of {args.tile} px (the network sees {seen:.2f}x the "
+             f"pixels), one evaluation (value and gradient); {args.rounds} rounds of "
+             f"processes alternated, {args.repeats} evaluations each")
+    header = ("| mode | seconds (each evaluation) | fastest | its statistics pass + "
+              "back-propagating pass |")
+    lines = [title, "", header, "|---|---|---|---|"]
+    for mode, rows in times.items():
+        fastest = min(rows)
+        split = " + ".join(f"{v:.1f}" for v in fastest[1:]) or "-"
+        lines.append(f"| {mode} | {', '.join(f'{r[0]:.1f}' for r in rows)} | "
+                     f"{fastest[0]:.1f} | {split} |")
     text = "\n".join(lines) + "\n"
     print(text)
     (ROOT / "benchmarks" / "results" / f"tiled_cost{args.tag}.md").write_text(text)
