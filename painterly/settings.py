@@ -249,13 +249,9 @@ class TransferSettings(RunSettings):
 
     def stage_sizes(self) -> tuple[int, ...]:
         """Long side of each stage, coarse to fine, ending with ``size``: each half the
-        next, down to AUTO_SCALE_MIN, but that the largest settled stage (up to
-        DETAIL_ABOVE) is followed by one four times its side, without the detail stage
-        in between (1024 -> 4096 px, not 1024 -> 2048 -> 4096). The settled picture
-        takes a 4x jump as well as two 2x ones: a 4096 px picture shrunk to 1024 px as
-        close to the painting and closer to the photo, its strokes at full size a shade
-        softer only under a magnifier, and the 2048 px stage's 12% of the run's time
-        saved (benchmarks/README.md, session 19)."""
+        next down to AUTO_SCALE_MIN, but the largest settled stage (up to DETAIL_ABOVE)
+        is followed by one four times its side (1024 -> 4096 px): a 2048 px stage between
+        took 12% of a 4096 px run for strokes crisper only under a magnifier."""
         if self.scales is not None:
             return (*self.scales, self.size)
         sizes = [self.size]
