@@ -37,7 +37,7 @@ from PIL import Image
 from speed import machine  # benchmarks/speed.py, beside this script
 
 from painterly import TransferSettings, stylize
-from painterly.allocator import keep_freed_memory, return_large_blocks
+from painterly.allocator import allocate_for, keep_freed_memory
 from painterly.devices import resolve_device
 from painterly.events import Plan, Progress
 from painterly.images import fit_long_side, save_image
@@ -151,8 +151,7 @@ def main() -> None:
 
     def on_plan(plan: Plan) -> None:
         plans.append(plan)
-        if plan.tiled:
-            return_large_blocks()
+        allocate_for(plan)
         print(plan, file=sys.stderr)
 
     def follow(progress: Progress) -> None:

@@ -25,9 +25,9 @@ from typing import Protocol
 import torch
 from PIL import Image
 
-from .allocator import return_large_blocks
+from .allocator import allocate_for
 from .errors import PainterlyError
-from .events import Interrupted, Plan, Progress, StopRequested
+from .events import Interrupted, Progress, StopRequested
 from .images import check_image_path, decode_image, encode_image, fit_long_side
 from .jobs import Job
 from .metrics import Distances, measure
@@ -112,7 +112,7 @@ def _paint_task(task: Task, should_stop: Callable[[], bool]) -> Outcome:
         inputs = _decoded(task)
         try:
             # No one reads a job's plan's time: no timed pass for it.
-            picture = paint(inputs, task.settings, follow, on_plan=_allocate_for,
+            picture = paint(inputs, task.settings, follow, on_plan=allocate_for,
                             time_plan=False)
         except Interrupted as stop:
             picture, status = stop.picture, STOPPED
@@ -127,15 +127,6 @@ def _paint_task(task: Task, should_stop: Callable[[], bool]) -> Outcome:
         return Outcome(task.index, FAILED, seconds=time.perf_counter() - began, error=error)
     return Outcome(task.index, status, data, time.perf_counter() - began, distances,
                    history=tuple(history))
-
-
-def _allocate_for(plan: Plan) -> None:
-    """A tiled job's memory estimate counts on its large blocks going back to the system
-    as they are freed, as the command line arranges for a tiled run: a batch painted in
-    the command line's own process (which keeps freed memory) would otherwise keep
-    L-BFGS's freed vectors as holes, ~0.24 GB a megapixel (painterly.allocator)."""
-    if plan.tiled:
-        return_large_blocks()
 
 
 def _decoded(task: Task) -> Inputs:

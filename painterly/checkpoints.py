@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .checks import is_whole
 from .errors import PainterlyError
 from .events import Checkpoint
 from .outputs import atomic_write, check_output_path
@@ -87,8 +88,7 @@ def _check_state(state: dict, path: object) -> None:
     writes; the settings themselves are checked when the recipe is turned into them."""
 
     def count(name: str, minimum: int) -> bool:
-        value = state.get(name)
-        return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+        return is_whole(state.get(name), minimum)
 
     check_recipe(state.get("recipe"), path)
     image = state.get("image")

@@ -16,16 +16,24 @@ line calls it and a library leaves it to the program.
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 #: libgomp's spins before an idle thread sleeps (its default: 300000).
 SPIN_COUNT = 10000
+#: The environment variables that set how libgomp's idle threads wait.
+WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def spin_less(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Set libgomp's spin count to SPIN_COUNT in ``environ``, unless its user chose a
     policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT) already. Returns whether it was set."""
-    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
+    if any(name in environ for name in WAIT_SETTINGS):
         return False
     environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
     return True
+
+
+def wait_settings(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """How this process's OpenMP threads wait, for worker processes started elsewhere
+    (a Ray cluster's nodes have their own environment): what of WAIT_SETTINGS is set."""
+    return {name: environ[name] for name in WAIT_SETTINGS if name in environ}

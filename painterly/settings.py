@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from .checks import check_choice, check_weight, check_whole, is_number, is_whole, sequence
 from .errors import PainterlyError, SettingsError
 from .images import MAX_INPUT_PIXELS
 from .layers import LAYERS, MIN_SIDE, canonical_layer
@@ -81,20 +82,20 @@ class RunSettings:
     )
 
     def __post_init__(self) -> None:
-        _check_int(self, "size", minimum=MIN_SIDE)
+        check_whole("size", self.size, MIN_SIDE)
         if self.iterations is not None:  # None: a transfer's from its quality
-            _check_int(self, "iterations", minimum=1)
-        _check_int(self, "seed", minimum=0)
+            check_whole("iterations", self.iterations, 1)
+        check_whole("seed", self.seed, 0)
         if self.seed > MAX_SEED:
             raise SettingsError("seed", f"must be at most {MAX_SEED}, got {self.seed}")
-        _check_int(self, "max_input_pixels", minimum=1)
+        check_whole("max_input_pixels", self.max_input_pixels, 1)
         if self.max_memory is not None and not (
-            _is_number(self.max_memory) and math.isfinite(self.max_memory) and self.max_memory > 0
+            is_number(self.max_memory) and math.isfinite(self.max_memory) and self.max_memory > 0
         ):
             raise SettingsError("max_memory", f"must be a positive number of GB, got "
                                 f"{self.max_memory!r}")
         if self.step is not None and not (
-            _is_number(self.step) and math.isfinite(self.step) and self.step > 0
+            is_number(self.step) and math.isfinite(self.step) and self.step > 0
         ):
             raise SettingsError("step", f"must be a positive number, got {self.step!r}")
         for name, allowed in (
@@ -102,7 +103,7 @@ class RunSettings:
             ("pooling", POOLINGS),
             ("precision", PRECISIONS),
         ):
-            _check_choice(self, name, allowed)
+            check_choice(name, getattr(self, name), allowed)
         _check_device(self.device)
         if self.weights is not None and not (isinstance(self.weights, str) and self.weights):
             raise SettingsError("weights", f"must be a file path, got {self.weights!r}")
@@ -189,13 +190,13 @@ class TransferSettings(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice(self, "quality", QUALITIES)
-        _check_choice(self, "style_loss", STYLE_LOSSES)
+        check_choice("quality", self.quality, QUALITIES)
+        check_choice("style_loss", self.style_loss, STYLE_LOSSES)
         for name in ("content_weight", "style_weight", "tv_weight"):
-            _check_weight(name, getattr(self, name))
+            check_weight(name, getattr(self, name))
         object.__setattr__(self, "content_layer", _layer(self.content_layer, "content_layer"))
         layers = tuple(_layer(layer, "style_layers")
-                       for layer in _sequence("style_layers", self.style_layers))
+                       for layer in sequence("style_layers", self.style_layers))
         if not layers:
             raise SettingsError("style_layers", "give at least one layer")
         if len(set(layers)) != len(layers):
@@ -210,25 +211,25 @@ class TransferSettings(RunSettings):
                 )
         if self.style_blend is not None:
             _check_weight_list(self, "style_blend")
-        if not (_is_number(self.style_scale) and 0 < self.style_scale <= 16):
+        if not (is_number(self.style_scale) and 0 < self.style_scale <= 16):
             raise SettingsError(
                 "style_scale", f"must be a number above 0 and at most 16, got {self.style_scale!r}"
             )
         if self.style_size is not None:
-            _check_int(self, "style_size", minimum=MIN_SIDE)
+            check_whole("style_size", self.style_size, MIN_SIDE)
         if self.scales is not None:
-            scales = _sequence("scales", self.scales)
+            scales = sequence("scales", self.scales)
             for value in scales:
-                if not isinstance(value, int) or isinstance(value, bool) or value < MIN_SIDE:
-                    raise SettingsError("scales", f"each must be an integer >= {MIN_SIDE}")
+                if not is_whole(value, MIN_SIDE):
+                    raise SettingsError("scales", f"each must be a whole number >= {MIN_SIDE}")
             if list(scales) != sorted(set(scales)) or (scales and scales[-1] >= self.size):
                 raise SettingsError("scales", "must increase and stay below size")
             object.__setattr__(self, "scales", scales)
-        _check_choice(self, "preserve_color", PRESERVE_COLOR)
+        check_choice("preserve_color", self.preserve_color, PRESERVE_COLOR)
         if self.tile is not None:
-            _check_int(self, "tile", minimum=MIN_TILE)
+            check_whole("tile", self.tile, MIN_TILE)
         if self.masks is not None:
-            masks = _sequence("masks", self.masks)
+            masks = sequence("masks", self.masks)
             if not masks or not all(isinstance(mask, str) and mask for mask in masks):
                 raise SettingsError("masks", f"expected image paths, got {self.masks!r}")
             object.__setattr__(self, "masks", masks)
@@ -319,8 +320,8 @@ class ReconstructSettings(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_int(self, "iterations", minimum=1)
-        _check_choice(self, "target", TARGETS)
+        check_whole("iterations", self.iterations, 1)
+        check_choice("target", self.target, TARGETS)
         object.__setattr__(self, "layer", _layer(self.layer, "layer"))
         if not isinstance(self.up_to, bool):
             raise SettingsError("up_to", f"must be true or false, got {self.up_to!r}")
@@ -349,45 +350,15 @@ class ReconstructSettings(RunSettings):
         )
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_int(settings: RunSettings, name: str, minimum: int) -> None:
-    value = getattr(settings, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SettingsError(name, f"must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_choice(settings: RunSettings, name: str, allowed: tuple[str, ...]) -> None:
-    value = getattr(settings, name)
-    if value not in allowed:
-        raise SettingsError(name, f"unknown value {value!r}; use one of {', '.join(allowed)}")
-
-
-def _sequence(name: str, value: object) -> tuple:
-    """``value`` as a tuple: a string alone, or a list or tuple (from a recipe, anything)."""
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, (list, tuple)):
-        raise SettingsError(name, f"expected a list, got {value!r}")
-    return tuple(value)
-
-
 def _check_weight_list(settings: RunSettings, name: str) -> tuple[float, ...]:
     """Check a list of weights (each >= 0, some > 0); store and return it as a tuple."""
-    weights = _sequence(name, getattr(settings, name))
+    weights = sequence(name, getattr(settings, name))
     for weight in weights:
-        _check_weight(name, weight)
+        check_weight(name, weight)
     if sum(weights) <= 0:
         raise SettingsError(name, "at least one weight must be positive")
     object.__setattr__(settings, name, weights)
     return weights
-
-
-def _check_weight(name: str, value: object) -> None:
-    if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise SettingsError(name, f"must be a finite number >= 0, got {value!r}")
 
 
 def _layer(name: object, setting: str) -> str:

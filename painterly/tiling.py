@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .allocator import tiles_keep_freed_memory
 from .layers import deepest_layer
 from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
@@ -41,11 +42,10 @@ Sums = dict[Key, tuple[Moments, float]]
 Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 
 #: What tiling adds to the cost of the pixels the network sees, relative to a forward and
-#: backward pass: the first pass's forward (1/3), swd's projections a second time, and
-#: the page faults of blocks given back to the kernel (painterly.allocator). Measured: a
-#: tiled iteration takes 2.0x an untiled one's time a megapixel at 2048 and 4096 px on
-#: tiles of 1312 px (1.19-1.23x the pixels seen; bf16, swd; benchmarks/README.md).
-TILED_EXTRA = 0.6
+#: backward pass: the statistics pass's forward, swd's projections a second time. Measured
+#: (session 20, bf16, swd): a 4096 px stage on tiles of 1472 px took 1.31x the time a
+#: pixel seen of the 1024 px stage before it (1.19x the pixels seen; benchmarks/README.md).
+TILED_EXTRA = 0.3
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str) -> float:
@@ -73,7 +73,8 @@ class TiledObjective:
         image_size = (image.shape[-2], image.shape[-1])
         deepest = deepest_layer(objective.layers)
         tiles = tile_grid(*image_size, self.tile, deepest)
-        sums, moments = self._statistics(image.detach(), tiles)
+        with tiles_keep_freed_memory():
+            sums, moments = self._statistics(image.detach(), tiles)
         settled = {key: self._target(key).settle(tuple(part / count for part in parts), count)
                    for key, (parts, count) in moments.items()}
         style = image.new_zeros(())
@@ -155,24 +156,25 @@ class TiledObjective:
         """Pass 2: each tile back-propagates its parts of the loss to its crop's pixels
         (``gradients``); returns the gradient, and the weighted sum of the parts of the
         targets whose loss is their parts' sum (swd)."""
-        gradient = torch.zeros_like(image) if gradients else None
+        gradient = torch.zeros_like(image) if gradients else None  # not a tile's memory
         rest = image.new_zeros(())
-        for tile in tiles:
-            crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(gradients)
-            with torch.set_grad_enabled(gradients):
-                parts, cores = self._tile(crop, tile, image_size=image.shape[-2:])
-                share = sum(weights[name] * parts[name]
-                            for name in ("content", "across", "down", "outside"))
-                for key, (core, mask) in cores.items():
-                    if key not in settled:
-                        continue
-                    part = settled[key].part(core, mask) * self._style_weight(key)
-                    share = share + self.objective.style_weight * part
-                    if settled[key].value is None:
-                        rest = rest + part.detach()
-            if gradient is not None:
-                share.backward()
-                gradient[:, :, tile.rows(), tile.cols()] += crop.grad
+        with tiles_keep_freed_memory():
+            for tile in tiles:
+                crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(gradients)
+                with torch.set_grad_enabled(gradients):
+                    parts, cores = self._tile(crop, tile, image_size=image.shape[-2:])
+                    share = sum(weights[name] * parts[name]
+                                for name in ("content", "across", "down", "outside"))
+                    for key, (core, mask) in cores.items():
+                        if key not in settled:
+                            continue
+                        part = settled[key].part(core, mask) * self._style_weight(key)
+                        share = share + self.objective.style_weight * part
+                        if settled[key].value is None:
+                            rest = rest + part.detach()
+                if gradient is not None:
+                    share.backward()
+                    gradient[:, :, tile.rows(), tile.cols()] += crop.grad
         return gradient, rest
 
     def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from .checks import check_whole, is_number
 from .errors import PainterlyError, SettingsError
 from .events import Progress
 from .flow import motion, warp
@@ -85,15 +86,12 @@ class VideoSettings:
             value = getattr(self, name)
             if value is None and name == "fps":
                 continue
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and low <= value <= high):
+            if not (is_number(value) and math.isfinite(value) and low <= value <= high):
                 raise SettingsError(name, f"must be a number from {low:g} to {high:g}, "
                                     f"got {value!r}")
         for name in ("frame_iterations", "frames"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value < 1):
-                raise SettingsError(name, f"must be a whole number >= 1, got {value!r}")
+            if getattr(self, name) is not None:
+                check_whole(name, getattr(self, name), 1)
 
     def carried_iterations(self, quality: str) -> int:
         """Iterations for a frame carried from the last one."""

@@ -53,3 +53,68 @@ def test_kept_memory_is_reused_without_page_faults_and_released_on_demand():
     assert min(kept_faults) < 0.05
     # malloc_trim gave the pages back, so the next block faults them in again.
     assert after_release > 0.5
+
+
+_TILES = """
+import resource, torch
+import painterly.cli
+from painterly.allocator import keep_freed_memory, return_large_blocks, tiles_keep_freed_memory
+
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+def block(size=25 * 2**20):
+    # page faults per page of a block of float32 values, and what of it stays resident
+    # once it is freed (a share of its size)
+    before, faults = resident(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(size)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return faults / (size * 4 / 4096), (resident() - before) / (size * 4)
+
+keep_freed_memory()
+return_large_blocks()
+torch.ones(25 * 2**20)
+outside = block()
+with tiles_keep_freed_memory():
+    inside = [block() for _ in range(3)]
+after = block(10 * 25 * 2**20)  # more than the tiles' blocks kept
+print(*outside, min(faults for faults, _ in inside), max(kept for _, kept in inside), *after)
+"""
+
+
+@pytest.mark.skipif(allocator._glibc() is None, reason="mallopt is glibc's")
+def test_tiles_reuse_freed_memory_where_large_blocks_go_back():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _TILES], capture_output=True, text=True,
+                          check=True)
+    faults, kept, faults_inside, kept_inside, faults_after, kept_after = (
+        float(value) for value in done.stdout.split())
+    assert faults > 0.8 and kept < 0.05  # a large block mapped afresh and given back
+    assert faults_inside < 0.05 and kept_inside > 0.9  # reused, as by one tile after another
+    assert faults_after > 0.8 and kept_after < 0.05  # given back again after the tiles
+
+
+def test_tiles_leave_the_allocator_alone_unless_large_blocks_go_back(monkeypatch):
+    calls = []
+
+    class Libc:
+        def mallopt(self, *args):
+            calls.append(args)
+            return 1
+
+    monkeypatch.setattr(allocator, "_glibc", lambda: Libc())
+    monkeypatch.setattr(allocator, "_returning", [False])
+    with allocator.tiles_keep_freed_memory():
+        pass
+    assert calls == []
+    assert allocator.return_large_blocks() and allocator._returning == [True]
+    calls.clear()
+    with allocator.tiles_keep_freed_memory():
+        assert calls == [(allocator._M_MMAP_THRESHOLD, allocator._KEEP),
+                         (allocator._M_TRIM_THRESHOLD, allocator._KEEP)]
+    assert calls[2:] == [(allocator._M_MMAP_THRESHOLD, allocator.LARGE_BLOCK),
+                         (allocator._M_TRIM_THRESHOLD, 4 * allocator.LARGE_BLOCK)]
+    assert allocator.keep_freed_memory() and allocator._returning == [False]

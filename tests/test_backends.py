@@ -19,6 +19,7 @@ from painterly.settings import TransferSettings
     ({"jobs": 0}, "jobs: must be a whole number >= 1"),
     ({"retries": -1}, "retries: must be a whole number >= 0"),
     ({"cpus_per_job": 0}, "cpus_per_job: must be a whole number >= 1"),
+    ({"cpus_per_job": True}, "cpus_per_job: must be a whole number >= 1"),
     ({"gpus_per_job": float("nan"), "cluster": "ray"}, "gpus_per_job: must be a number"),
     ({"cluster": "slurm"}, "cluster: must be one of ray"),
     ({"address": "10.0.0.1:6379"}, "address: applies only to a cluster"),

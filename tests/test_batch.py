@@ -40,10 +40,10 @@ def test_a_task_paints_what_paint_paints(inputs):
 
 def test_a_tiled_task_gives_large_blocks_back_as_the_command_line_does(inputs, monkeypatch):
     """Its memory estimate counts on it, in the command line's process too."""
-    import painterly.batch
+    import painterly.allocator
 
     calls = []
-    monkeypatch.setattr(painterly.batch, "return_large_blocks", lambda: calls.append(1))
+    monkeypatch.setattr(painterly.allocator, "return_large_blocks", lambda: calls.append(1))
     content, style = inputs
     assert paint_task(_task(content, style)).status == PAINTED
     assert calls == []

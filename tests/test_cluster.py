@@ -187,3 +187,18 @@ def test_a_sweep_spreads_over_the_cluster(cluster, small_content, small_style):
     for a, b in zip(there, here):
         assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
         assert a.history[-1].total == b.history[-1].total
+
+
+def test_the_workers_threads_wait_as_the_driver_s_do(cluster, monkeypatch):
+    """The nodes were started without the driver's environment; its OpenMP wait settings
+    (painterly.openmp) travel with each task."""
+    monkeypatch.setenv("GOMP_SPINCOUNT", "12345")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+
+    @ray.remote
+    def environment(name):
+        return os.environ.get(name)
+
+    options = RayBackend(cluster).task_options()
+    assert ray.get(environment.options(**options).remote("GOMP_SPINCOUNT")) == "12345"
+    assert ray.get(environment.remote("GOMP_SPINCOUNT")) != "12345"  # not the node's own

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from painterly.openmp import SPIN_COUNT, spin_less
+from painterly.openmp import SPIN_COUNT, spin_less, wait_settings
 
 
 def test_the_spin_count_is_set_where_nothing_was_chosen():
@@ -32,3 +32,9 @@ def test_the_command_sets_it_before_pytorch_loads():
     out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
                          text=True, check=True).stdout
     assert out.splitlines()[-1] == str(SPIN_COUNT)  # after the version
+
+
+def test_the_wait_settings_are_what_is_set():
+    assert wait_settings({"GOMP_SPINCOUNT": "10", "PATH": "/bin"}) == {"GOMP_SPINCOUNT": "10"}
+    assert wait_settings({"OMP_WAIT_POLICY": "PASSIVE"}) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert wait_settings({}) == {}

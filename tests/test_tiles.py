@@ -9,6 +9,7 @@ import torch
 
 from painterly.layers import LAYERS, layer_channels
 from painterly.losses import gram_matrix
+from painterly import tiles
 from painterly.style_targets import directions, summarize
 from painterly.tiles import (
     ALIGN,
@@ -63,6 +64,31 @@ def test_core_features_are_the_whole_pictures(extractor):
             expected = core_of(whole[layer], layer, tile, size, whole=True)
             assert cores[layer].shape == expected.shape
             torch.testing.assert_close(cores[layer], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_a_cores_gradient_keeps_the_features_layout(layout):
+    """A core's gradient is the slice's, zero in the margin, in the features' own layout:
+    autograd's slicing gives channels-last features an NCHW gradient, which made a
+    tile's backward pass strided."""
+    size = (96, 96)
+    tile = tile_grid(*size, 32, "conv1_1")[4]  # the middle core: margins on every side
+    assert tile.core == (32, 64, 32, 64) and tile.crop == (16, 80, 16, 80)
+    features = torch.randn(1, 8, 32, 32, generator=torch.Generator().manual_seed(4))  # conv2_1's
+    features = features.contiguous(memory_format=layout).requires_grad_(True)
+    seen = []
+    mapped = (features * 1).contiguous(memory_format=layout)
+    mapped.register_hook(seen.append)
+    core = tiles._Core.apply(mapped, tiles._core_slices("conv2_1", tile, size))
+    expected = core_of(features, "conv2_1", tile, size)
+    torch.testing.assert_close(core, expected.detach())
+    weights = torch.randn(core.shape, generator=torch.Generator().manual_seed(5))
+    (core * weights).sum().backward()
+    (reference,) = torch.autograd.grad((expected * weights).sum(), features)
+    torch.testing.assert_close(features.grad, reference)
+    assert seen[0].is_contiguous(memory_format=layout)
+    torch.testing.assert_close(features.grad[:, :, 8:24, 8:24], weights)
+    assert float(features.grad.abs().sum()) == pytest.approx(float(weights.abs().sum()))
 
 
 def test_too_small_a_margin_changes_the_features(extractor, monkeypatch):

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..batch import Backend
+from ..checks import check_whole, is_number
 from ..errors import SettingsError
 
 CLUSTERS = ("ray",)
@@ -36,16 +37,12 @@ class BackendSettings:
         "help": "times a cluster job is run again when its worker dies (default: 3)"})
 
     def __post_init__(self) -> None:
-        for name, minimum in (("jobs", 1), ("retries", 0)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise SettingsError(name, f"must be a whole number >= {minimum}, got {value!r}")
-        if self.cpus_per_job is not None and not (
-                isinstance(self.cpus_per_job, int) and self.cpus_per_job >= 1):
-            raise SettingsError("cpus_per_job", f"must be a whole number >= 1, got "
-                                f"{self.cpus_per_job!r}")
+        check_whole("jobs", self.jobs, 1)
+        check_whole("retries", self.retries, 0)
+        if self.cpus_per_job is not None:
+            check_whole("cpus_per_job", self.cpus_per_job, 1)
         gpus = self.gpus_per_job
-        if not (isinstance(gpus, (int, float)) and math.isfinite(gpus) and gpus >= 0):
+        if not (is_number(gpus) and math.isfinite(gpus) and gpus >= 0):
             raise SettingsError("gpus_per_job", f"must be a number >= 0, got {gpus!r}")
         if self.cluster is not None and self.cluster not in CLUSTERS:
             raise SettingsError("cluster", f"must be one of {', '.join(CLUSTERS)}, got "

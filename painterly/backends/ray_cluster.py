@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from ..batch import FAILED, Outcome, Task, paint_task
 from ..errors import PainterlyError, first_line
+from ..openmp import wait_settings
 
 try:
     import ray
@@ -113,11 +114,21 @@ class RayBackend:
                                  setting="address") from None
         return True
 
+    def task_options(self) -> dict:
+        """Each task's resources and retries; its workers' OpenMP threads wait as this
+        process's do (painterly.openmp: 13% of an iteration without bf16), which a
+        worker on a node started elsewhere would not inherit."""
+        options = {"num_cpus": self.cpus, "num_gpus": self.gpus, "max_retries": self.retries,
+                   "retry_exceptions": False}
+        settings = wait_settings()
+        if settings:
+            options["runtime_env"] = {"env_vars": settings}
+        return options
+
     def _run(self, tasks: Iterator[Task], on_outcome: Callable[[Outcome], None],
              should_stop: Callable[[], bool]) -> None:
         flag = StopFlag.remote()
-        remote = paint_remote.options(num_cpus=self.cpus, num_gpus=self.gpus,
-                                      max_retries=self.retries, retry_exceptions=False)
+        remote = paint_remote.options(**self.task_options())
         # Enough queued to keep every worker busy, not every job's files at once.
         window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1) // self.cpus))
         running: dict[ray.ObjectRef, int] = {}

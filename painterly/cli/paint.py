@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..allocator import return_large_blocks
+from ..allocator import allocate_for
 from ..checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint, write_checkpoint
 from ..devices import bf16_is_emulated, resolve_device
 from ..errors import PainterlyError
@@ -197,8 +197,7 @@ def _paint(
 
 def _planned(quiet: bool, plan: Plan) -> None:
     """Say what the run will do; a tiled run's large blocks go back to the system."""
-    if plan.tiled:
-        return_large_blocks()
+    allocate_for(plan)
     if not quiet:
         print(plan_line(plan), file=sys.stderr)
 
