@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from painterly import tiles
 from painterly.layers import LAYERS, layer_channels
 from painterly.losses import gram_matrix
-from painterly import tiles
 from painterly.style_targets import directions, summarize
 from painterly.tiles import (
     ALIGN,
