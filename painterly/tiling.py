@@ -162,20 +162,29 @@ class TiledObjective:
             for tile in tiles:
                 crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(gradients)
                 with torch.set_grad_enabled(gradients):
-                    parts, cores = self._tile(crop, tile, image_size=image.shape[-2:])
-                    share = sum(weights[name] * parts[name]
-                                for name in ("content", "across", "down", "outside"))
-                    for key, (core, mask) in cores.items():
-                        if key not in settled:
-                            continue
-                        part = settled[key].part(core, mask) * self._style_weight(key)
-                        share = share + self.objective.style_weight * part
-                        if settled[key].value is None:
-                            rest = rest + part.detach()
+                    share, summed = self._share(crop, tile, image.shape[-2:], weights, settled)
+                rest = rest + summed
                 if gradient is not None:
                     share.backward()
                     gradient[:, :, tile.rows(), tile.cols()] += crop.grad
         return gradient, rest
+
+    def _share(self, crop: torch.Tensor, tile: Tile, image_size: torch.Size,
+               weights: dict[str, float], settled: dict[Key, Settled]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A tile's share of the loss, from its crop; and, detached, the weighted parts of
+        the targets whose loss is their parts' sum (swd)."""
+        parts, cores = self._tile(crop, tile, image_size=image_size)
+        share = sum(weights[name] * parts[name] for name in ("content", "across", "down", "outside"))
+        summed = crop.new_zeros(())
+        for key, (core, mask) in cores.items():
+            if key not in settled:
+                continue
+            part = settled[key].part(core, mask) * self._style_weight(key)
+            share = share + self.objective.style_weight * part
+            if settled[key].value is None:
+                summed = summed + part.detach()
+        return share, summed
 
     def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
               ) -> tuple[dict[str, torch.Tensor], Cores]:
