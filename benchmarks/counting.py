@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly.layers import layer_channels
-from painterly.sliced import BINS, MIN_BINS, _add_ones
+from painterly.sliced import _add_ones, bins_for
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
@@ -82,7 +82,7 @@ def main() -> None:
     totals = dict.fromkeys(METHODS, 0.0)
     for depth, layer in enumerate(LAYERS):
         n, k = positions // 4**depth, layer_channels(layer)
-        bins = min(BINS, max(MIN_BINS, n // 4))
+        bins = bins_for(n)
         place = (torch.randn(k, n, device="cuda", generator=generator) * bins / 6 + bins / 2)
         place = place.clamp_(0, bins - 1).int()
         flat = (place + torch.arange(k, device="cuda", dtype=torch.int32).unsqueeze(1) * bins)

@@ -23,7 +23,7 @@ _KEEP = 2**31 - 1
 #: glibc's largest mmap threshold on 64-bit systems (32 MB).
 LARGE_BLOCK = 32 * 1024**2
 #: Whether the program asked for large blocks to go back (:func:`return_large_blocks`).
-_returning = [False]
+_returning = False
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,10 +48,11 @@ def keep_freed_memory() -> bool:
     a library leaves it to the program; :func:`release_freed_memory` gives the memory
     back. Returns False (and does nothing) where the C library is not glibc.
     """
+    global _returning
     libc = _glibc()
     if libc is None:
         return False
-    _returning[0] = False
+    _returning = False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, _KEEP) and libc.mallopt(_M_TRIM_THRESHOLD, _KEEP))
 
 
@@ -62,11 +63,12 @@ def return_large_blocks() -> bool:
     GB per megapixel of L-BFGS's memory at 2048 px (1.78 -> 1.04 GB, measured). Their
     page faults cost little beside a tiled iteration. Returns False where the C library
     is not glibc."""
+    global _returning
     libc = _glibc()
     if libc is None:
         return False
-    _returning[0] = _large_blocks_back(libc)
-    return _returning[0]
+    _returning = _large_blocks_back(libc)
+    return _returning
 
 
 def allocate_for(plan: Plan) -> None:
@@ -93,7 +95,7 @@ def tiles_keep_freed_memory() -> Iterator[None]:
     run peaked 2.6 GB higher); the image-sized vectors allocated outside still go back
     as they are freed. Does nothing unless the program asked for large blocks to go back."""
     libc = _glibc()
-    if libc is None or not _returning[0]:
+    if libc is None or not _returning:
         yield
         return
     libc.mallopt(_M_MMAP_THRESHOLD, _KEEP)

@@ -113,15 +113,15 @@ def test_tiles_leave_the_allocator_alone_unless_large_blocks_go_back(monkeypatch
             calls.append(("trim", pad))
 
     monkeypatch.setattr(allocator, "_glibc", lambda: Libc())
-    monkeypatch.setattr(allocator, "_returning", [False])
+    monkeypatch.setattr(allocator, "_returning", False)
     with allocator.tiles_keep_freed_memory():
         pass
     assert calls == []
-    assert allocator.return_large_blocks() and allocator._returning == [True]
+    assert allocator.return_large_blocks() and allocator._returning is True
     calls.clear()
     with allocator.tiles_keep_freed_memory():
         assert calls == [(allocator._M_MMAP_THRESHOLD, allocator._KEEP),
                          (allocator._M_TRIM_THRESHOLD, allocator._KEEP)]
     assert calls[2:] == [(allocator._M_MMAP_THRESHOLD, allocator.LARGE_BLOCK),
                          (allocator._M_TRIM_THRESHOLD, 4 * allocator.LARGE_BLOCK), ("trim", 0)]
-    assert allocator.keep_freed_memory() and allocator._returning == [False]
+    assert allocator.keep_freed_memory() and allocator._returning is False
