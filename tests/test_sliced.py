@@ -328,3 +328,37 @@ def test_sort_rows_is_torchs_sort_with_its_gradient():
             same = values[row].detach() == value
             assert float(values.grad[row][same].sum()) == pytest.approx(
                 float(reference.grad[row][same].sum()), abs=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sort_rows_without_a_gradient_is_torchs_sort(dtype):
+    """A painting's sketch sorts without a gradient: numpy's sort of the values, a share
+    of the rows a thread, the same values as torch.sort."""
+    from painterly.sliced import sort_rows
+
+    values = torch.randn(7, 999, generator=torch.Generator().manual_seed(36), dtype=dtype)
+    values[0, :10] = 0.0
+    values[1, ::7] = -0.0
+    values[2, :50] = values[2, 50:100]  # ties
+    values[3, 3], values[3, 4] = float("inf"), float("-inf")
+    mine = sort_rows(values.t().contiguous().t())  # a strided view too
+    assert mine.dtype == dtype and not mine.requires_grad
+    torch.testing.assert_close(mine, torch.sort(values, dim=1).values, rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(sort_rows(values.clone().requires_grad_(True)),
+                                   torch.sort(values, dim=1).values, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stable_order_is_numpys_stable_argsort(dtype):
+    """The order mixture_quantiles merges sketches by: stable, as numpy's, for sorted runs
+    side by side (sketches) with ties between them, and for values in no order."""
+    from painterly.sliced import _stable_order
+
+    generator = torch.Generator().manual_seed(37)
+    runs = torch.sort(torch.randint(0, 50, (5, 300), generator=generator).to(dtype), 1).values
+    side_by_side = torch.cat([runs, runs.flip(0)], 1)
+    shuffled = torch.randn(3, 1001, generator=generator, dtype=dtype)
+    for values in (side_by_side, shuffled):
+        expected = np.argsort(values.numpy(), axis=1, kind="stable")
+        assert torch.equal(_stable_order(values), torch.from_numpy(expected))
