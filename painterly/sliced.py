@@ -274,15 +274,19 @@ def sort_rows(values: torch.Tensor) -> torch.Tensor:
     integer keys with each position packed into the low 32 bits (about twice as fast as
     torch's sort there); where none is (a painting's sketch), of the values themselves,
     2.5x faster again (benchmarks/README.md)."""
-    if values.device.type != "cpu" or values.dtype not in (torch.float32, torch.float64):
-        return torch.sort(values, dim=1).values
-    if not (values.requires_grad and torch.is_grad_enabled()):
-        rows = values.detach().numpy().copy()
-        _by_rows(len(rows), lambda part: rows[part].sort(axis=1))
-        return torch.from_numpy(rows)
-    if values.dtype != torch.float32 or values.shape[1] >= 2**31:
-        return torch.sort(values, dim=1).values
-    return _SortRows.apply(values)
+    if _numpy_sorts(values):
+        if not (values.requires_grad and torch.is_grad_enabled()):
+            rows = values.detach().numpy().copy()
+            _by_rows(len(rows), lambda part: rows[part].sort(axis=1))
+            return torch.from_numpy(rows)
+        if values.dtype == torch.float32 and values.shape[1] < 2**31:
+            return _SortRows.apply(values)
+    return torch.sort(values, dim=1).values
+
+
+def _numpy_sorts(values: torch.Tensor) -> bool:
+    """Whether numpy sorts ``values`` here: on the CPU, in float32 or float64."""
+    return values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64)
 
 
 def _by_rows(count: int, work: Callable[[slice], object]) -> None:
@@ -372,7 +376,7 @@ def _stable_order(values: torch.Tensor) -> torch.Tensor:
     """(K, n) int64: each row's order, stable. Sketches put side by side are sorted runs,
     which numpy's stable sort (timsort) merges in linear time: 7x faster than torch's
     argsort for two sketches of 32K values a direction, the merge of a painting's tiles."""
-    if values.device.type != "cpu" or values.dtype not in (torch.float32, torch.float64):
+    if not _numpy_sorts(values):
         return values.argsort(dim=1, stable=True)
     rows = values.detach().numpy()
     order = np.empty(rows.shape, dtype=np.int64)
