@@ -93,6 +93,28 @@ def test_without_a_gradient_it_computes_none(extractor):
     assert float(terms.total) == pytest.approx(float(objective(image).total), rel=1e-5)
 
 
+@pytest.mark.parametrize("loss", ["swd", "gram"])
+def test_the_last_tile_of_the_statistics_pass_is_not_run_again(extractor, loss):
+    """With a gradient wanted, pass 1 keeps its last tile's graph and pass 2 starts from
+    it: 2n - 1 passes through the network for n tiles; without one, swd's pass 2 runs
+    every tile (2n) and gram's none (n)."""
+    photo, painting, image = _pictures(2, (150, 230))
+    settings = TransferSettings(style_loss=loss)
+    tiled = TiledObjective(build_objective(extractor, photo, [painting], (1.0,), settings,
+                                           None, tile=112), 112)
+    passes = []
+    hook = extractor.register_forward_hook(lambda *args: passes.append(1))
+    try:
+        tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
+        _value_and_gradient(tiled, image)
+        assert len(passes) == 2 * tiles - 1
+        passes.clear()
+        tiled(image)
+        assert len(passes) == (2 * tiles if loss == "swd" else tiles)
+    finally:
+        hook.remove()
+
+
 def test_gradient_at_1024_px_for_several_tiles(extractor, content_path, style_path):
     """The issue's check: a real photo and painting at 1024 px, an image between them,
     and tiles of two sizes (several rows and columns each)."""
