@@ -43,10 +43,11 @@ Sums = dict[Key, tuple[Moments, float]]
 Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 
 #: What tiling adds to the cost of the pixels the network sees, relative to a forward and
-#: backward pass: the statistics pass's forward, swd's projections a second time. Measured
-#: (session 20, bf16, swd): a 4096 px stage on tiles of 1472 px took 1.31x the time a
-#: pixel seen of the 1024 px stage before it (1.19x the pixels seen; benchmarks/README.md).
-TILED_EXTRA = 0.3
+#: backward pass: the statistics pass's forward (but for the last tile's), swd's
+#: projections a second time. Fitted to the 4096 px command (benchmarks/README.md): with
+#: bf16 on tiles of 1472 px (session 22) its stage took 370 s where 0.3 said 412; in fp32
+#: with Winograd's convolutions on tiles of 960 px (session 21) 558 s where 0.3 said 732.
+TILED_EXTRA = 0.15
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str) -> float:
