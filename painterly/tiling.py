@@ -143,7 +143,7 @@ class TiledObjective:
         if not keep_last:
             return sums, moments, []
         # After the trim that ends the others: laid among their freed blocks, the graph
-        # peaked 10% higher (2048 px on tiles of 1024 px).
+        # peaked 0.11 GB higher (3.07 against 2.96 GB, 2048 px on tiles of 1024 px).
         with tiles_keep_freed_memory():
             kept = self._run(image, tiles[-1], True)
             with torch.no_grad():
@@ -191,16 +191,16 @@ class TiledObjective:
         with torch.set_grad_enabled(gradient):
             return _TileTerms(tile, crop, *self._tile(crop, tile, image_size=image.shape[-2:]))
 
-    def _back_propagate(self, tile: _TileTerms, weights: dict[str, float],
+    def _back_propagate(self, terms: _TileTerms, weights: dict[str, float],
                         settled: dict[Key, Settled], gradient: torch.Tensor | None
                         ) -> torch.Tensor:
         """A tile's share of the loss, from its crop's terms, back-propagated into
         ``gradient`` (None: not); returns, detached, the weighted parts of the targets
         whose loss is their parts' sum (swd)."""
-        share = sum(weights[name] * tile.parts[name]
+        share = sum(weights[name] * terms.parts[name]
                     for name in ("content", "across", "down", "outside"))
-        summed = tile.crop.new_zeros(())
-        for key, (core, mask) in tile.cores.items():
+        summed = terms.crop.new_zeros(())
+        for key, (core, mask) in terms.cores.items():
             if key not in settled:
                 continue
             part = settled[key].part(core, mask) * self._style_weight(key)
@@ -209,8 +209,7 @@ class TiledObjective:
                 summed = summed + part.detach()
         if gradient is not None:
             share.backward()
-            rows, cols = tile.tile.rows(), tile.tile.cols()
-            gradient[:, :, rows, cols] += tile.crop.grad
+            gradient[:, :, terms.tile.rows(), terms.tile.cols()] += terms.crop.grad
         return summed
 
     def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
