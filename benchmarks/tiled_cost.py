@@ -26,7 +26,8 @@ from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads (and for its runs)
 
-MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back")
+MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back",
+         "tiled and split, large blocks given back")
 RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")
 
 
@@ -70,7 +71,8 @@ def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
             passes["parts"] = time.perf_counter() - began
             return result
 
-    evaluate_once = objective if mode.startswith("untiled") else Timed(objective, tile)
+    evaluate_once = objective if mode.startswith("untiled") else Timed(
+        objective, tile, split="split" in mode)
     seconds = []
     for _ in range(repeats):
         pixels = photo.clone().requires_grad_(True)

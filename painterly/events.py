@@ -24,13 +24,15 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class PlannedStage:
-    """One stage of a run as planned: its picture's size, iterations, and the tile side
-    the network sees it in (None: whole)."""
+    """One stage of a run as planned: its picture's size, iterations, the tile side
+    the network sees it in (None: whole), and, on tiles, whether the network's deep
+    layers see it whole (:mod:`painterly.tiling`)."""
 
     width: int
     height: int
     iterations: int
     tile: int | None
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Plan:
             first = next(s for s in self.stages if s.tile is not None)
             line += (f"; from {max(first.width, first.height)} px the network sees "
                      f"tiles of {first.tile} px")
+            if first.split:
+                line += " (its deep layers the whole picture)"
         line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"
         if self.seconds is not None:
             line += f" and {_duration(self.seconds)} (timed on this machine)"

@@ -24,6 +24,7 @@ from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
 from .sliced import SKETCH
 from .tiles import ALIGN, crop_side, stage_tile, stride
+from .tiling import CUT, iteration_cost, splits
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -50,6 +51,11 @@ AUTO_MIN_TILE = 256
 #: peaked 0.77 GB higher than with direct convolutions at 1024x768, 2.47 GB at 2048x1536
 #: (session 6).
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
+#: Bytes per pixel of a split stage's picture for its deep part, run whole
+#: (painterly.tiling): the map CUT's pool makes, its gradient, the deep layers' saved
+#: activations and their losses. Measured over the peak before it, 4096 px (session 23):
+#: 2.64-3.28 GB with bf16, 3.48-4.21 GB in fp32 with Winograd's convolutions.
+DEEP_BYTES_PER_PIXEL = {torch.bfloat16: 0.27 * GB / 1e6, None: 0.34 * GB / 1e6}
 #: One float32 RGB image, per pixel.
 IMAGE_BYTES_PER_PIXEL = 12
 #: swd's bytes per value of a style layer's responses: each value's distance to its
@@ -78,7 +84,7 @@ def _style_values_per_pixel(layers: Sequence[str]) -> float:
 def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
-    lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0,
+    lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0, split: bool = False,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
@@ -86,11 +92,11 @@ def estimate_bytes(
     network sees at once at each stage, fewer than the stage's own where it is tiled
     (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
     of a tiled stage. ``seen_bytes_per_pixel``: a loss's own memory per pixel the network
-    sees (swd's distances)."""
+    sees (swd's distances). ``split``: tiled stages run their deep layers whole."""
     network = stage_pixels if network_pixels is None else network_pixels
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
-                                        winograd, lbfgs_pairs, seen_bytes_per_pixel)))
+                                        winograd, lbfgs_pairs, seen_bytes_per_pixel, split)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
     # command line keeps it, for speed).
     activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
@@ -108,23 +114,27 @@ def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> floa
 def _tiled_run_peaks(
     stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
     dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
-    seen_bytes_per_pixel: float,
+    seen_bytes_per_pixel: float, split: bool = False,
 ) -> list[float]:
     """Each stage's peak in a run with tiled stages: such a run gives large blocks back as
     they are freed (painterly.allocator.return_large_blocks), so a stage's memory does not
-    outlive it and the run's peak is its largest stage's."""
-    per_seen = (_activation_bytes_per_pixel(deepest, dtype) + seen_bytes_per_pixel
-                + WINOGRAD_BYTES_PER_PIXEL * winograd)
+    outlive it and the run's peak is its largest stage's. ``split``: a tiled stage's
+    tiles reach CUT, and its deep part runs whole beside them (counted as if at once:
+    the last tile's graph is kept while it runs)."""
     peaks = []
     for pixels, seen in zip(stage_pixels, network):
         tiled = seen < pixels
+        split_here = split and tiled and splits(deepest)
+        per_seen = (_activation_bytes_per_pixel(CUT if split_here else deepest, dtype)
+                    + seen_bytes_per_pixel + WINOGRAD_BYTES_PER_PIXEL * winograd)
+        deep = DEEP_BYTES_PER_PIXEL[dtype] * pixels if split_here else 0.0
         per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
         if optimizer == "lbfgs":
             pairs = lbfgs_pairs if tiled else LBFGS_HISTORY
             per_pixel = (2 * pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
         # A tiled stage keeps its gradient and the crop being evaluated beside the image.
         crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
-        peaks.append(BASE_BYTES + per_seen * seen + crop + per_pixel * pixels)
+        peaks.append(BASE_BYTES + per_seen * seen + deep + crop + per_pixel * pixels)
     return peaks
 
 
@@ -134,8 +144,10 @@ def stage_tiles(
     dtype: torch.dtype | None,
     winograd: bool,
     tile: int | None,
+    split: bool = False,
 ) -> tuple[int | None, ...]:
-    """Each stage's tile side (None: whole) on tiles of at most ``tile`` px. A tile
+    """Each stage's tile side (None: whole) on tiles of at most ``tile`` px (``split``:
+    their deep layers whole). A tile
     chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
     painted whole where that needs no more memory than the final stage on tiles: a
     whole stage is about twice as fast a pixel (benchmarks/README.md)."""
@@ -147,9 +159,9 @@ def stage_tiles(
     if given or tiles[-1] is None:
         return tuple(tiles)
     stages = [width * height for width, height in dims]
-    network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
+    network = [_seen(dim, stage, deepest, split) for dim, stage in zip(dims, tiles)]
     costs = (deepest, dtype, settings.optimizer, winograd, _lbfgs_pairs(settings),
-             _swd_bytes_per_pixel(settings))
+             _swd_bytes_per_pixel(settings), split)
     whole = _tiled_run_peaks(stages, stages, *costs)
     bound = _tiled_run_peaks(stages, network, *costs)[-1]
     return (*(None if peak <= bound else stage for peak, stage in zip(whole, tiles[:-1])),
@@ -163,17 +175,18 @@ def memory_needed(
     dtype: torch.dtype | None,
     winograd: bool = False,
     tile: int | None = None,
+    split: bool = False,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
     with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
     tiles of at most ``tile`` px square where a stage needs them (None: no tiles;
-    :func:`stage_tiles`)."""
+    :func:`stage_tiles`), with ``split`` their deep layers whole."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
     deepest = deepest_layer(settings.layers_needed())
-    tiles = stage_tiles(settings, photo_size, dtype, winograd, tile)
-    network = [_seen(dim, stage, deepest) for dim, stage in zip(dims, tiles)]
+    tiles = stage_tiles(settings, photo_size, dtype, winograd, tile, split)
+    network = [_seen(dim, stage, deepest, split) for dim, stage in zip(dims, tiles)]
     # The constants were measured with a painting as large as the photo. A larger one
     # only goes forward, without gradients: count its excess at a quarter. Past its own
     # size a painting is also held at that size, for the brushwork layers (painterly.stage).
@@ -190,7 +203,7 @@ def memory_needed(
     sketches = 4 * SKETCH * len(settings.style_layers) * len(painting_sizes) if swd else 0
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
-        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd)
+        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split)
 
 
 def _lbfgs_pairs(settings: TransferSettings) -> int:
@@ -207,11 +220,12 @@ def _swd_bytes_per_pixel(settings: TransferSettings) -> float:
     return SWD_BYTES_PER_VALUE * _style_values_per_pixel(settings.style_layers)
 
 
-def _seen(size: tuple[int, int], tile: int | None, deepest: str) -> int:
-    """Pixels the network sees at once of a (w, h) picture: all, or a tile's crop."""
+def _seen(size: tuple[int, int], tile: int | None, deepest: str, split: bool = False) -> int:
+    """Pixels the network sees at once of a (w, h) picture: all, or a tile's crop (split,
+    with margins for CUT)."""
     if tile is None or max(size) <= tile:
         return size[0] * size[1]
-    crop = crop_side(tile, deepest)
+    crop = crop_side(tile, CUT if split and splits(deepest) else deepest)
     return min(size[0], crop) * min(size[1], crop)
 
 
@@ -222,8 +236,10 @@ def fit_memory(
     device: torch.device,
     dtype: torch.dtype | None,
     winograd: bool = False,
+    split: bool = False,
 ) -> int | None:
-    """The tile side a run uses: ``settings.tile``, or None (no tiles) when the whole
+    """The tile side a run uses (``split``: tiles whose deep layers run whole):
+    ``settings.tile``, or None (no tiles) when the whole
     picture fits ``settings.max_memory`` (or what the device has available), else the
     largest tile that fits, of AUTO_MIN_TILE px or more. Refuses a run that does not fit
     even so with
@@ -233,7 +249,7 @@ def fit_memory(
 
     def fits(candidate: TransferSettings, tile: int | None) -> bool:
         return memory_needed(candidate, photo_size, painting_sizes, dtype, winograd,
-                             tile) <= limit
+                             tile, split) <= limit
 
     tile = settings.tile
     if fits(settings, tile):
@@ -248,8 +264,37 @@ def fit_memory(
         return fits(replace(settings, size=size, scales=scales), smallest)
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
-    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest)
+    needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest,
+                           split)
     raise MemoryRefused(needed, limit, largest, settings.max_memory is not None)
+
+
+def fit_tiling(
+    settings: TransferSettings,
+    photo_size: tuple[int, int],
+    painting_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+    dtype: torch.dtype | None,
+    winograd: bool = False,
+) -> tuple[int | None, bool]:
+    """The tile side a run uses (:func:`fit_memory`), and whether its tiled stages run
+    their deep layers whole (painterly.tiling): where that fits too, on tiles of its
+    own, and its final stage's iteration costs less."""
+    tile = fit_memory(settings, photo_size, painting_sizes, device, dtype, winograd)
+    if tile is None or not splits(deepest_layer(settings.layers_needed())):
+        return tile, False
+    try:
+        split_tile = fit_memory(settings, photo_size, painting_sizes, device, dtype, winograd,
+                                split=True)
+    except MemoryRefused:
+        return tile, False
+    assert split_tile is not None  # the whole picture fits no better split
+    width, height = fitted_size(photo_size, settings.size)
+    deepest = deepest_layer(settings.layers_needed())
+    if (iteration_cost(height, width, split_tile, deepest, True)
+            < iteration_cost(height, width, tile, deepest)):
+        return split_tile, True
+    return tile, False
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

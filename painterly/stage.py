@@ -37,9 +37,10 @@ def stage_objective(
     settings: TransferSettings,
     dtype: torch.dtype | None,
     tile: int | None,
+    split: bool = False,
 ) -> tuple[Evaluate, torch.Tensor]:
-    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), and the
-    photo as that stage optimises it (its luminance in luminance mode). ``masks``: a
+    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), with
+    ``split`` its deep layers whole (:mod:`painterly.tiling`), and the photo as that stage optimises it (its luminance in luminance mode). ``masks``: a
     region per painting; ``previous``: a video's last frame, carried to this one."""
     size = max(photo.shape[-2:])
     whole = settings.style_long_side(size)
@@ -56,7 +57,7 @@ def stage_objective(
     regions = None if masks is None else stage_masks(masks, photo)
     objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, regions,
                                 brushwork)
-    evaluate: Evaluate = objective if tile is None else TiledObjective(objective, tile)
+    evaluate: Evaluate = objective if tile is None else TiledObjective(objective, tile, split)
     if previous is not None:
         evaluate = previous.objective(evaluate, as_painted(previous.warped, settings.preserve_color))
     return evaluate, target

@@ -202,12 +202,19 @@ def tiled_map(
 ) -> torch.Tensor:
     """The whole feature map of ``layer`` for ``image``, assembled from tiles' cores:
     what ``extractor(image, [layer])[layer]`` gives, with a tile's memory."""
-    parts: list[list[torch.Tensor]] = []
-    last_top = None
-    for tile, features in read_tiles(extractor, image, [layer], side, dtype):
-        if tile.core[0] != last_top:
-            parts.append([])
-            last_top = tile.core[0]
-        parts[-1].append(features[layer])
-    return torch.cat([torch.cat(row, dim=3) for row in parts], dim=2)
+    return assemble((tile, features[layer])
+                    for tile, features in read_tiles(extractor, image, [layer], side, dtype))
+
+
+def assemble(parts: Iterable[tuple[Tile, torch.Tensor]]) -> torch.Tensor:
+    """A whole map from its tiles' cores' parts of it, which come row by row (as
+    :func:`tile_grid` gives the tiles)."""
+    rows: list[list[torch.Tensor]] = []
+    top = None
+    for tile, part in parts:
+        if tile.core[0] != top:
+            rows.append([])
+            top = tile.core[0]
+        rows[-1].append(part)
+    return torch.cat([torch.cat(row, dim=3) for row in rows], dim=2)
 

@@ -51,7 +51,8 @@ def stage_work(stage: PlannedStage, deepest: str) -> float:
     """A stage's work in pixels through a forward and backward pass: its iterations, and
     one more for its targets, times the work of one (:func:`painterly.tiling.iteration_cost`,
     losses reaching ``deepest``)."""
-    return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest)
+    return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest,
+                                                   stage.split)
 
 
 def estimate_seconds(stages: Sequence[PlannedStage], deepest: str, per_pixel: float) -> float:

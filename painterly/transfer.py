@@ -24,7 +24,7 @@ from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
 from .layers import MIN_SIDE, deepest_layer
-from .memory import fit_memory, memory_limit, memory_needed, stage_tiles
+from .memory import fit_tiling, memory_limit, memory_needed, stage_tiles
 from .objective import LossTerms
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
@@ -149,7 +149,7 @@ def paint(
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
         objective, target = stage_objective(
             extractor, photo, inputs.paintings, inputs.masks, inputs.previous, blend, settings,
-            dtype, plan.stages[stage].tile)
+            dtype, plan.stages[stage].tile, plan.stages[stage].split)
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
@@ -179,13 +179,15 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     """Each stage's size, iterations and tiles, and the memory they need: refused here,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
-    tile = fit_memory(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
-    tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile)
+    tile, split = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
+    tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split)
     stages = []
     for stage, tiled in zip(settings.stages(), tiles):
         width, height = fitted_size(inputs.photo.size, stage.size)
-        stages.append(PlannedStage(width, height, stage.iterations, tiled))
-    memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile)
+        stages.append(PlannedStage(width, height, stage.iterations, tiled,
+                                   split and tiled is not None))
+    memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
+                           split)
     return Plan(tuple(stages), memory, memory_limit(settings, device))
 
 
@@ -282,7 +284,8 @@ class _ProgressCounter:
         # Each stage's work per iteration, the pixels the network sees in it, and its
         # targets' work before its first, as the plan's time counts them.
         deepest = deepest_layer(settings.layers_needed())
-        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest) for s in plan.stages]
+        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest, s.split)
+                      for s in plan.stages]
         self.ends = list(itertools.accumulate(stage_work(s, deepest) for s in plan.stages))
         self.luminance = luminance
         self.photo: torch.Tensor | None = None  # this stage's photo, in colour

@@ -73,18 +73,19 @@ class VGG19Features(nn.Module):
         return (self.winograd and x.device.type == "cpu" and x.dtype == torch.float32
                 and not torch.is_autocast_enabled("cpu") and winograd.available())
 
-    def _methods(self, image: torch.Tensor, deepest: int) -> list[str]:
-        """How each layer up to ``deepest`` convolves ``image``'s responses: "winograd"
+    def _methods(self, x: torch.Tensor, deepest: int, first: int = 0) -> list[str]:
+        """How each layer from ``first`` (whose input ``x`` is) up to ``deepest``
+        convolves its input: "winograd"
         (NCHW) where Winograd's method is faster, else directly, in "nchw" where the next
         layer is Winograd's and "channels_last" otherwise. A change of layout between
         layers costs more than channels-last gains: at 512 px, conv1_1's channels-last
         output took 77 ms to transpose for conv1_2, and the gradients met in mixed
         layouts, which made the ReLU's and the adds' passes strided (benchmarks/README.md)."""
-        height, width = image.shape[-2:]
-        fast = self._use_winograd(image)
+        height, width = x.shape[-2:]
+        fast = self._use_winograd(x)
         methods = []
-        for index, layer in enumerate(LAYERS[: deepest + 1]):
-            if index > 0 and layer.endswith("_1"):
+        for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):
+            if index > first and layer.endswith("_1"):
                 height, width = height // 2, width // 2
             conv = self.convs[layer]
             methods.append("winograd" if fast and winograd.worthwhile(
@@ -112,26 +113,35 @@ class VGG19Features(nn.Module):
         x = image * self._scale - self._shift
         return x.flip(1) if self.flip_channels else x
 
-    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, layers: Iterable[str],
+                start: str = "conv1_1") -> dict[str, torch.Tensor]:
         """Responses of ``layers`` (canonical names) to ``image`` (1, 3, H, W) RGB in [0, 1].
 
-        Returns a dict mapping each requested layer to a (1, C, H', W') tensor.
+        Returns a dict mapping each requested layer to a (1, C, H', W') tensor. With
+        ``start``, ``image`` is instead what that layer's convolution takes (after its
+        block's pool), and the network runs on from there (:meth:`pool` makes it from the
+        last layer of the block before).
         """
+        first = LAYERS.index(start)
         wanted = set(layers)
         if not wanted:
             return {}
         deepest = max(LAYERS.index(layer) for layer in wanted)
-        methods = self._methods(image, deepest)
-        x = self.preprocess(image)
+        methods = self._methods(image, deepest, first)
+        x = self.preprocess(image) if first == 0 else image
         out: dict[str, torch.Tensor] = {}
-        for index, layer in enumerate(LAYERS[: deepest + 1]):
-            if index > 0 and layer.endswith("_1"):  # each block after the first starts with a pool
-                x = F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
+        for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):
+            if index > first and layer.endswith("_1"):
+                x = self.pool(x)
             # In place is safe: conv's backward needs its input, not its output.
-            x = F.relu_(self._conv(layer, x, methods[index]))
+            x = F.relu_(self._conv(layer, x, methods[index - first]))
             if layer in wanted:
                 out[layer] = x
         return out
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool that starts each block after the first."""
+        return F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
 
 
 @functools.lru_cache(maxsize=2)

@@ -14,9 +14,11 @@ from painterly.memory import (
     _activations_per_pixel,
     estimate_bytes,
     fit_memory,
+    fit_tiling,
     memory_needed,
     stage_tiles,
 )
+from painterly.tiling import iteration_cost
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -158,6 +160,28 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     small = fit_memory(tight, PHOTO, [(1024, 640)], CPU, bf16)
     assert small is not None and small < tile
     assert stage_tiles(tight, PHOTO, bf16, False, small)[-2:] == (small, small)
+
+
+def test_tiles_run_their_deep_layers_whole_where_that_fits_and_costs_less():
+    bf16, painting = torch.bfloat16, [(1024, 640)]
+    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
+    tile, split = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
+    assert split and tile is not None and unsplit is not None
+    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=True) <= 8 * GB
+    # The deep part's memory grows with the picture, beside the tiles: smaller tiles, yet
+    # less work (their margins reach conv3_4 only, and they run the deep layers no more).
+    assert tile < unsplit
+    assert iteration_cost(3072, 4096, tile, "conv5_1", True) < iteration_cost(
+        3072, 4096, unsplit, "conv5_1")
+    # 8192 px in 16 GB: the deep part whole would need ~13 GB of it.
+    assert not fit_tiling(replace(settings, size=8192, max_memory=16.0), PHOTO, painting,
+                          CPU, bf16)[1]
+    # Losses that reach no deeper than conv3_4 have no deep part.
+    shallow = replace(settings, content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))
+    assert not fit_tiling(shallow, PHOTO, painting, CPU, bf16)[1]
+    # Nothing to split where the picture fits whole.
+    assert fit_tiling(replace(settings, size=512), PHOTO, painting, CPU, bf16) == (None, False)
 
 
 def test_a_given_tile_tiles_every_stage_larger_than_it():

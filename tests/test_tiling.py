@@ -13,6 +13,7 @@ from PIL import Image
 from painterly import Progress, TransferSettings, stylize
 from painterly.events import Interrupted, StopRequested
 from painterly.images import fit_long_side, to_tensor
+from painterly.layers import LAYERS
 from painterly.objective import build_objective
 from painterly.tiling import TiledObjective
 from painterly.vgg import load_extractor
@@ -63,8 +64,11 @@ def _two_regions(size: tuple[int, int]) -> list[torch.Tensor]:
     return [1 - ramp, ramp.contiguous()]
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one part", "split"])
 @pytest.mark.parametrize(("name", "tile"), [("defaults", 64), *((name, 112) for name in SETTINGS)])
-def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile):
+def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile, split):
+    """Split, the shallow layers run on tiles and the deep ones whole
+    ("tv and shallow layers" reaches no deeper than the cut: not split)."""
     settings = SETTINGS[name]
     photo, painting, image = _pictures(0, (150, 230))
     regions = "regions" in name
@@ -73,7 +77,7 @@ def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile):
     masks = _two_regions((150, 230)) if regions else None
     whole = build_objective(extractor, photo, paintings, blend, settings, None, masks=masks)
     tiled = TiledObjective(build_objective(extractor, photo, paintings, blend, settings, None,
-                                           tile=tile, masks=masks), tile)
+                                           tile=tile, masks=masks), tile, split)
     expected, expected_gradient = _value_and_gradient(whole, image)
     terms, gradient = _value_and_gradient(tiled, image)
     # swd: a tile's features round apart from the whole's, and a value that crosses a bin
@@ -93,24 +97,30 @@ def test_without_a_gradient_it_computes_none(extractor):
     assert float(terms.total) == pytest.approx(float(objective(image).total), rel=1e-5)
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one part", "split"])
 @pytest.mark.parametrize("loss", ["swd", "gram"])
-def test_the_last_tile_of_the_statistics_pass_is_not_run_again(extractor, loss):
+def test_the_last_tile_of_the_statistics_pass_is_not_run_again(extractor, loss, split):
     """With a gradient wanted, pass 1 keeps its last tile's graph and pass 2 starts from
     it: 2n - 1 passes through the network for n tiles; without one, swd's pass 2 runs
-    every tile (2n) and gram's none (n)."""
+    every tile (2n) and gram's none (n). Split, the deep part runs once more, whole, and
+    the tiles only to conv3_4."""
     photo, painting, image = _pictures(2, (150, 230))
     settings = TransferSettings(style_loss=loss)
     tiled = TiledObjective(build_objective(extractor, photo, [painting], (1.0,), settings,
-                                           None, tile=112), 112)
-    passes = []
-    hook = extractor.register_forward_hook(lambda *args: passes.append(1))
+                                           None, tile=112), 112, split)
+    passes: list[str] = []
+    hook = extractor.register_forward_hook(
+        lambda _module, args, _out: passes.append(max(args[1], key=LAYERS.index)))
     try:
         tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
+        deep = ["conv5_1"] if split else []
+        shallow = "conv3_4" if split else "conv5_1"
         _value_and_gradient(tiled, image)
-        assert len(passes) == 2 * tiles - 1
+        assert sorted(passes) == sorted([shallow] * (2 * tiles - 1) + deep)
         passes.clear()
         tiled(image)
-        assert len(passes) == (2 * tiles if loss == "swd" else tiles)
+        assert sorted(passes) == sorted([shallow] * (2 * tiles if loss == "swd" else tiles)
+                                        + deep)
     finally:
         hook.remove()
 
@@ -126,9 +136,9 @@ def test_gradient_at_1024_px_for_several_tiles(extractor, content_path, style_pa
     settings = TransferSettings(size=1024, tv_weight=1.0)
     whole = build_objective(extractor, photo, [painting], (1.0,), settings, None)
     expected, expected_gradient = _value_and_gradient(whole, image)
-    for tile in (384, 640):
+    for tile, split in ((384, False), (640, False), (384, True)):
         objective = build_objective(extractor, photo, [painting], (1.0,), settings, None, tile)
-        terms, gradient = _value_and_gradient(TiledObjective(objective, tile), image)
+        terms, gradient = _value_and_gradient(TiledObjective(objective, tile, split), image)
         assert _relative_error(gradient, expected_gradient) <= 1e-3
         assert float(terms.total.detach()) == pytest.approx(float(expected.total.detach()), rel=1e-4)
 

