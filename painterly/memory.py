@@ -280,17 +280,17 @@ def fit_tiling(
     """The tile side a run uses (:func:`fit_memory`), and whether its tiled stages run
     their deep layers whole (painterly.tiling): where that fits too, on tiles of its
     own, and its final stage's iteration costs less."""
-    tile = fit_memory(settings, photo_size, painting_sizes, device, dtype, winograd)
-    if tile is None or not splits(deepest_layer(settings.layers_needed())):
+    run = (settings, photo_size, painting_sizes, device, dtype, winograd)
+    tile = fit_memory(*run)
+    deepest = deepest_layer(settings.layers_needed())
+    if tile is None or not splits(deepest):
         return tile, False
     try:
-        split_tile = fit_memory(settings, photo_size, painting_sizes, device, dtype, winograd,
-                                split=True)
+        split_tile = fit_memory(*run, split=True)
     except MemoryRefused:
         return tile, False
     assert split_tile is not None  # the whole picture fits no better split
     width, height = fitted_size(photo_size, settings.size)
-    deepest = deepest_layer(settings.layers_needed())
     if (iteration_cost(height, width, split_tile, deepest, True)
             < iteration_cost(height, width, tile, deepest)):
         return split_tile, True

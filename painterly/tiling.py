@@ -40,7 +40,7 @@ from .allocator import tiles_keep_freed_memory
 from .layers import LAYERS, deepest_layer
 from .losses import content_loss, range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
-from .style_targets import Moments, Settled, StyleTarget
+from .style_targets import Moments, Settled, StyleTarget, region_loss
 from .tiles import Tile, assemble, core_features, core_of, seen_pixels, tile_grid
 from .vgg import VGG19Features
 
@@ -176,11 +176,9 @@ class TiledObjective:
                 content = content_loss(features[objective.content_layer], objective.content_target)
             style = torch.zeros_like(content)
             regions = objective.style_regions if objective.style_weight > 0 else ()
-            for index, region in enumerate(regions):
-                masks = region.masks or {}
-                for layer in set(region.targets) & set(features):
-                    style = style + self._style_weight((index, layer)) * region.targets[
-                        layer].loss(features[layer], masks.get(layer))
+            for region in regions:
+                style = style + region_loss(region, features, objective.style_layer_weights,
+                                            only=features)
             if not gradient:
                 return content, style, None
             (objective.content_weight * content + objective.style_weight * style).backward()
