@@ -27,7 +27,8 @@ from painterly.openmp import spin_less
 spin_less()  # as the command line does, before PyTorch loads (and for its runs)
 
 MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back",
-         "tiled and split, large blocks given back")
+         "tiled and split, large blocks given back",
+         "tiled and split with deep tiles, large blocks given back")
 RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")
 
 
@@ -41,6 +42,7 @@ def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
     from painterly.images import fit_long_side, load_image, to_tensor
     from painterly.objective import build_objective
     from painterly.settings import TransferSettings
+    from painterly.tiles import Split
     from painterly.tiling import TiledObjective
     from painterly.vgg import load_extractor
 
@@ -71,8 +73,9 @@ def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
             passes["parts"] = time.perf_counter() - began
             return result
 
-    evaluate_once = objective if mode.startswith("untiled") else Timed(
-        objective, tile, split="split" in mode)
+    split = (Split.TILED if "deep tiles" in mode else Split.WHOLE if "split" in mode
+             else Split.NONE)
+    evaluate_once = objective if mode.startswith("untiled") else Timed(objective, tile, split)
     seconds = []
     for _ in range(repeats):
         pixels = photo.clone().requires_grad_(True)

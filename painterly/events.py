@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from PIL import Image
 
+from .tiles import DEEP_TILE_FACTOR, Split
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -25,14 +27,14 @@ class Checkpoint:
 @dataclass(frozen=True)
 class PlannedStage:
     """One stage of a run as planned: its picture's size, iterations, the tile side
-    the network sees it in (None: whole), and, on tiles, whether the network's deep
-    layers see it whole (:mod:`painterly.tiling`)."""
+    the network sees it in (None: whole), and, on tiles, where the network's deep
+    layers see it (:mod:`painterly.tiling`)."""
 
     width: int
     height: int
     iterations: int
     tile: int | None
-    split: bool = False
+    split: Split = Split.NONE
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class Plan:
             first = next(s for s in self.stages if s.tile is not None)
             line += (f"; from {max(first.width, first.height)} px the network sees "
                      f"tiles of {first.tile} px")
-            if first.split:
+            if first.split is Split.WHOLE:
                 line += " (its deep layers the whole picture)"
+            elif first.split is Split.TILED:
+                line += f" (its deep layers tiles of {first.tile * DEEP_TILE_FACTOR} px)"
         line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"
         if self.seconds is not None:
             line += f" and {_duration(self.seconds)} (timed on this machine)"

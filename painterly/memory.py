@@ -23,7 +23,7 @@ from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
 from .sliced import SKETCH
-from .tiles import ALIGN, crop_side, stage_tile, stride
+from .tiles import ALIGN, Split, crop_side, stage_tile, stride
 from .tiling import CUT, iteration_cost, splits
 
 GB = 1024**3
@@ -56,6 +56,10 @@ WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 #: activations and their losses. Measured over the peak before it, 4096 px (session 23):
 #: 2.64-3.28 GB with bf16, 3.48-4.21 GB in fp32 with Winograd's convolutions.
 DEEP_BYTES_PER_PIXEL = {torch.bfloat16: 0.27 * GB / 1e6, None: 0.34 * GB / 1e6}
+#: Values per pixel of the map CUT's pool makes (256 channels, a 64th of the pixels): a
+#: tiled deep part holds it and its gradient beside its tiles, whose memory
+#: painterly.tiling.DEEP_TILE_FACTOR keeps under a shallow tile's.
+MAP_VALUES_PER_PIXEL = layer_channels(CUT) / 64
 #: One float32 RGB image, per pixel.
 IMAGE_BYTES_PER_PIXEL = 12
 #: swd's bytes per value of a style layer's responses: each value's distance to its
@@ -84,7 +88,8 @@ def _style_values_per_pixel(layers: Sequence[str]) -> float:
 def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
-    lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0, split: bool = False,
+    lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0,
+    split: Split = Split.NONE,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
@@ -92,7 +97,7 @@ def estimate_bytes(
     network sees at once at each stage, fewer than the stage's own where it is tiled
     (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
     of a tiled stage. ``seen_bytes_per_pixel``: a loss's own memory per pixel the network
-    sees (swd's distances). ``split``: tiled stages run their deep layers whole."""
+    sees (swd's distances). ``split``: where tiled stages run their deep layers."""
     network = stage_pixels if network_pixels is None else network_pixels
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
@@ -114,20 +119,23 @@ def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> floa
 def _tiled_run_peaks(
     stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
     dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
-    seen_bytes_per_pixel: float, split: bool = False,
+    seen_bytes_per_pixel: float, split: Split = Split.NONE,
 ) -> list[float]:
     """Each stage's peak in a run with tiled stages: such a run gives large blocks back as
     they are freed (painterly.allocator.return_large_blocks), so a stage's memory does not
-    outlive it and the run's peak is its largest stage's. ``split``: a tiled stage's
-    tiles reach CUT, and its deep part runs whole beside them (counted as if at once:
-    the last tile's graph is kept while it runs)."""
+    outlive it and the run's peak is its largest stage's. Split, a tiled stage's tiles
+    reach CUT, and its deep part runs whole beside them (counted as if at once: the last
+    tile's graph is kept while it runs), or on tiles of its own, after them, with the map."""
     peaks = []
     for pixels, seen in zip(stage_pixels, network):
         tiled = seen < pixels
-        split_here = split and tiled and splits(deepest)
-        per_seen = (_activation_bytes_per_pixel(CUT if split_here else deepest, dtype)
+        split_here = split if tiled and splits(deepest) else Split.NONE
+        per_seen = (_activation_bytes_per_pixel(deepest if split_here is Split.NONE else CUT,
+                                                dtype)
                     + seen_bytes_per_pixel + WINOGRAD_BYTES_PER_PIXEL * winograd)
-        deep = DEEP_BYTES_PER_PIXEL[dtype] * pixels if split_here else 0.0
+        deep = {Split.NONE: 0.0,
+                Split.WHOLE: DEEP_BYTES_PER_PIXEL[dtype] * pixels,
+                Split.TILED: 2 * MAP_VALUES_PER_PIXEL * _itemsize(dtype) * pixels}[split_here]
         per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
         if optimizer == "lbfgs":
             pairs = lbfgs_pairs if tiled else LBFGS_HISTORY
@@ -138,17 +146,21 @@ def _tiled_run_peaks(
     return peaks
 
 
+def _itemsize(dtype: torch.dtype | None) -> int:
+    """Bytes of a value the network computes in ``dtype`` (None: fp32)."""
+    return (dtype or torch.float32).itemsize
+
+
 def stage_tiles(
     settings: TransferSettings,
     photo_size: tuple[int, int],
     dtype: torch.dtype | None,
     winograd: bool,
     tile: int | None,
-    split: bool = False,
+    split: Split = Split.NONE,
 ) -> tuple[int | None, ...]:
     """Each stage's tile side (None: whole) on tiles of at most ``tile`` px (``split``:
-    their deep layers whole). A tile
-    chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
+    where their deep layers run). A tile chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
     painted whole where that needs no more memory than the final stage on tiles: a
     whole stage is about twice as fast a pixel (benchmarks/README.md)."""
     sizes = settings.stage_sizes()
@@ -175,12 +187,12 @@ def memory_needed(
     dtype: torch.dtype | None,
     winograd: bool = False,
     tile: int | None = None,
-    split: bool = False,
+    split: Split = Split.NONE,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
     with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
     tiles of at most ``tile`` px square where a stage needs them (None: no tiles;
-    :func:`stage_tiles`), with ``split`` their deep layers whole."""
+    :func:`stage_tiles`), with ``split`` where their deep layers run."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
@@ -220,12 +232,13 @@ def _swd_bytes_per_pixel(settings: TransferSettings) -> float:
     return SWD_BYTES_PER_VALUE * _style_values_per_pixel(settings.style_layers)
 
 
-def _seen(size: tuple[int, int], tile: int | None, deepest: str, split: bool = False) -> int:
+def _seen(size: tuple[int, int], tile: int | None, deepest: str,
+          split: Split = Split.NONE) -> int:
     """Pixels the network sees at once of a (w, h) picture: all, or a tile's crop (split,
     with margins for CUT)."""
     if tile is None or max(size) <= tile:
         return size[0] * size[1]
-    crop = crop_side(tile, CUT if split and splits(deepest) else deepest)
+    crop = crop_side(tile, CUT if split is not Split.NONE and splits(deepest) else deepest)
     return min(size[0], crop) * min(size[1], crop)
 
 
@@ -236,9 +249,9 @@ def fit_memory(
     device: torch.device,
     dtype: torch.dtype | None,
     winograd: bool = False,
-    split: bool = False,
+    split: Split = Split.NONE,
 ) -> int | None:
-    """The tile side a run uses (``split``: tiles whose deep layers run whole):
+    """The tile side a run uses (``split``: where the tiles' deep layers run):
     ``settings.tile``, or None (no tiles) when the whole
     picture fits ``settings.max_memory`` (or what the device has available), else the
     largest tile that fits, of AUTO_MIN_TILE px or more. Refuses a run that does not fit
@@ -276,25 +289,27 @@ def fit_tiling(
     device: torch.device,
     dtype: torch.dtype | None,
     winograd: bool = False,
-) -> tuple[int | None, bool]:
-    """The tile side a run uses (:func:`fit_memory`), and whether its tiled stages run
-    their deep layers whole (painterly.tiling): where that fits too, on tiles of its
-    own, and its final stage's iteration costs less."""
+) -> tuple[int | None, Split]:
+    """The tile side a run uses (:func:`fit_memory`), and where its tiled stages run
+    their deep layers (painterly.tiling): whole where that fits too, on tiles of its
+    own, else on larger tiles of their own where those fit; split where its final
+    stage's iteration costs less so."""
     run = (settings, photo_size, painting_sizes, device, dtype, winograd)
     tile = fit_memory(*run)
     deepest = deepest_layer(settings.layers_needed())
     if tile is None or not splits(deepest):
-        return tile, False
-    try:
-        split_tile = fit_memory(*run, split=True)
-    except MemoryRefused:
-        return tile, False
-    assert split_tile is not None  # the whole picture fits no better split
-    width, height = fitted_size(photo_size, settings.size)
-    if (iteration_cost(height, width, split_tile, deepest, True)
-            < iteration_cost(height, width, tile, deepest)):
-        return split_tile, True
-    return tile, False
+        return tile, Split.NONE
+    for split in (Split.WHOLE, Split.TILED):
+        try:
+            split_tile = fit_memory(*run, split=split)
+        except MemoryRefused:
+            continue
+        assert split_tile is not None  # the whole picture fits no better split
+        width, height = fitted_size(photo_size, settings.size)
+        if (iteration_cost(height, width, split_tile, deepest, split)
+                < iteration_cost(height, width, tile, deepest)):
+            return split_tile, split
+    return tile, Split.NONE
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

@@ -20,6 +20,7 @@ from .objective import LossTerms, build_objective
 from .regions import stage_masks
 from .settings import TransferSettings
 from .temporal import PreviousFrame
+from .tiles import Split
 from .tiling import TiledObjective
 from .vgg import VGG19Features
 
@@ -37,10 +38,11 @@ def stage_objective(
     settings: TransferSettings,
     dtype: torch.dtype | None,
     tile: int | None,
-    split: bool = False,
+    split: Split = Split.NONE,
 ) -> tuple[Evaluate, torch.Tensor]:
-    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), with
-    ``split`` its deep layers whole (:mod:`painterly.tiling`), and the photo as that stage optimises it (its luminance in luminance mode). ``masks``: a
+    """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), ``split``
+    where their deep layers run (:mod:`painterly.tiling`), and the photo as that stage
+    optimises it (its luminance in luminance mode). ``masks``: a
     region per painting; ``previous``: a video's last frame, carried to this one."""
     size = max(photo.shape[-2:])
     whole = settings.style_long_side(size)

@@ -20,7 +20,7 @@ positions its mask weighs (:class:`StyleRegion`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -290,13 +290,11 @@ def _mix(moments: Sequence[Moments], weights: Sequence[float]) -> Moments:
 
 
 def region_loss(region: StyleRegion, features: dict[str, torch.Tensor],
-                layer_weights: dict[str, float], only: Collection[str] | None = None
-                ) -> torch.Tensor:
+                layer_weights: dict[str, float]) -> torch.Tensor:
     """The region's share of the style term: its share times the weighted sum of its
-    layers' losses (``features``: layer -> (1, C, H, W) of the whole picture); with
-    ``only``, of those of its layers among them (a split tiled evaluation's deep part)."""
+    layers' losses (``features``: layer -> (1, C, H, W) of the whole picture)."""
     masks = region.masks or {}
     total = sum(layer_weights[layer] * target.loss(features[layer], masks.get(layer))
-                for layer, target in region.targets.items() if only is None or layer in only)
+                for layer, target in region.targets.items())
     return region.share * total
 

@@ -11,6 +11,7 @@ picture. The cores partition the picture, and their features partition every map
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,23 @@ from .vgg import VGG19Features
 #: Cores start at multiples of this: 2^4, the stride after VGG19's four pools.
 ALIGN = 16
 
+#: The side of a tiled deep part's tiles (:class:`Split`), in the tiles' sides: their
+#: pixels hold about a quarter of the bytes a shallow crop's do (0.27 against 1.13 GB a
+#: megapixel with bf16), so four times the pixels need no more memory than a shallow tile.
+DEEP_TILE_FACTOR = 2
+
+
+class Split(enum.Enum):
+    """Where a tiled evaluation runs the network's layers past its cut, conv3_4
+    (:mod:`painterly.tiling`)."""
+
+    #: With the shallow ones, on the tiles.
+    NONE = "none"
+    #: Once, on the whole map the cut's pool makes.
+    WHOLE = "whole"
+    #: On that map, on tiles DEEP_TILE_FACTOR times the tiles' side.
+    TILED = "tiled"
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -31,12 +49,14 @@ class Tile:
     core: tuple[int, int, int, int]
     crop: tuple[int, int, int, int]
 
-    def rows(self) -> slice:
-        """The crop's rows, for indexing a (1, C, H, W) picture."""
-        return slice(self.crop[0], self.crop[1])
+    def rows(self, step: int = 1) -> slice:
+        """The crop's rows, for indexing a (1, C, H, W) picture, or with ``step`` a map
+        of ``step`` pixels a position (crops start on the pools' grid, and a map's last
+        row is its picture's ``height // step``-th)."""
+        return slice(self.crop[0] // step, self.crop[1] // step)
 
-    def cols(self) -> slice:
-        return slice(self.crop[2], self.crop[3])
+    def cols(self, step: int = 1) -> slice:
+        return slice(self.crop[2] // step, self.crop[3] // step)
 
 
 def stride(layer: str) -> int:
@@ -44,23 +64,28 @@ def stride(layer: str) -> int:
     return 2 ** (int(layer[4]) - 1)
 
 
-def reach(deepest: str) -> int:
+def reach(deepest: str, start: str = LAYERS[0]) -> int:
     """How far past its own stride-sized cell a position of ``deepest`` sees, in input
     pixels, on each side: each 3x3 convolution adds its stride, a pool adds nothing
-    beyond the cells it merges (conv5_1: 70, the half of its 156 px receptive field)."""
-    return sum(stride(layer) for layer in LAYERS[: LAYERS.index(deepest) + 1])
+    beyond the cells it merges (conv5_1: 70, the half of its 156 px receptive field).
+    From ``start``'s input on (a map of the picture) only the layers from there count."""
+    return sum(stride(layer)
+               for layer in LAYERS[LAYERS.index(start): LAYERS.index(deepest) + 1])
 
 
-def margin(deepest: str) -> int:
-    """The margin a crop needs around its core for ``deepest``: its reach, rounded up to
-    a multiple of ALIGN so that crops start on the pools' grid too."""
-    return -(-reach(deepest) // ALIGN) * ALIGN
+def margin(deepest: str, start: str = LAYERS[0]) -> int:
+    """The margin a crop needs around its core for ``deepest`` (from ``start``'s input):
+    its reach, rounded up to a multiple of ALIGN so that crops start on the pools' grid too."""
+    return -(-reach(deepest, start) // ALIGN) * ALIGN
 
 
-def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
+def tile_grid(height: int, width: int, side: int, deepest: str,
+              start: str = LAYERS[0]) -> list[Tile]:
     """Tiles whose cores, at most ``side`` px square (a multiple of ALIGN), cover a
-    ``height`` x ``width`` picture, row by row; crops widened by ``margin(deepest)``."""
-    pad = margin(deepest)
+    ``height`` x ``width`` picture, row by row; crops widened by ``margin(deepest,
+    start)``, in the picture's pixels also where the network runs from ``start``'s
+    input, a map of the picture (:meth:`Tile.rows` with its step slices it)."""
+    pad = margin(deepest, start)
     tall, wide = _even(height, side), _even(width, side)
     tiles = []
     for top in range(0, height, tall):
@@ -72,9 +97,9 @@ def tile_grid(height: int, width: int, side: int, deepest: str) -> list[Tile]:
     return tiles
 
 
-def crop_side(tile: int, deepest: str) -> int:
+def crop_side(tile: int, deepest: str, start: str = LAYERS[0]) -> int:
     """The side of the largest crop on tiles of ``tile`` px: a core and both margins."""
-    return tile // ALIGN * ALIGN + 2 * margin(deepest)
+    return tile // ALIGN * ALIGN + 2 * margin(deepest, start)
 
 
 def stage_tile(width: int, height: int, tile: int | None, deepest: str,
@@ -91,13 +116,15 @@ def stage_tile(width: int, height: int, tile: int | None, deepest: str,
     return tile
 
 
-def seen_pixels(height: int, width: int, side: int | None, deepest: str) -> int:
+def seen_pixels(height: int, width: int, side: int | None, deepest: str,
+                start: str = LAYERS[0]) -> int:
     """Pixels the network sees to evaluate a ``height`` x ``width`` picture on tiles of
-    ``side`` (None: whole): the crops, margins and all."""
+    ``side`` (None: whole): the crops, margins and all (from ``start``'s input: the
+    picture's pixels its crops of the map cover)."""
     if side is None or max(height, width) <= side:
         return height * width
     return sum((tile.crop[1] - tile.crop[0]) * (tile.crop[3] - tile.crop[2])
-               for tile in tile_grid(height, width, side, deepest))
+               for tile in tile_grid(height, width, side, deepest, start))
 
 
 def _even(length: int, side: int) -> int:
@@ -143,11 +170,13 @@ def core_features(
     tile: Tile,
     size: tuple[int, int],
     dtype: torch.dtype | None,
+    start: str = LAYERS[0],
 ) -> dict[str, torch.Tensor]:
     """The network's ``layers`` over the tile's core, run on ``crop`` (the picture's
-    pixels inside ``tile.crop``) in ``dtype`` (None: fp32)."""
+    pixels inside ``tile.crop``, or from ``start`` on, its map there) in ``dtype``
+    (None: fp32)."""
     with torch.autocast(crop.device.type, dtype=dtype, enabled=dtype is not None):
-        features = extractor(crop, layers)
+        features = extractor(crop, layers, start=start)
     return {layer: _Core.apply(value, _core_slices(layer, tile, size))
             for layer, value in features.items()}
 

@@ -7,8 +7,9 @@ swd's histograms) gathered over the whole picture, or over each region, so it ta
 passes over the tiles (:mod:`painterly.tiles` says where they are):
 
 1. without gradients, each tile's core adds its share of every moment, and of the
-   content, total-variation and range terms; the last tile, where a gradient is
-   wanted, keeps its graph, so that pass 2 starts from it instead of running it again;
+   content, total-variation and range terms; the last tile keeps its terms (with their
+   graph where a gradient is wanted), so that pass 2 starts from it instead of running
+   it again;
 2. each target then settles its loss at the whole picture's moments
    (:meth:`~painterly.style_targets.StyleTarget.settle`): for gram and w2 the slopes
    dL/dM make a tile's part sum(dL/dM * M_tile); for swd the histograms give every
@@ -26,7 +27,10 @@ also gathers their cores' part of the map CUT's pool makes (a 64th of the pixels
 deep part (conv4_1 on) runs once on that whole map between the passes: its loss terms
 are the untiled objective's own, and its gradient at the map goes back through the
 tiles in pass 2 with their own parts. The deep layers no longer run twice, nor on
-margins: at 4096 px an evaluation costs 0.85-0.9 of the unsplit one.
+margins: at 4096 px an evaluation costs 0.85-0.9 of the unsplit one. Where the whole map's
+deep part does not fit (8192 px), it is itself a tiled objective from AFTER_CUT's input
+on that map (``start``), on tiles DEEP_TILE_FACTOR times the side: its margins are the
+deep layers' reach only (48 px), and its two passes run a 64th of the pixels.
 """
 
 from __future__ import annotations
@@ -38,11 +42,20 @@ import torch
 
 from .allocator import tiles_keep_freed_memory
 from .layers import LAYERS, deepest_layer
-from .losses import content_loss, range_loss, relative_squared_error, tv_pairs, tv_sums
+from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
-from .style_targets import Moments, Settled, StyleTarget, region_loss
-from .tiles import Tile, assemble, core_features, core_of, seen_pixels, tile_grid
-from .vgg import VGG19Features
+from .style_targets import Moments, Settled, StyleTarget
+from .tiles import (
+    DEEP_TILE_FACTOR,
+    Split,
+    Tile,
+    assemble,
+    core_features,
+    core_of,
+    seen_pixels,
+    stride,
+    tile_grid,
+)
 
 #: A style target's key: (region index, layer).
 Key = tuple[int, str]
@@ -69,6 +82,8 @@ AFTER_CUT = LAYERS[LAYERS.index(CUT) + 1]
 #: 4096 px on tiles of 1472 px 83-88 s where unsplit took 95-98 s; 2048 px on tiles of
 #: 1024 px 18.5-19.6 s where unsplit took 22.1-23.4 s.
 SPLIT_SHALLOW = 0.85
+#: A tile side no picture reaches: one tile, the whole map.
+_WHOLE = 1 << 30
 
 
 def splits(deepest: str) -> bool:
@@ -77,36 +92,48 @@ def splits(deepest: str) -> bool:
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str,
-                   split: bool = False) -> float:
+                   split: Split = Split.NONE) -> float:
     """The work of one evaluation of a ``height`` x ``width`` picture, in pixels through a
     forward and backward pass: all of them, or on tiles of ``tile`` px the crops'
-    pixels, margins included, with the statistics pass on top; ``split``, SPLIT_SHALLOW
-    of that on the shallow part's crops, the rest on the picture's pixels."""
+    pixels, margins included, with the statistics pass on top; split, SPLIT_SHALLOW
+    of that on the shallow part's crops, the rest on the picture's pixels (``Split.TILED``:
+    those its deep tiles' crops cover, with the statistics pass on top)."""
     if tile is None or max(height, width) <= tile:
         return float(height * width)
-    if split and splits(deepest):
-        shallow = seen_pixels(height, width, tile, CUT) * (1 + TILED_EXTRA)
-        return shallow * SPLIT_SHALLOW + height * width * (1 - SPLIT_SHALLOW)
-    return seen_pixels(height, width, tile, deepest) * (1 + TILED_EXTRA)
+    if split is Split.NONE or not splits(deepest):
+        return seen_pixels(height, width, tile, deepest) * (1 + TILED_EXTRA)
+    shallow = seen_pixels(height, width, tile, CUT) * (1 + TILED_EXTRA)
+    deep = float(height * width)
+    if split is Split.TILED:
+        deep = seen_pixels(height, width, tile * DEEP_TILE_FACTOR, deepest,
+                           AFTER_CUT) * (1 + TILED_EXTRA)
+    return shallow * SPLIT_SHALLOW + deep * (1 - SPLIT_SHALLOW)
 
 
 @dataclass(frozen=True)
 class TiledObjective:
     """``objective`` evaluated on tiles whose cores are at most ``tile`` px square (its
     targets may be built on tiles too: :func:`painterly.objective.build_objective`).
+    With ``start``, the input is the map that layer takes, and the terms are those of
+    the layers from there on.
 
     Called on an image that requires a gradient, it computes the gradient as well, and
     ``backward()`` of the returned total delivers it to the image."""
 
     objective: Objective
     tile: int
-    split: bool = False
+    split: Split = Split.NONE
+    start: str = LAYERS[0]
 
-    def __call__(self, image: torch.Tensor) -> LossTerms:
+    def __call__(self, image: torch.Tensor, size: tuple[int, int] | None = None) -> LossTerms:
+        """The terms at ``image`` (from ``start``, a map of a picture of ``size``)."""
         objective = self.objective
-        image_size = (image.shape[-2], image.shape[-1])
-        tiles = tile_grid(*image_size, self.tile, deepest_layer(self._tile_layers))
-        sums, moments, kept, cuts = self._statistics(image.detach(), tiles, image.requires_grad)
+        size = (image.shape[-2], image.shape[-1]) if size is None else size
+        tiles = tile_grid(*size, self.tile, deepest_layer(self._tile_layers), self.start)
+        # A tiled deep part keeps no tile's graph through it: memory for one or the other.
+        keep = self._split is not Split.TILED
+        sums, moments, kept, cuts = self._statistics(image.detach(), tiles, size, keep,
+                                                     image.requires_grad)
         settled = {key: self._target(key).settle(tuple(part / count for part in parts), count)
                    for key, (parts, count) in moments.items()}
         style = image.new_zeros(())
@@ -114,27 +141,28 @@ class TiledObjective:
             if term.value is not None:
                 style = style + self._style_weight(key) * term.value
         weights = self._weights(image)
-        local = sum(weights[name] * sums[name] for name in ("content", "across", "down", "outside"))
+        local = sum(weights[name] * value for name, value in sums.items())
         cut_gradient = None
         if cuts:
-            content, deep_style, cut_gradient = self._deep(assemble(cuts), image.requires_grad)
+            content, deep_style, cut_gradient = self._deep(cuts, size, image.requires_grad)
             sums["content"] = sums["content"] + content
             local = local + objective.content_weight * content
             style = style + deep_style
         gradient = None
         if image.requires_grad or any(term.value is None for term in settled.values()):
-            gradient, rest = self._parts(image.detach(), tiles, weights, settled, kept,
-                                         cut_gradient)
+            gradient, rest = self._parts(image.detach(), tiles, size, weights, settled, kept,
+                                         cut_gradient, image.requires_grad)
             style = style + rest
         total = objective.style_weight * style + local
         if gradient is not None:
             total = _WithGradient.apply(image, total.detach(), gradient)
         channels, height, width = image.shape[1:]
-        tv = image.new_zeros(())  # reported, as by the untiled objective, only when weighted
-        if objective.tv_weight > 0:
+        tv = outside = image.new_zeros(())
+        if "outside" in sums:  # the picture's own terms: none on a map
+            outside = sums["outside"] / image.numel()
+        if objective.tv_weight > 0 and "across" in sums:  # reported, as untiled, when weighted
             tv = (sums["across"] / tv_pairs(channels, height, width - 1)
                   + sums["down"] / tv_pairs(channels, height - 1, width))
-        outside = sums["outside"] / image.numel()
         return LossTerms(total, sums["content"], style, tv, outside)
 
     def _target(self, key: Key) -> StyleTarget:
@@ -148,41 +176,43 @@ class TiledObjective:
                 * self.objective.style_layer_weights[layer])
 
     @functools.cached_property
-    def _split(self) -> bool:
-        """Whether this evaluation splits the network at CUT: asked to, and reaching past it."""
-        return self.split and splits(deepest_layer(self.objective.layers))
+    def _split(self) -> Split:
+        """Where this evaluation runs the layers past CUT: as asked, where its losses
+        reach past it."""
+        return self.split if splits(deepest_layer(self.objective.layers)) else Split.NONE
 
     @functools.cached_property
     def _tile_layers(self) -> frozenset[str]:
-        """The layers the tiles' crops run to: all, or split, the shallow ones and CUT."""
-        if not self._split:
-            return self.objective.layers
+        """The layers the tiles' crops run to: all from ``start`` on, or split, the
+        shallow ones and CUT."""
+        first = LAYERS.index(self.start)
+        layers = frozenset(layer for layer in self.objective.layers
+                           if LAYERS.index(layer) >= first)
+        if self._split is Split.NONE:
+            return layers
         cut = LAYERS.index(CUT)
-        return frozenset(layer for layer in self.objective.layers
-                         if LAYERS.index(layer) <= cut) | {CUT}
+        return frozenset(layer for layer in layers if LAYERS.index(layer) <= cut) | {CUT}
 
-    def _deep(self, cuts: torch.Tensor, gradient: bool
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The deep part of a split evaluation, whole, on the map CUT's pool makes
-        (``cuts``): the content term where its layer is deep, the deep layers' weighted
-        style terms, and, with ``gradient``, their weighted sum's gradient at ``cuts``."""
-        objective = self.objective
-        deep = [layer for layer in objective.layers if layer not in self._tile_layers]
-        cuts.requires_grad_(gradient)
-        with torch.set_grad_enabled(gradient):
-            features = _extract(objective.extractor, cuts, deep, objective.compute_dtype)
-            content = cuts.new_zeros((), dtype=torch.float32)
-            if objective.content_layer in features:
-                content = content_loss(features[objective.content_layer], objective.content_target)
-            style = torch.zeros_like(content)
-            regions = objective.style_regions if objective.style_weight > 0 else ()
-            for region in regions:
-                style = style + region_loss(region, features, objective.style_layer_weights,
-                                            only=features)
-            if not gradient:
-                return content, style, None
-            (objective.content_weight * content + objective.style_weight * style).backward()
-        return content.detach(), style.detach(), cuts.grad
+    @functools.cached_property
+    def _deep_part(self) -> TiledObjective:
+        """A split evaluation's deep part: the objective from AFTER_CUT's input, the map
+        CUT's pool makes, on one tile or on tiles DEEP_TILE_FACTOR times the side."""
+        side = self.tile * DEEP_TILE_FACTOR if self._split is Split.TILED else _WHOLE
+        return TiledObjective(self.objective, side, start=AFTER_CUT)
+
+    def _deep(self, cuts: list[tuple[Tile, torch.Tensor]], size: tuple[int, int],
+              gradient: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The deep part of a split evaluation of a picture of ``size``, on the map the
+        tiles' ``cuts`` make (emptied: the map held once): the content term where its
+        layer is deep, the deep layers' weighted style terms, and, with ``gradient``,
+        their weighted sum's gradient at the map."""
+        parts = assemble(cuts)
+        cuts.clear()
+        parts.requires_grad_(gradient)
+        terms = self._deep_part(parts, size)
+        if gradient:
+            terms.total.backward()
+        return terms.content.detach(), terms.style.detach(), parts.grad
 
     @functools.cached_property
     def _content_norm(self) -> torch.Tensor:
@@ -203,27 +233,29 @@ class TiledObjective:
             "outside": range_weight / image.numel(),
         }
 
-    def _statistics(self, image: torch.Tensor, tiles: list[Tile], keep_last: bool
+    def _statistics(self, image: torch.Tensor, tiles: list[Tile], size: tuple[int, int],
+                    keep_last: bool, gradient: bool
                     ) -> tuple[dict[str, torch.Tensor], Sums, list[_TileTerms],
                                list[tuple[Tile, torch.Tensor]]]:
         """Pass 1: the local terms' sums over the tiles' cores, and each style target's
         moments summed over its positions, with the positions' weight. With
-        ``keep_last``, the last tile runs with its graph kept (the list returned) for
-        pass 2, which then starts from it instead of running it again: a tile's forward
-        pass saved, at no more memory than pass 2's own tiles hold. Split, each tile's
-        part of the map CUT's pool makes comes too (the last list)."""
+        ``keep_last``, the last tile's terms are kept (the list returned; with their graph
+        for a ``gradient``) for pass 2, which then starts from them instead of running it
+        again: a tile's forward pass saved, at no more memory than pass 2's own tiles
+        hold. Split, each tile's part of the map CUT's pool makes comes too (the last list)."""
         sums: dict[str, torch.Tensor] = {}
         moments: Sums = {}
         cuts: list[tuple[Tile, torch.Tensor]] = []
         with tiles_keep_freed_memory(), torch.no_grad():
             for tile in tiles[:-1] if keep_last else tiles:
-                self._gather(tile, *self._tile(image, tile), sums, moments, cuts)
+                self._gather(tile, *self._tile(self._crop(image, tile), tile, size), sums,
+                             moments, cuts)
         if not keep_last:
             return sums, moments, [], cuts
         # After the trim that ends the others: laid among their freed blocks, the graph
         # peaked 0.11 GB higher (3.07 against 2.96 GB, 2048 px on tiles of 1024 px).
         with tiles_keep_freed_memory():
-            kept = self._run(image, tiles[-1], True)
+            kept = self._run(image, tiles[-1], size, gradient)
             with torch.no_grad():
                 self._gather(kept.tile, kept.parts, kept.cores, kept.cut, sums, moments, cuts)
         return sums, moments, [kept], cuts
@@ -247,34 +279,40 @@ class TiledObjective:
                 values, count = tuple(a + b for a, b in zip(earlier, values)), total + count
             moments[key] = (values, count)
 
-    def _parts(self, image: torch.Tensor, tiles: list[Tile], weights: dict[str, float],
-               settled: dict[Key, Settled], kept: list[_TileTerms],
-               cut_gradient: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def _parts(self, image: torch.Tensor, tiles: list[Tile], size: tuple[int, int],
+               weights: dict[str, float], settled: dict[Key, Settled], kept: list[_TileTerms],
+               cut_gradient: torch.Tensor | None, wanted: bool
+               ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Pass 2: each tile back-propagates its parts of the loss to its crop's pixels
-        (where pass 1 ``kept`` a tile's graph, the image wants a gradient: that tile
-        first, taken from the list so that its memory goes once it is done); returns the
-        gradient, and the weighted sum of the parts of the targets whose loss is their
-        parts' sum (swd). Split, ``cut_gradient`` is the deep part's gradient at the map
-        CUT's pool makes, which each tile's part of it takes back to its pixels."""
-        gradient = torch.zeros_like(image) if kept else None  # not a tile's memory
+        where a gradient is ``wanted`` (the tile pass 1 ``kept`` first, taken from the
+        list so that its memory goes once it is done); returns the gradient, and the
+        weighted sum of the parts of the targets whose loss is their parts' sum (swd).
+        Split, ``cut_gradient`` is the deep part's gradient at the map CUT's pool makes,
+        which each tile's part of it takes back to its pixels."""
+        gradient = torch.zeros_like(image) if wanted else None  # not a tile's memory
         rest = image.new_zeros(())
-        size = (image.shape[-2], image.shape[-1])
         with tiles_keep_freed_memory():
             if kept:
                 rest = rest + self._back_propagate(kept.pop(), weights, settled, gradient,
                                                    cut_gradient, size)
                 tiles = tiles[:-1]
             for tile in tiles:
-                rest = rest + self._back_propagate(self._run(image, tile, gradient is not None),
+                rest = rest + self._back_propagate(self._run(image, tile, size, wanted),
                                                    weights, settled, gradient, cut_gradient,
                                                    size)
         return gradient, rest
 
-    def _run(self, image: torch.Tensor, tile: Tile, gradient: bool) -> _TileTerms:
+    def _run(self, image: torch.Tensor, tile: Tile, size: tuple[int, int], gradient: bool
+             ) -> _TileTerms:
         """A tile's crop of ``image`` and its terms, with their graph if ``gradient``."""
-        crop = image[:, :, tile.rows(), tile.cols()].clone().requires_grad_(gradient)
+        crop = self._crop(image, tile).clone().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
-            return _TileTerms(tile, crop, *self._tile(crop, tile, image_size=image.shape[-2:]))
+            return _TileTerms(tile, crop, *self._tile(crop, tile, size))
+
+    def _crop(self, image: torch.Tensor, tile: Tile) -> torch.Tensor:
+        """The tile's crop of ``image``, the picture or from ``start`` its map."""
+        step = stride(self.start)
+        return image[:, :, tile.rows(step), tile.cols(step)]
 
     def _back_propagate(self, terms: _TileTerms, weights: dict[str, float],
                         settled: dict[Key, Settled], gradient: torch.Tensor | None,
@@ -284,8 +322,7 @@ class TiledObjective:
         ``gradient`` (None: not), with the deep part's ``cut_gradient`` at its cut;
         returns, detached, the weighted parts of the targets whose loss is their parts'
         sum (swd)."""
-        share = sum(weights[name] * terms.parts[name]
-                    for name in ("content", "across", "down", "outside"))
+        share = sum(weights[name] * part for name, part in terms.parts.items())
         summed = terms.crop.new_zeros(())
         for key, (core, mask) in terms.cores.items():
             if key not in settled:
@@ -299,26 +336,21 @@ class TiledObjective:
                 share = share + (terms.cut * core_of(cut_gradient, AFTER_CUT, terms.tile, size,
                                                      whole=True)).sum()
             share.backward()
-            gradient[:, :, terms.tile.rows(), terms.tile.cols()] += terms.crop.grad
+            step = stride(self.start)
+            gradient[:, :, terms.tile.rows(step), terms.tile.cols(step)] += terms.crop.grad
         return summed
 
-    def _tile(self, pixels: torch.Tensor, tile: Tile, image_size: torch.Size | None = None
+    def _tile(self, crop: torch.Tensor, tile: Tile, size: tuple[int, int]
               ) -> tuple[dict[str, torch.Tensor], Cores, torch.Tensor | None]:
         """A tile's local terms: the content term (already divided by the whole target's
-        norm), the TV and range sums; each style target's core features with its
-        region's weights there; split, its core's part of the map CUT's pool makes
-        (else None). ``pixels`` is the whole image, or with ``image_size`` the tile's
-        crop of an image of that size."""
+        norm), on the picture the TV and range sums; each style target's core features
+        with its region's weights there; split, its core's part of the map CUT's pool
+        makes (else None). ``crop`` is the tile's of a picture of ``size`` (or of its map)."""
         objective = self.objective
-        if image_size is None:
-            size = (pixels.shape[-2], pixels.shape[-1])
-            crop = pixels[:, :, tile.rows(), tile.cols()]
-        else:
-            size, crop = (image_size[0], image_size[1]), pixels
         features = core_features(objective.extractor, crop, self._tile_layers, tile, size,
-                                 objective.compute_dtype)
-        parts = _local_sums(crop, tile, size)
-        parts["content"] = crop.new_zeros(())
+                                 objective.compute_dtype, self.start)
+        parts = _local_sums(crop, tile, size) if self.start == LAYERS[0] else {}
+        parts["content"] = crop.new_zeros((), dtype=torch.float32)
         if objective.content_layer in features:
             target = core_of(objective.content_target, objective.content_layer, tile, size,
                              whole=True)
@@ -333,7 +365,7 @@ class TiledObjective:
                     continue
                 cores[(index, layer)] = (core, None if region.masks is None else core_of(
                     region.masks[layer], layer, tile, size, whole=True))
-        cut = objective.extractor.pool(features[CUT]) if self._split else None
+        cut = None if self._split is Split.NONE else objective.extractor.pool(features[CUT])
         return parts, cores, cut
 
 
@@ -358,13 +390,6 @@ def _local_sums(crop: torch.Tensor, tile: Tile, size: tuple[int, int]) -> dict[s
     across, down = tv_sums(region, rows, cols)
     core = region[:, :, :rows, :cols]
     return {"across": across, "down": down, "outside": range_loss(core) * core.numel()}
-
-
-def _extract(extractor: VGG19Features, cuts: torch.Tensor, layers: list[str],
-             dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-    """The deep ``layers``' responses, from the map CUT's pool makes, in ``dtype``."""
-    with torch.autocast(cuts.device.type, dtype=dtype, enabled=dtype is not None):
-        return extractor(cuts, layers, start=AFTER_CUT)
 
 
 class _WithGradient(torch.autograd.Function):

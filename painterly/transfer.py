@@ -31,6 +31,7 @@ from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
+from .tiles import Split
 from .tiling import iteration_cost
 from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
 from .vgg import load_extractor
@@ -185,7 +186,7 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     for stage, tiled in zip(settings.stages(), tiles):
         width, height = fitted_size(inputs.photo.size, stage.size)
         stages.append(PlannedStage(width, height, stage.iterations, tiled,
-                                   split and tiled is not None))
+                                   split if tiled is not None else Split.NONE))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
                            split)
     return Plan(tuple(stages), memory, memory_limit(settings, device))

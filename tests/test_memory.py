@@ -10,7 +10,9 @@ import torch
 from painterly import TransferSettings
 from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
+    DEEP_BYTES_PER_PIXEL,
     GB,
+    _activation_bytes_per_pixel,
     _activations_per_pixel,
     estimate_bytes,
     fit_memory,
@@ -18,7 +20,8 @@ from painterly.memory import (
     memory_needed,
     stage_tiles,
 )
-from painterly.tiling import iteration_cost
+from painterly.tiles import DEEP_TILE_FACTOR, Split, crop_side
+from painterly.tiling import AFTER_CUT, CUT, iteration_cost
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -167,21 +170,43 @@ def test_tiles_run_their_deep_layers_whole_where_that_fits_and_costs_less():
     settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
     tile, split = fit_tiling(settings, PHOTO, painting, CPU, bf16)
     unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
-    assert split and tile is not None and unsplit is not None
-    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=True) <= 8 * GB
+    assert split is Split.WHOLE and tile is not None and unsplit is not None
+    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split) <= 8 * GB
     # The deep part's memory grows with the picture, beside the tiles: smaller tiles, yet
     # less work (their margins reach conv3_4 only, and they run the deep layers no more).
     assert tile < unsplit
-    assert iteration_cost(3072, 4096, tile, "conv5_1", True) < iteration_cost(
+    assert iteration_cost(3072, 4096, tile, "conv5_1", split) < iteration_cost(
         3072, 4096, unsplit, "conv5_1")
-    # 8192 px in 16 GB: the deep part whole would need ~13 GB of it.
-    assert not fit_tiling(replace(settings, size=8192, max_memory=16.0), PHOTO, painting,
-                          CPU, bf16)[1]
     # Losses that reach no deeper than conv3_4 have no deep part.
     shallow = replace(settings, content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))
-    assert not fit_tiling(shallow, PHOTO, painting, CPU, bf16)[1]
+    assert fit_tiling(shallow, PHOTO, painting, CPU, bf16)[1] is Split.NONE
     # Nothing to split where the picture fits whole.
-    assert fit_tiling(replace(settings, size=512), PHOTO, painting, CPU, bf16) == (None, False)
+    assert fit_tiling(replace(settings, size=512), PHOTO, painting, CPU, bf16) == (
+        None, Split.NONE)
+
+
+def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
+    """8192 px in 16 GB: the deep part whole would need ~13 GB of it; on tiles twice the
+    side, after the shallow ones, it needs only the map and its gradient beside them."""
+    bf16, painting = torch.bfloat16, [(1024, 640)]
+    settings = TransferSettings(size=8192, precision="bf16", max_memory=16.0)
+    with pytest.raises(MemoryRefused):
+        fit_memory(settings, PHOTO, painting, CPU, bf16, split=Split.WHOLE)
+    tile, split = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
+    assert split is Split.TILED and tile is not None and unsplit is not None
+    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split) <= 16 * GB
+    assert iteration_cost(6144, 8192, tile, "conv5_1", split) < iteration_cost(
+        6144, 8192, unsplit, "conv5_1")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, None], ids=["bf16", "fp32"])
+@pytest.mark.parametrize("tile", [256, 784, 1536])
+def test_a_deep_tile_needs_no_more_memory_than_a_shallow_one(dtype, tile):
+    """Why the planner counts a tiled deep part's tiles as no more than a shallow tile."""
+    shallow = _activation_bytes_per_pixel(CUT, dtype) * crop_side(tile, CUT) ** 2
+    deep_side = crop_side(tile * DEEP_TILE_FACTOR, "conv5_1", AFTER_CUT)
+    assert DEEP_BYTES_PER_PIXEL[dtype] * deep_side**2 < shallow
 
 
 def test_a_given_tile_tiles_every_stage_larger_than_it():

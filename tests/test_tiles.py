@@ -36,6 +36,10 @@ def test_reach_is_half_the_receptive_field():
     assert reach("conv4_2") == (84 - 8) // 2
     assert reach("conv5_1") == (156 - 16) // 2
     assert margin("conv5_1") == 80 and margin("conv1_1") == ALIGN
+    # From pool3's map on (conv4_1's input): conv4_1-4_4 widen a field of one position by
+    # 2 each (9), pool4 doubles it (10 at stride 2), conv5_1 adds 2 of those: 14 positions
+    # of 8 px, 112 px for a 16 px cell.
+    assert reach("conv5_1", "conv4_1") == (112 - 16) // 2 == margin("conv5_1", "conv4_1")
 
 
 @pytest.mark.parametrize(("height", "width", "side"), [(200, 264, 64), (97, 130, 48), (64, 64, 64)])
@@ -60,6 +64,23 @@ def test_core_features_are_the_whole_pictures(extractor):
     for tile in tile_grid(*size, 64, "conv5_1"):
         crop = image[:, :, tile.rows(), tile.cols()]
         cores = core_features(extractor, crop, layers, tile, size, None)
+        for layer in layers:
+            expected = core_of(whole[layer], layer, tile, size, whole=True)
+            assert cores[layer].shape == expected.shape
+            torch.testing.assert_close(cores[layer], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("size", [(150, 200), (157, 203)], ids=["even", "odd"])
+def test_core_features_from_a_map_are_the_whole_maps(extractor, size):
+    """The network from conv4_1 on, run on tiles of the map pool3 makes: the whole map's
+    features (a picture's side not a multiple of 8: pools drop its last rows)."""
+    image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(2))
+    layers = ["conv4_2", "conv5_1"]
+    pooled = extractor.pool(extractor(image, ["conv3_4"])["conv3_4"])
+    whole = extractor(pooled, layers, start="conv4_1")
+    for tile in tile_grid(*size, 64, "conv5_1", "conv4_1"):
+        crop = pooled[:, :, tile.rows(8), tile.cols(8)]
+        cores = core_features(extractor, crop, layers, tile, size, None, "conv4_1")
         for layer in layers:
             expected = core_of(whole[layer], layer, tile, size, whole=True)
             assert cores[layer].shape == expected.shape
@@ -93,11 +114,9 @@ def test_a_cores_gradient_keeps_the_features_layout(layout):
 
 def test_too_small_a_margin_changes_the_features(extractor, monkeypatch):
     """The margin is what makes core features exact: without it they differ."""
-    import painterly.tiles as tiles
-
     image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2))
     whole = extractor(image, ["conv5_1"])["conv5_1"]
-    monkeypatch.setattr(tiles, "margin", lambda deepest: ALIGN)
+    monkeypatch.setattr(tiles, "margin", lambda deepest, start: ALIGN)
     worst = 0.0
     for tile in tiles.tile_grid(128, 128, 64, "conv5_1"):
         crop = image[:, :, tile.rows(), tile.cols()]

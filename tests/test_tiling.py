@@ -3,6 +3,7 @@ tile by tile."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,7 @@ from painterly.events import Interrupted, StopRequested
 from painterly.images import fit_long_side, to_tensor
 from painterly.layers import LAYERS
 from painterly.objective import build_objective
+from painterly.tiles import Split
 from painterly.tiling import TiledObjective
 from painterly.vgg import load_extractor
 
@@ -64,10 +66,14 @@ def _two_regions(size: tuple[int, int]) -> list[torch.Tensor]:
     return [1 - ramp, ramp.contiguous()]
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["one part", "split"])
+SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep {split.value}")
+
+
+@SPLITS
 @pytest.mark.parametrize(("name", "tile"), [("defaults", 64), *((name, 112) for name in SETTINGS)])
 def test_tiled_value_and_gradient_are_the_untiled_ones(extractor, name, tile, split):
-    """Split, the shallow layers run on tiles and the deep ones whole
+    """Split, the shallow layers run on tiles and the deep ones whole, or on tiles of
+    their own on the map the shallow ones end with (at 112 px, 2 of them)
     ("tv and shallow layers" reaches no deeper than the cut: not split)."""
     settings = SETTINGS[name]
     photo, painting, image = _pictures(0, (150, 230))
@@ -97,13 +103,14 @@ def test_without_a_gradient_it_computes_none(extractor):
     assert float(terms.total) == pytest.approx(float(objective(image).total), rel=1e-5)
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["one part", "split"])
+@SPLITS
 @pytest.mark.parametrize("loss", ["swd", "gram"])
 def test_the_last_tile_of_the_statistics_pass_is_not_run_again(extractor, loss, split):
-    """With a gradient wanted, pass 1 keeps its last tile's graph and pass 2 starts from
-    it: 2n - 1 passes through the network for n tiles; without one, swd's pass 2 runs
-    every tile (2n) and gram's none (n). Split, the deep part runs once more, whole, and
-    the tiles only to conv3_4."""
+    """Pass 1 keeps its last tile's terms (with their graph where a gradient is wanted)
+    and pass 2 starts from them: 2n - 1 passes through the network for n tiles; without
+    a gradient gram's pass 2 runs no tile (n). Split, the tiles run only to conv3_4 and
+    the deep part once more, whole; or on its own 2 tiles, when the shallow tiles keep
+    none (their graph and the deep part's would be held at once)."""
     photo, painting, image = _pictures(2, (150, 230))
     settings = TransferSettings(style_loss=loss)
     tiled = TiledObjective(build_objective(extractor, photo, [painting], (1.0,), settings,
@@ -112,15 +119,19 @@ def test_the_last_tile_of_the_statistics_pass_is_not_run_again(extractor, loss, 
     hook = extractor.register_forward_hook(
         lambda _module, args, _out: passes.append(max(args[1], key=LAYERS.index)))
     try:
-        tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
-        deep = ["conv5_1"] if split else []
-        shallow = "conv3_4" if split else "conv5_1"
-        _value_and_gradient(tiled, image)
-        assert sorted(passes) == sorted([shallow] * (2 * tiles - 1) + deep)
-        passes.clear()
-        tiled(image)
-        assert sorted(passes) == sorted([shallow] * (2 * tiles if loss == "swd" else tiles)
-                                        + deep)
+        for gradient in (True, False):
+            passes.clear()
+            if gradient:
+                _value_and_gradient(tiled, image)
+            else:
+                tiled(image)
+            both = gradient or loss == "swd"  # pass 2 runs: passes over n tiles, k kept
+            runs = {(n, k): 2 * n - k if both else n for n in (2, 6) for k in (0, 1)}
+            # 150 x 230 px on cores of 112 px: 2 rows, 3 columns; the deep part's: 1 x 2.
+            expected = {Split.NONE: {"conv5_1": runs[6, 1]},
+                        Split.WHOLE: {"conv3_4": runs[6, 1], "conv5_1": 1},
+                        Split.TILED: {"conv3_4": runs[6, 0], "conv5_1": runs[2, 1]}}[split]
+            assert Counter(passes) == expected, gradient
     finally:
         hook.remove()
 
@@ -136,7 +147,8 @@ def test_gradient_at_1024_px_for_several_tiles(extractor, content_path, style_pa
     settings = TransferSettings(size=1024, tv_weight=1.0)
     whole = build_objective(extractor, photo, [painting], (1.0,), settings, None)
     expected, expected_gradient = _value_and_gradient(whole, image)
-    for tile, split in ((384, False), (640, False), (384, True)):
+    for tile, split in ((384, Split.NONE), (640, Split.NONE), (384, Split.WHOLE),
+                        (384, Split.TILED)):
         objective = build_objective(extractor, photo, [painting], (1.0,), settings, None, tile)
         terms, gradient = _value_and_gradient(TiledObjective(objective, tile, split), image)
         assert _relative_error(gradient, expected_gradient) <= 1e-3
