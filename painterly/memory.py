@@ -291,25 +291,24 @@ def fit_tiling(
     winograd: bool = False,
 ) -> tuple[int | None, Split]:
     """The tile side a run uses (:func:`fit_memory`), and where its tiled stages run
-    their deep layers (painterly.tiling): whole where that fits too, on tiles of its
-    own, else on larger tiles of their own where those fit; split where its final
-    stage's iteration costs less so."""
+    their deep layers (painterly.tiling): with the rest, whole, or on tiles of their
+    own, whichever fits and makes its final stage's iteration cost least."""
     run = (settings, photo_size, painting_sizes, device, dtype, winograd)
     tile = fit_memory(*run)
     deepest = deepest_layer(settings.layers_needed())
     if tile is None or not splits(deepest):
         return tile, Split.NONE
+    width, height = fitted_size(photo_size, settings.size)
+    best = (iteration_cost(height, width, tile, deepest), tile, Split.NONE)
     for split in (Split.WHOLE, Split.TILED):
         try:
             split_tile = fit_memory(*run, split=split)
         except MemoryRefused:
             continue
         assert split_tile is not None  # the whole picture fits no better split
-        width, height = fitted_size(photo_size, settings.size)
-        if (iteration_cost(height, width, split_tile, deepest, split)
-                < iteration_cost(height, width, tile, deepest)):
-            return split_tile, split
-    return tile, Split.NONE
+        best = min(best, (iteration_cost(height, width, split_tile, deepest, split),
+                          split_tile, split), key=lambda option: option[0])
+    return best[1], best[2]
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

@@ -82,6 +82,12 @@ AFTER_CUT = LAYERS[LAYERS.index(CUT) + 1]
 #: 4096 px on tiles of 1472 px 83-88 s where unsplit took 95-98 s; 2048 px on tiles of
 #: 1024 px 18.5-19.6 s where unsplit took 22.1-23.4 s.
 SPLIT_SHALLOW = 0.85
+#: What a tiled deep part (Split.TILED) adds to the cost of the pixels its crops cover,
+#: its statistics pass's forward on top. Fitted to single evaluations with bf16 (session
+#: 24, benchmarks/README.md): 8192 px on tiles of 1520 px 189.9 s where unsplit on tiles
+#: of 1504 px took 200.8; 4096 px on tiles of 1568 px 46.9-52.8 s where whole on tiles
+#: of 784 px took 46.5-48.5. TILED_EXTRA there said 0.89 and 0.95 of those.
+DEEP_TILED_EXTRA = 0.6
 #: A tile side no picture reaches: one tile, the whole map.
 _WHOLE = 1 << 30
 
@@ -97,7 +103,7 @@ def iteration_cost(height: int, width: int, tile: int | None, deepest: str,
     forward and backward pass: all of them, or on tiles of ``tile`` px the crops'
     pixels, margins included, with the statistics pass on top; split, SPLIT_SHALLOW
     of that on the shallow part's crops, the rest on the picture's pixels (``Split.TILED``:
-    those its deep tiles' crops cover, with the statistics pass on top)."""
+    those its deep tiles' crops cover, with their statistics pass on top)."""
     if tile is None or max(height, width) <= tile:
         return float(height * width)
     if split is Split.NONE or not splits(deepest):
@@ -106,7 +112,7 @@ def iteration_cost(height: int, width: int, tile: int | None, deepest: str,
     deep = float(height * width)
     if split is Split.TILED:
         deep = seen_pixels(height, width, tile * DEEP_TILE_FACTOR, deepest,
-                           AFTER_CUT) * (1 + TILED_EXTRA)
+                           AFTER_CUT) * (1 + DEEP_TILED_EXTRA)
     return shallow * SPLIT_SHALLOW + deep * (1 - SPLIT_SHALLOW)
 
 

@@ -11,7 +11,14 @@ from painterly import TransferSettings, stylize, transfer
 from painterly.cli.progress import plan_line
 from painterly.events import Interrupted, Plan, PlannedStage, Progress, StopRequested
 from painterly.tiles import Split, seen_pixels
-from painterly.tiling import AFTER_CUT, CUT, SPLIT_SHALLOW, TILED_EXTRA, iteration_cost
+from painterly.tiling import (
+    AFTER_CUT,
+    CUT,
+    DEEP_TILED_EXTRA,
+    SPLIT_SHALLOW,
+    TILED_EXTRA,
+    iteration_cost,
+)
 from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
 from painterly.vgg import load_extractor
 
@@ -48,7 +55,8 @@ def test_a_split_stage_runs_its_deep_part_once_on_its_own_pixels():
     deep = seen_pixels(height, width, 2048, "conv5_1", AFTER_CUT)
     assert deep == (3072 + 2 * 48) * (4096 + 2 * 48)
     assert iteration_cost(height, width, 1024, "conv5_1", Split.TILED) == pytest.approx(
-        (1 + TILED_EXTRA) * (SPLIT_SHALLOW * shallow + (1 - SPLIT_SHALLOW) * deep))
+        (1 + TILED_EXTRA) * SPLIT_SHALLOW * shallow
+        + (1 + DEEP_TILED_EXTRA) * (1 - SPLIT_SHALLOW) * deep)
     # Losses no deeper than the cut: nothing to split.
     for split in (Split.WHOLE, Split.TILED):
         assert iteration_cost(height, width, 1024, "conv3_1", split) == iteration_cost(
