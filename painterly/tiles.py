@@ -177,8 +177,13 @@ def core_features(
     (None: fp32)."""
     with torch.autocast(crop.device.type, dtype=dtype, enabled=dtype is not None):
         features = extractor(crop, layers, start=start)
-    return {layer: _Core.apply(value, _core_slices(layer, tile, size))
-            for layer, value in features.items()}
+    cores = {}
+    for layer, value in features.items():
+        where = _core_slices(layer, tile, size)
+        # A core that is its whole crop (a deep part run whole) needs no copy.
+        whole = all(part == slice(0, None) for part in where)
+        cores[layer] = value if whole else _Core.apply(value, where)
+    return cores
 
 
 class _Core(torch.autograd.Function):

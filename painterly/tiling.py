@@ -86,7 +86,7 @@ SPLIT_SHALLOW = 0.85
 #: its statistics pass's forward on top. Fitted to single evaluations with bf16 (session
 #: 24, benchmarks/README.md): 8192 px on tiles of 1520 px 189.9 s where unsplit on tiles
 #: of 1504 px took 200.8; 4096 px on tiles of 1568 px 46.9-52.8 s where whole on tiles
-#: of 784 px took 46.5-48.5. TILED_EXTRA there said 0.89 and 0.95 of those.
+#: of 784 px took 46.5-48.5. With TILED_EXTRA here the model said 0.89x and 0.95x.
 DEEP_TILED_EXTRA = 0.6
 #: A tile side no picture reaches: one tile, the whole map.
 _WHOLE = 1 << 30
