@@ -58,7 +58,7 @@ WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 DEEP_BYTES_PER_PIXEL = {torch.bfloat16: 0.27 * GB / 1e6, None: 0.34 * GB / 1e6}
 #: Values per pixel of the map CUT's pool makes (256 channels, a 64th of the pixels): a
 #: tiled deep part holds it and its gradient beside its tiles, whose memory
-#: painterly.tiling.DEEP_TILE_FACTOR keeps under a shallow tile's.
+#: painterly.tiles.DEEP_TILE_FACTOR keeps under a shallow tile's.
 MAP_VALUES_PER_PIXEL = layer_channels(CUT) / 64
 #: One float32 RGB image, per pixel.
 IMAGE_BYTES_PER_PIXEL = 12
@@ -160,9 +160,10 @@ def stage_tiles(
     split: Split = Split.NONE,
 ) -> tuple[int | None, ...]:
     """Each stage's tile side (None: whole) on tiles of at most ``tile`` px (``split``:
-    where their deep layers run). A tile chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
-    painted whole where that needs no more memory than the final stage on tiles: a
-    whole stage is about twice as fast a pixel (benchmarks/README.md)."""
+    where their deep layers run). A tile chosen for memory (not ``settings.tile``) is the
+    final size's; a smaller stage is painted whole where that needs no more memory than
+    the final stage on tiles: a whole stage is about twice as fast a pixel
+    (benchmarks/README.md)."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     deepest = deepest_layer(settings.layers_needed())
