@@ -316,7 +316,7 @@ class TiledObjective:
             return _TileTerms(tile, crop, *self._tile(crop, tile, size))
 
     def _crop(self, image: torch.Tensor, tile: Tile) -> torch.Tensor:
-        """The tile's crop of ``image``, the picture or from ``start`` its map."""
+        """The tile's crop of ``image`` (a view), the picture or from ``start`` its map."""
         step = stride(self.start)
         return image[:, :, tile.rows(step), tile.cols(step)]
 
@@ -342,8 +342,7 @@ class TiledObjective:
                 share = share + (terms.cut * core_of(cut_gradient, AFTER_CUT, terms.tile, size,
                                                      whole=True)).sum()
             share.backward()
-            step = stride(self.start)
-            gradient[:, :, terms.tile.rows(step), terms.tile.cols(step)] += terms.crop.grad
+            self._crop(gradient, terms.tile).add_(terms.crop.grad)  # into its view
         return summed
 
     def _tile(self, crop: torch.Tensor, tile: Tile, size: tuple[int, int]
