@@ -51,6 +51,10 @@ AUTO_MIN_TILE = 256
 #: peaked 0.77 GB higher than with direct convolutions at 1024x768, 2.47 GB at 2048x1536
 #: (session 6).
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
+#: The same per pixel a tile's crop holds: 4096 px in 8 GB (session 24) held ~0.4 GB a
+#: megapixel more on its crops than the untiled constants say, split (1056 x 1088 px:
+#: 3.8 GB a megapixel against 3.37 with swd's distances) and unsplit (848 x 992 px).
+WINOGRAD_TILE_BYTES_PER_PIXEL = 1.40 * GB / 1e6
 #: Bytes per pixel of a split stage's picture for its deep part, run whole
 #: (painterly.tiling): the map CUT's pool makes, its gradient, the deep layers' saved
 #: activations and their losses. Measured over the peak before it, 4096 px (session 23):
@@ -132,7 +136,9 @@ def _tiled_run_peaks(
         split_here = split if tiled and splits(deepest) else Split.NONE
         per_seen = (_activation_bytes_per_pixel(deepest if split_here is Split.NONE else CUT,
                                                 dtype)
-                    + seen_bytes_per_pixel + WINOGRAD_BYTES_PER_PIXEL * winograd)
+                    + seen_bytes_per_pixel
+                    + (WINOGRAD_TILE_BYTES_PER_PIXEL if tiled else WINOGRAD_BYTES_PER_PIXEL)
+                    * winograd)
         deep = {Split.NONE: 0.0,
                 Split.WHOLE: DEEP_BYTES_PER_PIXEL[dtype] * pixels,
                 Split.TILED: 2 * MAP_VALUES_PER_PIXEL * _itemsize(dtype) * pixels}[split_here]
@@ -292,7 +298,7 @@ def fit_tiling(
     winograd: bool = False,
 ) -> tuple[int | None, Split]:
     """The tile side a run uses (:func:`fit_memory`), and where its tiled stages run
-    their deep layers (painterly.tiling): with the rest, whole, or (with bf16) on tiles
+    their deep layers (painterly.tiling): with the rest, whole, or on tiles
     of their own, whichever fits and makes its final stage's iteration cost least."""
     run = (settings, photo_size, painting_sizes, device, dtype, winograd)
     tile = fit_memory(*run)
@@ -301,10 +307,7 @@ def fit_tiling(
         return tile, Split.NONE
     width, height = fitted_size(photo_size, settings.size)
     best = (iteration_cost(height, width, tile, deepest), tile, Split.NONE)
-    # Deep tiles only with bf16: in fp32 with Winograd's convolutions (4096 px in 8 GB,
-    # session 24) the run peaked at 8.05 GB where this model said 7.94: its shallow
-    # tiles hold ~3.8 GB a megapixel there, where the constants say 2.95.
-    for split in (Split.WHOLE, Split.TILED) if dtype == torch.bfloat16 else (Split.WHOLE,):
+    for split in (Split.WHOLE, Split.TILED):
         try:
             split_tile = fit_memory(*run, split=split)
         except MemoryRefused:
