@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import torch
 
+from .cost import iteration_cost
 from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
@@ -24,7 +25,7 @@ from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
 from .sliced import SKETCH
 from .tiles import ALIGN, Split, crop_side, stage_tile, stride
-from .tiling import CUT, iteration_cost, splits
+from .tiling import CUT, splits
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.

@@ -1,5 +1,5 @@
 """How long a print-size run will take, said before it starts: each stage's work
-(:func:`painterly.tiling.iteration_cost`: its pixels, or on tiles its crops' pixels with
+(:func:`painterly.cost.iteration_cost`: its pixels, or on tiles its crops' pixels with
 the statistics pass) in units of one bare forward and backward pass of the network, timed
 on this machine just before the run.
 
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import torch
 
+from .cost import iteration_cost
 from .events import PlannedStage
 from .objective import extract
-from .tiling import iteration_cost
 from .vgg import VGG19Features
 
 #: Runs whose final stage is larger than this are timed ahead; a smaller one's progress
@@ -49,7 +49,7 @@ def seconds_per_pixel(extractor: VGG19Features, deepest: str, dtype: torch.dtype
 
 def stage_work(stage: PlannedStage, deepest: str) -> float:
     """A stage's work in pixels through a forward and backward pass: its iterations, and
-    one more for its targets, times the work of one (:func:`painterly.tiling.iteration_cost`,
+    one more for its targets, times the work of one (:func:`painterly.cost.iteration_cost`,
     losses reaching ``deepest``)."""
     return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest,
                                                    stage.split)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .color import with_chroma_of
+from .cost import iteration_cost
 from .devices import read_back, resolve_device, resolve_precision, uses_winograd
 from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
@@ -32,7 +33,6 @@ from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiles import Split
-from .tiling import iteration_cost
 from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
 from .vgg import load_extractor
 

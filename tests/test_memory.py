@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from painterly import TransferSettings
+from painterly.cost import iteration_cost
 from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
     DEEP_BYTES_PER_PIXEL,
@@ -21,7 +22,7 @@ from painterly.memory import (
     stage_tiles,
 )
 from painterly.tiles import DEEP_TILE_FACTOR, Split, crop_side
-from painterly.tiling import AFTER_CUT, CUT, iteration_cost
+from painterly.tiling import AFTER_CUT, CUT
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)

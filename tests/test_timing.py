@@ -9,16 +9,9 @@ import torch
 
 from painterly import TransferSettings, stylize, transfer
 from painterly.cli.progress import plan_line
+from painterly.cost import iteration_cost
 from painterly.events import Interrupted, Plan, PlannedStage, Progress, StopRequested
-from painterly.tiles import Split, seen_pixels
-from painterly.tiling import (
-    AFTER_CUT,
-    CUT,
-    DEEP_TILED_EXTRA,
-    SPLIT_SHALLOW,
-    TILED_EXTRA,
-    iteration_cost,
-)
+from painterly.tiles import Split
 from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
 from painterly.vgg import load_extractor
 
@@ -38,29 +31,6 @@ def test_tiles_cost_their_margins_and_statistics_pass_and_the_stages_add_up():
     both = estimate_seconds([whole, tiled], "conv5_1", 1e-6)
     assert both == pytest.approx(estimate_seconds([whole], "conv5_1", 1e-6)
                                  + estimate_seconds([tiled], "conv5_1", 1e-6))
-
-
-def test_a_split_stage_runs_its_deep_part_once_on_its_own_pixels():
-    """Split, the tiles' margins reach conv3_4 (32 px, not 80) and only SPLIT_SHALLOW of
-    the work runs on them twice; the rest is the picture's pixels once."""
-    height, width = 3072, 4096
-    split = iteration_cost(height, width, 1024, "conv5_1", Split.WHOLE)
-    assert height * width < split < iteration_cost(height, width, 1024, "conv5_1")
-    shallow = seen_pixels(height, width, 1024, CUT)
-    assert shallow == (3072 + 4 * 32) * (4096 + 6 * 32)  # 3 x 4 cores, inner margins twice
-    assert split == pytest.approx(SPLIT_SHALLOW * (1 + TILED_EXTRA) * shallow
-                                  + (1 - SPLIT_SHALLOW) * height * width)
-    # The deep part on tiles of its own, twice the side (2 x 2 of them, 48 px margins),
-    # with a statistics pass of its own.
-    deep = seen_pixels(height, width, 2048, "conv5_1", AFTER_CUT)
-    assert deep == (3072 + 2 * 48) * (4096 + 2 * 48)
-    assert iteration_cost(height, width, 1024, "conv5_1", Split.TILED) == pytest.approx(
-        (1 + TILED_EXTRA) * SPLIT_SHALLOW * shallow
-        + (1 + DEEP_TILED_EXTRA) * (1 - SPLIT_SHALLOW) * deep)
-    # Losses no deeper than the cut: nothing to split.
-    for split in (Split.WHOLE, Split.TILED):
-        assert iteration_cost(height, width, 1024, "conv3_1", split) == iteration_cost(
-            height, width, 1024, "conv3_1")
 
 
 def test_the_share_of_work_done_counts_each_stage_as_the_plan_time_does(small_content,
