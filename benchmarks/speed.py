@@ -31,7 +31,7 @@ spin_less()  # as the command line does, before PyTorch loads
 import torch
 from PIL import Image
 
-from painterly import Progress, TransferSettings, __version__, graphs, stylize  # noqa: E402
+from painterly import Progress, TransferSettings, __version__, graphs, matching, stylize  # noqa: E402
 from painterly.allocator import keep_freed_memory  # noqa: E402
 from painterly.devices import (
     cpu_has_native_bf16,
@@ -155,16 +155,21 @@ def step(args: argparse.Namespace) -> None:
         # The floor is the direct convolutions' (winograd's is fp32 too); a last row
         # pairs winograd with a floor pass that also runs Winograd's convolutions.
         name = precision if args.style_losses == ["gram"] else f"{precision}, {loss}"
-        # (label, floor by Winograd's convolutions too, CUDA graphs)
-        rows = [(name, False, True)] + ([(f"{name}, against its own floor", True, True)]
-                                        if precision == "winograd" else [])
+        # (label, floor by Winograd's convolutions too, CUDA graphs, compiled matching)
+        rows = [(name, False, True, True)] + ([(f"{name}, against its own floor", True, True,
+                                                True)] if precision == "winograd" else [])
         if device.type == "cuda" and args.without_graphs:
-            rows.append((f"{name}, without CUDA graphs", False, False))
-        for label, own_floor, replay in rows:
+            rows.append((f"{name}, without CUDA graphs", False, False, True))
+        if device.type == "cpu" and loss == "swd" and matching.available():
+            rows.append((f"{name}, matching by tensor operations (without numba)", False, True,
+                         False))
+        for label, own_floor, replay, compiled in rows:
             floor_precision = "fp32" if precision == "winograd" else precision
             floor = floor_pass(args.size, floor_precision, device, own_floor)
             graphs.MAX_PIXELS = limit if replay else 0  # (painterly.graphs)
+            numba, matching.numba = matching.numba, matching.numba if compiled else None
             lines.append(_pairs_row(label, paired_seconds(settings, floor)))
+            matching.numba = numba
         graphs.MAX_PIXELS = limit
     write(f"step_{device.type}{args.tag}", lines)
 

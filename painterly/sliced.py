@@ -24,14 +24,17 @@ painting's value at its rank), up to the histogram's resolution.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from . import matching
 from .losses import at_least_fp32, positions
 
 #: The most bins of the picture's histogram along a direction (bins_for). Tübingen in
@@ -118,6 +121,14 @@ def histogram(rows: torch.Tensor, projections: torch.Tensor, painting: torch.Ten
     direction of ``projections`` (C, K) (:func:`bin_geometry` of the painting's sketch);
     the counts of several sets of rows add up to the counts of their union."""
     low, width = bin_geometry(painting, bins)
+    if _compiled(rows):
+        values = _product(rows, projections).detach()  # (counts have no gradient)
+        counts = np.zeros((len(values), bins))
+        inverse, shift, top = _placing(low, width, bins, values.dtype)
+        array = _array(values)
+        _by_rows(len(counts), lambda part: matching.count(
+            array[part], inverse[part], shift[part], top, counts[part]), array.size)
+        return torch.from_numpy(counts)
     counts = [_count(_places(values, low[part], width[part], bins)[0], bins)
               for part, values in _chunks(project(rows, projections))]
     return torch.cat(counts) if counts else rows.new_zeros((0, bins), dtype=torch.float64)
@@ -128,6 +139,13 @@ def matching_table(counts: torch.Tensor, painting: torch.Tensor) -> torch.Tensor
     a sketch (K, L)) at the ranks of the first and the last of the picture's values in the
     bin (``counts``, (K, bins)), as levels (rank + 1/2) / N; in between, G is linear. A
     value alone in its bin gets the painting's value at its own rank, as by sorting."""
+    if _compiled(painting):
+        sketch_values = painting.detach().contiguous().numpy()
+        edges = np.empty((len(counts), 2, counts.shape[1]), dtype=sketch_values.dtype)
+        heights = counts.detach().double().numpy()
+        _by_rows(len(edges), lambda part: matching.table(
+            heights[part], sketch_values[part], edges[part]), edges.size)
+        return torch.from_numpy(edges)
     size = painting.shape[1]
     scale = size / counts.sum(1, keepdim=True).clamp_min(1)
     after = counts.cumsum(1)
@@ -173,34 +191,28 @@ def matched_part(rows: torch.Tensor, projections: torch.Tensor, painting: torch.
 class _Matching(torch.autograd.Function):
     """sum (x - G(x))^2 / divisor over the rows' projected values, with G from ``table``,
     or (a number of bins) from the rows' own histogram; only the distances are kept for
-    the backward pass, 4 bytes a value."""
+    the backward pass, 4 bytes a value (2 where the compiled loops keep bfloat16's)."""
 
     @staticmethod
     def forward(ctx, rows: torch.Tensor, projections: torch.Tensor, painting: torch.Tensor,
                 table: torch.Tensor | int, divisor: float) -> torch.Tensor:
         bins = table if isinstance(table, int) else table.shape[2]
         low, width = bin_geometry(painting, bins)
-        distances = project(rows, projections)
-        total = distances.new_zeros((), dtype=torch.float64)  # (no read back per chunk)
-        for part, values in _chunks(distances):
-            index, fraction = _places(values, low[part], width[part], bins)
-            edges = (matching_table(_count(index, bins), painting[part])
-                     if isinstance(table, int) else table[part]).to(values.dtype)
-            # Each bin's two ends looked up apart, flat.
-            below, above = (edges[:, side].contiguous().view(-1) for side in (0, 1))
-            start = below.index_select(0, index.view(-1)).view_as(values)
-            values.sub_(start.lerp_(above.index_select(0, index.view(-1)).view_as(values),
-                                    fraction))
-            total += torch.linalg.vector_norm(values).double().square()
+        if _compiled(rows):
+            distances = _product(rows, projections)
+            total = _compiled_distances(distances, painting, low, width, table)
+        else:
+            distances = project(rows, projections)
+            total = _distances(distances, painting, low, width, table)
         scale = 1.0 / max(divisor, _EPS)
         ctx.save_for_backward(distances, projections)
         ctx.scale, ctx.dtype, ctx.by_channel = scale, rows.dtype, rows.stride(0) == 1
-        return (total * scale).to(distances.dtype)
+        return (total * scale).to(at_least_fp32(rows.dtype))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         distances, projections = ctx.saved_tensors
-        factor = projections.T.to(distances.dtype) * (2 * ctx.scale * grad)
+        factor = projections.T.to(at_least_fp32(distances.dtype)) * (2 * ctx.scale * grad)
         if ctx.dtype == torch.bfloat16:  # the features' gradient is bf16 in any case
             distances, factor = distances.to(ctx.dtype), factor.to(ctx.dtype)
         # The gradient in the rows' own layout: rows of NCHW features (Winograd's
@@ -211,6 +223,70 @@ class _Matching(torch.autograd.Function):
         return (distances.T @ factor).to(ctx.dtype), None, None, None, None
 
 
+def _distances(distances: torch.Tensor, painting: torch.Tensor, low: torch.Tensor,
+               width: torch.Tensor, table: torch.Tensor | int) -> torch.Tensor:
+    """Replaces each projected value (K, N) by its distance to its target (G from
+    ``table``, or from the values' own histogram of ``table`` bins), in tensor
+    operations; returns the sum of their squares (0-d, float64)."""
+    bins = table if isinstance(table, int) else table.shape[2]
+    total = distances.new_zeros((), dtype=torch.float64)  # (no read back per chunk)
+    for part, values in _chunks(distances):
+            index, fraction = _places(values, low[part], width[part], bins)
+            edges = (matching_table(_count(index, bins), painting[part])
+                     if isinstance(table, int) else table[part]).to(values.dtype)
+            # Each bin's two ends looked up apart, flat.
+            below, above = (edges[:, side].contiguous().view(-1) for side in (0, 1))
+            start = below.index_select(0, index.view(-1)).view_as(values)
+            values.sub_(start.lerp_(above.index_select(0, index.view(-1)).view_as(values),
+                                    fraction))
+            total += torch.linalg.vector_norm(values).double().square()
+    return total
+
+
+def _compiled_distances(distances: torch.Tensor, painting: torch.Tensor, low: torch.Tensor,
+                        width: torch.Tensor, table: torch.Tensor | int) -> torch.Tensor:
+    """:func:`_distances` by :mod:`painterly.matching`'s loops, a share of the directions
+    a thread: one pass over the values to count them (with ``table`` bins), one to
+    match them. bfloat16 distances stay bfloat16, rounded once, as the backward pass
+    would round them."""
+    bins = table if isinstance(table, int) else table.shape[2]
+    inverse, shift, top = _placing(low, width, bins, distances.dtype)
+    values, sums = _array(distances), np.zeros(len(distances))
+    if isinstance(table, int):
+        counts = np.zeros((len(values), bins))
+        _by_rows(len(values), lambda part: matching.count(
+            values[part], inverse[part], shift[part], top, counts[part]), values.size)
+        table = matching_table(torch.from_numpy(counts), painting)
+    edges = table.to(at_least_fp32(distances.dtype)).contiguous().numpy()
+    _by_rows(len(values), lambda part: matching.match(
+        values[part], inverse[part], shift[part], top, edges[part], sums[part]), values.size)
+    return torch.tensor(sums.sum(), dtype=torch.float64)
+
+
+def _compiled(values: torch.Tensor) -> bool:
+    """Whether :mod:`painterly.matching`'s loops serve ``values`` (and their
+    projections): on the CPU, in bfloat16, float32 or float64, with numba installed."""
+    return (matching.available() and values.device.type == "cpu"
+            and values.dtype in (torch.bfloat16, torch.float32, torch.float64))
+
+
+def _array(values: torch.Tensor) -> np.ndarray:
+    """``values``' memory as numpy sees it: bfloat16 as its bits (uint16)."""
+    return (values.view(torch.uint16) if values.dtype == torch.bfloat16 else values).numpy()
+
+
+def _placing(low: torch.Tensor, width: torch.Tensor, bins: int, dtype: torch.dtype
+             ) -> tuple[np.ndarray, np.ndarray, np.generic]:
+    """(inverse, shift, top) for :mod:`painterly.matching`: a value's place among the
+    bins (:func:`bin_geometry`'s ``low`` and ``width``, (K, 1)) is value * inverse + shift
+    in ``dtype`` (bfloat16's in float32), as :func:`_places` computes it, clamped to top."""
+    dtype = at_least_fp32(dtype)
+    inverse = 1 / width.to(dtype).view(-1)
+    shift = -low.to(dtype).view(-1) * inverse
+    kind = inverse.numpy().dtype
+    return inverse.numpy(), shift.numpy(), kind.type(bins - 2**-8)
+
+
 def project(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     """(K, N) in at least fp32: the rows (N, C) projected on the directions (C, K) (in
     one product: in slices of directions it took twice as long, conv1_1 at 512 px).
@@ -218,8 +294,13 @@ def project(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     accumulated in fp32, each result rounded once to bfloat16 (relative error <= 2^-9,
     as a Gram matrix's): five times faster than fp32 products on a CPU with bf16
     instructions, where fp32 products took a fifth of an iteration at 512 px."""
+    return _product(rows, projections).to(at_least_fp32(rows.dtype))
+
+
+def _product(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """:func:`project`'s product, bfloat16 rows' left in bfloat16."""
     if rows.dtype == torch.bfloat16:
-        return (projections.to(rows.dtype).T @ rows.T).float()
+        return projections.to(rows.dtype).T @ rows.T
     dtype = at_least_fp32(rows.dtype)
     return projections.to(dtype).T @ rows.T.to(dtype)
 
@@ -289,13 +370,32 @@ def _numpy_sorts(values: torch.Tensor) -> bool:
     return values.device.type == "cpu" and values.dtype in (torch.float32, torch.float64)
 
 
-def _by_rows(count: int, work: Callable[[slice], object]) -> None:
-    """``work`` on shares of ``count`` rows (each a slice of them), a thread each: numpy
-    sorts without the GIL."""
+def _by_rows(count: int, work: Callable[[slice], object], values: int | None = None) -> None:
+    """``work`` on shares of ``count`` rows (each a slice of them), a thread each, the
+    calling thread taking the first: numpy's sorts and :mod:`painterly.matching`'s loops
+    run without the GIL. Fewer than _ALONE ``values`` in all stay in the calling thread."""
     workers = max(1, min(torch.get_num_threads(), count))
+    if workers == 1 or (values is not None and values < _ALONE):
+        work(slice(0, count))
+        return
     bounds = np.linspace(0, count, workers + 1).round().astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(work, [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]))
+    first, *others = [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+    waiting = [_threads().submit(work, part) for part in others]
+    work(first)
+    for share in waiting:
+        share.result()
+
+
+#: Work on fewer values than this runs in the calling thread: handing a share to another
+#: costs more than it saves.
+_ALONE = 1 << 16
+
+
+@functools.cache
+def _threads() -> ThreadPoolExecutor:
+    """The threads :func:`_by_rows` hands shares to, kept for the process (an iteration
+    hands out some fifteen)."""
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="painterly-rows")
 
 
 class _SortRows(torch.autograd.Function):

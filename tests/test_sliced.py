@@ -1,6 +1,8 @@
 """Sliced Wasserstein distances (painterly/sliced.py): the exact metric against numpy,
 and the swd style loss by histogram matching against a float64 reference of its own
-definition, against the sorted loss it stands for, and by hand."""
+definition, against the sorted loss it stands for, and by hand; the loss both ways it is
+computed on a CPU (painterly.matching's compiled loops, and the tensor operations a GPU
+runs)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from painterly import sliced
+from painterly import matching, sliced
 from painterly.sliced import (
     MARGIN,
     _add_ones,  # the GPU's way of counting, tried on the CPU
@@ -22,6 +24,16 @@ from painterly.sliced import (
     sketch,
     swd_loss,
 )
+
+
+@pytest.fixture(params=["compiled", "tensors"])
+def way(request, monkeypatch) -> str:
+    """Each swd test twice: by the compiled loops and by tensor operations."""
+    if request.param == "tensors":
+        monkeypatch.setattr(matching, "numba", None)
+    elif not matching.available():
+        pytest.skip("numba is not installed (painterly[fast])")
+    return request.param
 
 
 def _features(seed: int, shape=(1, 4, 5, 6)) -> torch.Tensor:
@@ -78,7 +90,7 @@ def _painting(seed: int, projections: np.ndarray, count: int = 33) -> np.ndarray
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("chunk", [None, 60])  # 60 values: two directions of 30 at a time
-def test_swd_loss_and_gradient_match_a_float64_reference(layout, chunk, monkeypatch):
+def test_swd_loss_and_gradient_match_a_float64_reference(layout, chunk, monkeypatch, way):
     if chunk is not None:
         monkeypatch.setattr(sliced, "_CHUNK", chunk)
     projections = _directions(30)
@@ -94,7 +106,7 @@ def test_swd_loss_and_gradient_match_a_float64_reference(layout, chunk, monkeypa
         assert grad.is_contiguous(memory_format=layout)
 
 
-def test_bfloat16_features_are_projected_in_bfloat16_within_its_rounding():
+def test_bfloat16_features_are_projected_in_bfloat16_within_its_rounding(way):
     """Features from the network under autocast (bf16): the loss and gradient of their
     bf16 projections within bf16's rounding of the same values' fp32 ones. A rounded
     value is off by up to 2^-9 of itself; here the distances to the targets are ~15%
@@ -124,7 +136,7 @@ def _sorted_loss(features: torch.Tensor, projections: torch.Tensor, painting: to
     return (mine - theirs).pow(2).mean(1).sum() / painting.pow(2).mean(1).sum()
 
 
-def test_swd_loss_is_close_to_the_sorted_loss():
+def test_swd_loss_is_close_to_the_sorted_loss(way):
     """4096 positions of 8 channels against another distribution: the loss within 0.5%,
     the gradient within 6% of the sorted loss's. They differ by the bins and by the
     ranks: sorting gives the i-th value the level (i + 1/2) / N, the histogram a level
@@ -143,7 +155,7 @@ def test_swd_loss_is_close_to_the_sorted_loss():
     assert float((gradient - expected).norm() / expected.norm()) < 0.06
 
 
-def test_swd_loss_by_hand_for_a_shifted_copy():
+def test_swd_loss_by_hand_for_a_shifted_copy(way):
     """In one dimension, a picture whose values are the painting's shifted by d (within
     the bins' margin): each value's target is itself plus d, so the loss is
     d^2 / mean(painting^2)."""
@@ -156,7 +168,7 @@ def test_swd_loss_by_hand_for_a_shifted_copy():
     assert float(at_painting) < 1e-6
 
 
-def test_values_beyond_the_bins_are_sent_back_into_the_painting():
+def test_values_beyond_the_bins_are_sent_back_into_the_painting(way):
     """Values far above the painting's range all sit at the end of the last bin: each
     is sent to the same value within the painting's range, however far they are."""
     painting = sketch(torch.linspace(0, 1, 1000, dtype=torch.float64).view(1, -1))
@@ -171,7 +183,7 @@ def test_values_beyond_the_bins_are_sent_back_into_the_painting():
     assert targets[1] == pytest.approx(targets[0], abs=1e-6)
 
 
-def test_the_parts_of_a_tiled_picture_add_up_to_its_loss_and_gradient():
+def test_the_parts_of_a_tiled_picture_add_up_to_its_loss_and_gradient(way):
     """Histograms of three sets of rows add up to the whole's, and the parts' losses
     with the whole's table add up to the loss, their gradients to its gradient."""
     projections = torch.tensor(_directions(35))
@@ -190,7 +202,7 @@ def test_the_parts_of_a_tiled_picture_add_up_to_its_loss_and_gradient():
     torch.testing.assert_close(gradient, expected, rtol=1e-10, atol=1e-14)
 
 
-def test_weights_select_a_region():
+def test_weights_select_a_region(way):
     """Positions weighing at least a half take part, the others not at all."""
     x = _features(26, shape=(1, 4, 6, 6))
     weights = torch.zeros(1, 1, 6, 6, dtype=torch.float64)

@@ -1,0 +1,148 @@
+"""swd's histogram matching on the CPU as compiled loops (numba), one pass over the
+projected values to count them and one to send each to its target.
+
+The same arithmetic as :mod:`painterly.sliced`'s tensor operations (which run where these
+do not: on a GPU, or without numba), but a value is read once a pass instead of some
+fifteen times: in PyTorch each step (its bin, its place in the bin, two lookups, the
+interpolation, the difference, its square) is a pass of its own over memory, and those
+passes, not arithmetic, were a fifth of an iteration on two cores (benchmarks/README.md).
+
+Values come as float32, float64, or bfloat16's bits (uint16: the network's projections
+under autocast, read and written in place without a float32 copy each way; the distance
+is rounded to the nearest bfloat16, ties to even, as PyTorch rounds). Each function works
+on rows (one direction each) and releases the GIL, so that :mod:`painterly.sliced` runs
+shares of the rows in threads. A value's place is ``value * inverse + shift`` in bins,
+clamped to [0, top]; a NaN goes to the first bin (its distance stays NaN), never outside
+the table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic, overload
+except ImportError:  # the tensor operations serve instead
+    numba = None
+
+#: Without "nnan"/"ninf": a NaN must not be assumed away, or its bin could be anything.
+_FAST = {"reassoc", "contract", "nsz", "arcp"}
+
+
+def available() -> bool:
+    """Whether the compiled loops can run here (numba is installed)."""
+    return numba is not None
+
+
+def _compiled(function):
+    """``function`` compiled to machine code once per process (cached on disk between
+    processes), without the GIL."""
+    return numba.njit(nogil=True, cache=True, fastmath=_FAST)(function) if numba else function
+
+
+def _load(values, k, i):
+    """values[k, i] as a float (bfloat16's bits widened to float32)."""
+
+
+def _store(values, k, i, value):
+    """values[k, i] = value (as bfloat16's bits where values holds them)."""
+
+
+if numba is not None:
+    @intrinsic
+    def _float_of(typingctx, bits):
+        def build(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.FloatType())
+        return types.float32(types.uint32), build
+
+    @intrinsic
+    def _bits_of(typingctx, value):
+        def build(context, builder, signature, args):
+            return builder.bitcast(args[0], ir.IntType(32))
+        return types.uint32(types.float32), build
+
+    @overload(_load, jit_options={"fastmath": _FAST})
+    def _load_for(values, k, i):
+        if values.dtype == types.uint16:
+            return lambda values, k, i: _float_of(np.uint32(values[k, i]) << np.uint32(16))
+        return lambda values, k, i: values[k, i]
+
+    @overload(_store, jit_options={"fastmath": _FAST})
+    def _store_for(values, k, i, value):
+        if values.dtype == types.uint16:
+            def store(values, k, i, value):
+                bits = _bits_of(np.float32(value))
+                bits += np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+                values[k, i] = np.uint16(bits >> np.uint32(16))
+            return store
+
+        def plain(values, k, i, value):
+            values[k, i] = value
+        return plain
+
+
+@_compiled
+def _bin(value, inverse, shift, top):
+    place = value * inverse + shift
+    if not place >= 0:  # also a NaN
+        place = 0 * top
+    elif place > top:
+        place = top
+    return place
+
+
+@_compiled
+def count(values, inverse, shift, top, counts):
+    """Adds to ``counts`` (k, bins) float64 how many of each row's ``values`` (k, N) fall
+    in each bin; ``inverse``, ``shift`` (k,) place them, ``top`` = bins - 2^-8."""
+    for k in range(values.shape[0]):
+        for i in range(values.shape[1]):
+            counts[k, int(_bin(_load(values, k, i), inverse[k], shift[k], top))] += 1.0
+
+
+@_compiled
+def table(counts, painting, edges):
+    """Fills ``edges`` (k, 2, bins): the painting's quantiles (its sketch, (k, L), sorted
+    rows) at the ranks of the first and the last of the picture's values in each bin
+    (``counts`` (k, bins)), as levels (rank + 1/2) / N, linearly interpolated
+    (:func:`painterly.sliced.matching_table`)."""
+    size = painting.shape[1]
+    for k in range(counts.shape[0]):
+        scale = size / max(counts[k].sum(), 1.0)
+        after = 0.0
+        for b in range(counts.shape[1]):
+            # A level u is at place u * size - 1/2 among the sketch's values.
+            edges[k, 0, b] = _quantile(painting[k], (after + 0.5) * scale - 0.5)
+            after += counts[k, b]
+            edges[k, 1, b] = _quantile(painting[k], (after - 0.5) * scale - 0.5)
+
+
+@_compiled
+def _quantile(row, place):
+    place = min(max(place, 0.0), row.shape[0] - 1.0)
+    first = int(place)
+    second = min(first + 1, row.shape[0] - 1)
+    return row[first] + (place - first) * (row[second] - row[first])
+
+
+@_compiled
+def match(values, inverse, shift, top, edges, sums):
+    """Replaces each of ``values`` (k, N) by its distance to its target, the target
+    interpolated between its bin's two ends in ``edges`` (k, 2, bins) (:func:`table`);
+    ``sums`` (k,) float64 gets each row's sum of squared distances (before rounding to
+    bfloat16)."""
+    for k in range(values.shape[0]):
+        total = 0.0
+        for i in range(values.shape[1]):
+            value = _load(values, k, i)
+            place = _bin(value, inverse[k], shift[k], top)
+            floor = np.floor(place)  # in the values' own type, as the bins' fraction
+            index = int(floor)
+            start = edges[k, 0, index]
+            value -= start + (place - floor) * (edges[k, 1, index] - start)
+            _store(values, k, i, value)
+            total += value * value
+        sums[k] = total

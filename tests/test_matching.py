@@ -1,0 +1,120 @@
+"""swd's compiled loops (painterly/matching.py) against the tensor operations they stand
+for (painterly/sliced.py's, what a GPU runs), and on what those never see: NaNs,
+infinities, bfloat16's rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from painterly import matching, sliced
+
+pytestmark = pytest.mark.skipif(not matching.available(),
+                                reason="numba is not installed (painterly[fast])")
+
+
+def _tensor_way(monkeypatch) -> None:
+    monkeypatch.setattr(matching, "numba", None)
+
+
+def _case(seed: int, directions: int = 3, count: int = 5000, dtype=torch.float32):
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.rand(count, 4, generator=generator).pow(2).to(dtype)
+    projections = torch.nn.functional.normalize(torch.randn(4, directions, generator=generator),
+                                                dim=0)
+    painting = sliced.sketch(projections.T @ torch.rand(4, 3000, generator=generator) * 1.3)
+    return rows, projections, painting
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_counts_are_the_tensor_operations_counts(dtype, monkeypatch):
+    """The same histogram, up to a value on a bin's edge counted in its neighbour (the
+    place's last bit, fused or not): every value counted, cumulative counts within 2."""
+    rows, projections, painting = _case(1, dtype=dtype)
+    compiled = sliced.histogram(rows, projections, painting, 256)
+    _tensor_way(monkeypatch)
+    expected = sliced.histogram(rows, projections, painting, 256)
+    assert compiled.dtype == torch.float64 and compiled.shape == (3, 256)
+    torch.testing.assert_close(compiled.sum(1), expected.sum(1), rtol=0, atol=0)
+    assert float((compiled.cumsum(1) - expected.cumsum(1)).abs().max()) <= 2
+
+
+def test_table_is_the_tensor_operations_table(monkeypatch):
+    """Counts with empty bins and fractions (a tiled picture's averaged counts): the same
+    ends of each bin, in float32 and float64."""
+    generator = torch.Generator().manual_seed(2)
+    counts = torch.randint(0, 4, (5, 64), generator=generator).double()
+    counts[:, ::3] *= 0.37
+    for dtype in (torch.float32, torch.float64):
+        painting = torch.sort(torch.randn(5, 200, generator=generator, dtype=dtype)).values
+        compiled = sliced.matching_table(counts, painting)
+        with monkeypatch.context() as patch:
+            _tensor_way(patch)
+            expected = sliced.matching_table(counts, painting)
+        assert compiled.dtype == dtype and compiled.shape == (5, 2, 64)
+        torch.testing.assert_close(compiled, expected)
+
+
+def test_loss_and_gradient_are_the_tensor_operations_across_threads(monkeypatch):
+    """160000 values, shared among threads: the loss and its gradient as the tensor
+    operations give them, in float32 and in bfloat16 (distances kept as bfloat16 in place
+    and rounded as PyTorch rounds them)."""
+    torch.manual_seed(3)
+    for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 1e-3)):
+        features = torch.rand(1, 4, 200, 200).pow(2).to(dtype).requires_grad_(True)
+        _, projections, painting = _case(4, directions=4)
+        results = []
+        for tensors in (False, True):
+            with monkeypatch.context() as patch:
+                if tensors:
+                    _tensor_way(patch)
+                loss = sliced.swd_loss(features, projections, painting, 1024)
+                (gradient,) = torch.autograd.grad(loss, features)
+                results.append((float(loss.detach()), gradient.float()))
+        (loss, gradient), (expected, expected_gradient) = results
+        assert loss == pytest.approx(expected, rel=tolerance)
+        error = (gradient - expected_gradient).norm() / expected_gradient.norm()
+        assert float(error) < tolerance
+
+
+def _place(bins: int, low: float = 0.0, width: float = 1.0):
+    inverse = np.array([1 / width], np.float32)
+    return inverse, -np.float32(low) * inverse, np.float32(bins - 2**-8)
+
+
+def test_nan_and_infinities_stay_inside_the_table():
+    """A NaN counts in the first bin and keeps a NaN distance; -inf and inf count at the
+    ends; nothing is read or written outside the table."""
+    values = np.array([[np.nan, -np.inf, np.inf, 2.5]], np.float32)
+    inverse, shift, top = _place(8)
+    counts = np.zeros((1, 8))
+    matching.count(values, inverse, shift, top, counts)
+    assert counts.tolist() == [[2, 0, 1, 0, 0, 0, 0, 1]]
+    edges = np.tile(np.arange(8, dtype=np.float32), (1, 2, 1))  # target: the bin's start
+    sums = np.zeros(1)
+    matching.match(values, inverse, shift, top, edges, sums)
+    assert np.isnan(values[0, 0]) and values[0, 1] == -np.inf and values[0, 2] == np.inf
+    assert values[0, 3] == pytest.approx(0.5) and np.isnan(sums[0])
+
+
+def test_bfloat16_distances_round_as_pytorch_rounds():
+    """Values given as bfloat16's bits, all sent to one target c: each distance is
+    value - c in float32 rounded to the nearest bfloat16, ties to even, as
+    ``Tensor.to(torch.bfloat16)``; its square summed before rounding."""
+    generator = torch.Generator().manual_seed(5)
+    values = (torch.randn(1, 5000, generator=generator) * 3).bfloat16()
+    # Ties: 1 - 2^-9 lies halfway between bfloat16's neighbours 1 - 2^-8 and 1, and
+    # -0.5 - 2^-9 between -0.5 - 2^-8 and -0.5.
+    values[0, :2] = torch.tensor([1.0, -0.5])
+    target = np.float32(2**-9)
+    exact = values.float() - torch.tensor(float(target))
+    bits = values.view(torch.uint16).numpy().copy()
+    inverse, shift, top = _place(4, low=-1e4, width=5e3)
+    edges = np.full((1, 2, 4), target, np.float32)
+    sums = np.zeros(1)
+    matching.match(bits, inverse, shift, top, edges, sums)
+    got = torch.from_numpy(bits).view(torch.bfloat16)
+    assert torch.equal(got, exact.bfloat16())
+    assert got[0, 0] == 1.0 and got[0, 1] == -0.5  # the ties, to the even neighbour
+    assert sums[0] == pytest.approx(float(exact.double().pow(2).sum()), rel=1e-6)
