@@ -1,4 +1,4 @@
-"""Ways to count swd's histograms on a GPU (painterly.sliced._count), timed alone.
+"""Ways to count swd's histograms on a GPU (painterly.swd._count), timed alone.
 
     python benchmarks/counting.py [--size 512]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from painterly.layers import layer_channels
-from painterly.sliced import _add_ones, bins_for
+from painterly.swd import _add_ones, bins_for
 
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 

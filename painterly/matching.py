@@ -1,7 +1,7 @@
 """swd's histogram matching on the CPU as compiled loops (numba), one pass over the
 projected values to count them and one to send each to its target.
 
-The same arithmetic as :mod:`painterly.sliced`'s tensor operations (which run where these
+The same arithmetic as :mod:`painterly.swd`'s tensor operations (which run where these
 do not: on a GPU, or without numba), but a value is read once a pass instead of some
 fifteen times: in PyTorch each step (its bin, its place in the bin, two lookups, the
 interpolation, the difference, its square) is a pass of its own over memory, and those
@@ -10,7 +10,7 @@ passes, not arithmetic, were a fifth of an iteration on two cores (benchmarks/RE
 Values come as float32, float64, or bfloat16's bits (uint16: the network's projections
 under autocast, read and written in place without a float32 copy each way; the distance
 is rounded to the nearest bfloat16, ties to even, as PyTorch rounds). Each function works
-on rows (one direction each) and releases the GIL, so that :mod:`painterly.sliced` runs
+on rows (one direction each) and releases the GIL, so that :mod:`painterly.swd` runs
 shares of the rows in threads. A value's place is ``value * inverse + shift`` in bins,
 clamped to [0, top]; a NaN goes to the first bin (its distance stays NaN), never outside
 the table.
@@ -108,7 +108,7 @@ def table(counts, painting, edges):
     """Fills ``edges`` (k, 2, bins): the painting's quantiles (its sketch, (k, L), sorted
     rows) at the ranks of the first and the last of the picture's values in each bin
     (``counts`` (k, bins)), as levels (rank + 1/2) / N, linearly interpolated
-    (:func:`painterly.sliced.matching_table`)."""
+    (:func:`painterly.swd.matching_table`)."""
     size = painting.shape[1]
     for k in range(counts.shape[0]):
         scale = size / max(counts[k].sum(), 1.0)

@@ -34,19 +34,8 @@ from .losses import (
     w2_distance,
     weighted_gram,
 )
-from .sliced import (
-    bins_for,
-    histogram,
-    matched_part,
-    matching_table,
-    merge_sketches,
-    project,
-    region_rows,
-    sketch,
-    sketch_size,
-    swd_loss,
-    swd_norm,
-)
+from .sliced import merge_sketches, project, sketch, sketch_size
+from .swd import bins_for, histogram, matched_part, matching_table, region_rows, swd_loss, swd_norm
 
 STYLE_LOSSES = ("gram", "w2", "swd")
 #: Each loss's term is multiplied by this, so that one ``style_weight`` balances style

@@ -1,5 +1,5 @@
 """swd's compiled loops (painterly/matching.py) against the tensor operations they stand
-for (painterly/sliced.py's, what a GPU runs), and on what those never see: NaNs,
+for (painterly/swd.py's, what a GPU runs), and on what those never see: NaNs,
 infinities, bfloat16's rounding."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from painterly import matching, sliced
+from painterly import matching, sliced, swd
 
 pytestmark = pytest.mark.skipif(not matching.available(),
                                 reason="numba is not installed (painterly[fast])")
@@ -32,9 +32,9 @@ def test_counts_are_the_tensor_operations_counts(dtype, monkeypatch):
     """The same histogram, up to a value on a bin's edge counted in its neighbour (the
     place's last bit, fused or not): every value counted, cumulative counts within 2."""
     rows, projections, painting = _case(1, dtype=dtype)
-    compiled = sliced.histogram(rows, projections, painting, 256)
+    compiled = swd.histogram(rows, projections, painting, 256)
     _tensor_way(monkeypatch)
-    expected = sliced.histogram(rows, projections, painting, 256)
+    expected = swd.histogram(rows, projections, painting, 256)
     assert compiled.dtype == torch.float64 and compiled.shape == (3, 256)
     torch.testing.assert_close(compiled.sum(1), expected.sum(1), rtol=0, atol=0)
     assert float((compiled.cumsum(1) - expected.cumsum(1)).abs().max()) <= 2
@@ -48,10 +48,10 @@ def test_table_is_the_tensor_operations_table(monkeypatch):
     counts[:, ::3] *= 0.37
     for dtype in (torch.float32, torch.float64):
         painting = torch.sort(torch.randn(5, 200, generator=generator, dtype=dtype)).values
-        compiled = sliced.matching_table(counts, painting)
+        compiled = swd.matching_table(counts, painting)
         with monkeypatch.context() as patch:
             _tensor_way(patch)
-            expected = sliced.matching_table(counts, painting)
+            expected = swd.matching_table(counts, painting)
         assert compiled.dtype == dtype and compiled.shape == (5, 2, 64)
         torch.testing.assert_close(compiled, expected)
 
@@ -69,7 +69,7 @@ def test_loss_and_gradient_are_the_tensor_operations_across_threads(monkeypatch)
             with monkeypatch.context() as patch:
                 if tensors:
                     _tensor_way(patch)
-                loss = sliced.swd_loss(features, projections, painting, 1024)
+                loss = swd.swd_loss(features, projections, painting, 1024)
                 (gradient,) = torch.autograd.grad(loss, features)
                 results.append((float(loss.detach()), gradient.float()))
         (loss, gradient), (expected, expected_gradient) = results

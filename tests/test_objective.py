@@ -121,8 +121,9 @@ def test_swd_loss_compares_the_network_responses_by_hand(extractor):
     """The objective's swd term against the pure loss recomputed from the features and
     the same directions (one layer, so nothing else is summed)."""
     from painterly.losses import positions
-    from painterly.sliced import bins_for, sketch, swd_loss
+    from painterly.sliced import sketch
     from painterly.style_targets import STRENGTH, directions
+    from painterly.swd import bins_for, swd_loss
 
     photo, painting, image = _images(5, 3)
     settings = TransferSettings(style_loss="swd", style_layers=("conv2_1",), seed=3)
