@@ -118,3 +118,18 @@ def test_bfloat16_distances_round_as_pytorch_rounds():
     assert torch.equal(got, exact.bfloat16())
     assert got[0, 0] == 1.0 and got[0, 1] == -0.5  # the ties, to the even neighbour
     assert sums[0] == pytest.approx(float(exact.double().pow(2).sum()), rel=1e-6)
+
+
+def test_the_cpu_runs_the_loss_on_the_compiled_loops(monkeypatch):
+    """With numba installed, a CPU's swd loss counts and matches in the loops (not
+    silently in the tensor operations), in every precision the network runs in."""
+    calls = []
+    for name in ("count", "match"):
+        loop = getattr(matching, name)
+        monkeypatch.setattr(matching, name,
+                            lambda *args, _loop=loop, _name=name: calls.append(_name) or _loop(*args))
+    rows, projections, painting = _case(6)
+    for dtype in (torch.bfloat16, torch.float32, torch.float64):
+        calls.clear()
+        swd.swd_loss(rows.to(dtype).T.reshape(1, 4, 50, 100), projections, painting, 256)
+        assert calls == ["count", "match"], dtype
