@@ -38,9 +38,15 @@ def available() -> bool:
 
 
 def _compiled(function):
-    """``function`` compiled to machine code once per process (cached on disk between
-    processes), without the GIL."""
-    return numba.njit(nogil=True, cache=True, fastmath=_FAST)(function) if numba else function
+    """``function`` compiled to machine code once per process, without the GIL; cached on
+    disk between processes where numba finds a writable place (beside the module, or the
+    user's cache directory), else compiled afresh in each."""
+    if numba is None:
+        return function
+    try:
+        return numba.njit(nogil=True, cache=True, fastmath=_FAST)(function)
+    except RuntimeError:  # "no locator available": a read-only install and home
+        return numba.njit(nogil=True, fastmath=_FAST)(function)
 
 
 def _load(values, k, i):

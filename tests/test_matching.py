@@ -133,3 +133,12 @@ def test_the_cpu_runs_the_loss_on_the_compiled_loops(monkeypatch):
         calls.clear()
         swd.swd_loss(rows.to(dtype).T.reshape(1, 4, 50, 100), projections, painting, 256)
         assert calls == ["count", "match"], dtype
+
+
+def test_loops_compile_where_nothing_can_cache_them():
+    """A read-only install with an unwritable home: numba finds nowhere to cache the
+    loops (as for a function without a source file) and compiles them in each process
+    instead of failing the import."""
+    namespace: dict = {}
+    exec("def twice(x):\n    return 2 * x\n", namespace)
+    assert matching._compiled(namespace["twice"])(21) == 42
