@@ -95,12 +95,8 @@ def histogram(rows: torch.Tensor, projections: torch.Tensor, painting: torch.Ten
     low, width = bin_geometry(painting, bins)
     if _compiled(rows):
         values = product(rows, projections).detach()  # (counts have no gradient)
-        counts = np.zeros((len(values), bins))
-        inverse, shift, top = _placing(low, width, bins, values.dtype)
-        array = _array(values)
-        by_rows(len(counts), lambda part: matching.count(
-            array[part], inverse[part], shift[part], top, counts[part]), array.size)
-        return torch.from_numpy(counts)
+        placing = _placing(low, width, bins, values.dtype)
+        return torch.from_numpy(_compiled_counts(_array(values), placing, bins))
     counts = [_count(_places(values, low[part], width[part], bins)[0], bins)
               for part, values in _chunks(project(rows, projections))]
     return torch.cat(counts) if counts else rows.new_zeros((0, bins), dtype=torch.float64)
@@ -222,17 +218,27 @@ def _compiled_distances(distances: torch.Tensor, painting: torch.Tensor, low: to
     match them. bfloat16 distances stay bfloat16, rounded once, as the backward pass
     would round them."""
     bins = table if isinstance(table, int) else table.shape[2]
-    inverse, shift, top = _placing(low, width, bins, distances.dtype)
+    placing = inverse, shift, top = _placing(low, width, bins, distances.dtype)
     values, sums = _array(distances), np.zeros(len(distances))
     if isinstance(table, int):
-        counts = np.zeros((len(values), bins))
-        by_rows(len(values), lambda part: matching.count(
-            values[part], inverse[part], shift[part], top, counts[part]), values.size)
+        counts = _compiled_counts(values, placing, bins)
         table = matching_table(torch.from_numpy(counts), painting)
     edges = table.to(at_least_fp32(distances.dtype)).contiguous().numpy()
     by_rows(len(values), lambda part: matching.match(
         values[part], inverse[part], shift[part], top, edges[part], sums[part]), values.size)
     return torch.tensor(sums.sum(), dtype=torch.float64)
+
+
+def _compiled_counts(values: np.ndarray, placing: tuple[np.ndarray, np.ndarray, np.generic],
+                     bins: int) -> np.ndarray:
+    """(K, bins) float64: each direction's values (K, N) counted into its bins by
+    :mod:`painterly.matching`'s loop (``placing``: :func:`_placing`), a share of the
+    directions a thread."""
+    inverse, shift, top = placing
+    counts = np.zeros((len(values), bins))
+    by_rows(len(values), lambda part: matching.count(
+        values[part], inverse[part], shift[part], top, counts[part]), values.size)
+    return counts
 
 
 def _compiled(values: torch.Tensor) -> bool:
