@@ -199,15 +199,15 @@ def _distances(distances: torch.Tensor, painting: torch.Tensor, low: torch.Tenso
     bins = table if isinstance(table, int) else table.shape[2]
     total = distances.new_zeros((), dtype=torch.float64)  # (no read back per chunk)
     for part, values in _chunks(distances):
-            index, fraction = _places(values, low[part], width[part], bins)
-            edges = (matching_table(_count(index, bins), painting[part])
-                     if isinstance(table, int) else table[part]).to(values.dtype)
-            # Each bin's two ends looked up apart, flat.
-            below, above = (edges[:, side].contiguous().view(-1) for side in (0, 1))
-            start = below.index_select(0, index.view(-1)).view_as(values)
-            values.sub_(start.lerp_(above.index_select(0, index.view(-1)).view_as(values),
-                                    fraction))
-            total += torch.linalg.vector_norm(values).double().square()
+        index, fraction = _places(values, low[part], width[part], bins)
+        edges = (matching_table(_count(index, bins), painting[part])
+                 if isinstance(table, int) else table[part]).to(values.dtype)
+        # Each bin's two ends looked up apart, flat.
+        below, above = (edges[:, side].contiguous().view(-1) for side in (0, 1))
+        start = below.index_select(0, index.view(-1)).view_as(values)
+        values.sub_(start.lerp_(above.index_select(0, index.view(-1)).view_as(values),
+                                fraction))
+        total += torch.linalg.vector_norm(values).double().square()
     return total
 
 
