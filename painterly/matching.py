@@ -1,5 +1,6 @@
 """swd's histogram matching on the CPU as compiled loops (numba), one pass over the
-projected values to count them and one to send each to its target.
+projected values to count them and one to send each to its target; and the merge of two
+sketches (a painting's tiles) in one pass.
 
 The same arithmetic as :mod:`painterly.swd`'s tensor operations (which run where these
 do not: on a GPU, or without numba), but a value is read once a pass instead of some
@@ -152,3 +153,36 @@ def match(values, inverse, shift, top, edges, sums):
             _store(values, k, i, value)
             total += value * value
         sums[k] = total
+
+
+@_compiled
+def merge(first, second, first_mass, second_mass, out):
+    """Fills ``out`` (k, count) with the quantiles, at levels (q + 1/2) / count, of the
+    mixture of two sets given by their sketches ``first`` (k, n1) and ``second`` (k, n2)
+    (sorted rows), each of whose values weighs ``first_mass`` or ``second_mass``: the
+    rows merged in one pass (ties from ``first`` first), the quantile function linear
+    between the values' mid-masses (:func:`painterly.sliced.mixture_quantiles`)."""
+    n1, n2, count = first.shape[1], second.shape[1], out.shape[1]
+    for k in range(out.shape[0]):
+        i = j = q = 0
+        cumulative = below_middle = 0.0
+        below = first[k, 0]  # (both rows have values)
+        for _ in range(n1 + n2):
+            if j == n2 or (i < n1 and first[k, i] <= second[k, j]):
+                value, mass = first[k, i], first_mass
+                i += 1
+            else:
+                value, mass = second[k, j], second_mass
+                j += 1
+            cumulative += mass
+            middle = cumulative - mass / 2
+            if i + j == 1:  # the first value: nothing below it
+                below, below_middle = value, middle
+            while q < count and (q + 0.5) / count <= middle:
+                fraction = ((q + 0.5) / count - below_middle) / max(middle - below_middle, 1e-300)
+                out[k, q] = below + min(max(fraction, 0.0), 1.0) * (value - below)
+                q += 1
+            below, below_middle = value, middle
+        while q < count:  # past the last value's mid-mass
+            out[k, q] = below
+            q += 1

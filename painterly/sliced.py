@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from . import matching
 from .losses import at_least_fp32
 
 #: The most values of a painting's sketch, all directions together (32 MB in fp32): its
@@ -50,10 +51,27 @@ def merge_sketches(sketches: list[torch.Tensor], weights: list[float], size: int
     if len(sketches) == 1 and sketches[0].shape[1] == size:
         return sketches[0]
     total = sum(weights)
-    mass = torch.cat([torch.full((part.shape[1],), weight / total / part.shape[1],
-                                 dtype=torch.float64, device=part.device)
-                      for part, weight in zip(sketches, weights)])
+    masses = [weight / total / part.shape[1] for part, weight in zip(sketches, weights)]
+    if len(sketches) == 2 and _merges_compiled(*sketches):
+        first, second = (part.detach().contiguous().numpy() for part in sketches)
+        merged = np.empty((len(first), size), dtype=first.dtype)
+        by_rows(len(merged), lambda part: matching.merge(
+            first[part], second[part], masses[0], masses[1], merged[part]),
+            first.size + second.size)
+        return torch.from_numpy(merged)
+    mass = torch.cat([torch.full((part.shape[1],), share, dtype=torch.float64, device=part.device)
+                      for part, share in zip(sketches, masses)])
     return mixture_quantiles(torch.cat(sketches, dim=1), mass, size)
+
+
+def _merges_compiled(first: torch.Tensor, second: torch.Tensor) -> bool:
+    """Whether :mod:`painterly.matching`'s loop merges these two sketches: on the CPU, in
+    float32 or float64 alike, without a gradient, with numba installed. A tiled
+    painting's sketches are merged a tile at a time: by sorting their union, 29 s of a
+    4096 px stage's first iteration (benchmarks/README.md)."""
+    return (matching.available() and first.dtype == second.dtype
+            and all(_numpy_sorts(part) and not part.requires_grad and part.shape[1] > 0
+                    for part in (first, second)))
 
 
 def project(rows: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
@@ -124,8 +142,6 @@ _ALONE = 1 << 16
 
 
 @functools.cache
-
-
 def _threads() -> ThreadPoolExecutor:
     """The threads :func:`_by_rows` hands shares to, kept for the process (an iteration
     hands out some fifteen)."""

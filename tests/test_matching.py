@@ -1,6 +1,6 @@
 """swd's compiled loops (painterly/matching.py) against the tensor operations they stand
-for (painterly/swd.py's, what a GPU runs), and on what those never see: NaNs,
-infinities, bfloat16's rounding."""
+for (painterly/swd.py's and painterly/sliced.py's, what a GPU runs), and on what those
+never see: NaNs, infinities, bfloat16's rounding."""
 
 from __future__ import annotations
 
@@ -133,6 +133,47 @@ def test_the_cpu_runs_the_loss_on_the_compiled_loops(monkeypatch):
         calls.clear()
         swd.swd_loss(rows.to(dtype).T.reshape(1, 4, 50, 100), projections, painting, 256)
         assert calls == ["count", "match"], dtype
+
+
+def _merge_cases(dtype):
+    """Pairs of sketches (sorted rows) with weights: ties within and across them, a
+    second sketch whose least value comes first, one-value sketches, levels past both
+    ends, more and fewer quantiles than values."""
+    generator = torch.Generator().manual_seed(8)
+    for n1, n2, size in ((7, 4, 9), (1, 1, 3), (300, 5, 1000), (5000, 3000, 8000), (1, 50, 2)):
+        first = torch.randint(0, 40, (6, n1), generator=generator).to(dtype)
+        second = torch.cat([torch.randint(0, 40, (6, (n2 + 1) // 2), generator=generator),
+                            torch.randn(6, n2 // 2, generator=generator) * 10 + 20], 1)
+        yield (torch.sort(first, 1).values, torch.sort(second.to(dtype), 1).values,
+               [3.0 * n1, float(n2)], size)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_merge_is_the_tensor_operations_merge(dtype, monkeypatch):
+    """Two sketches merged in one pass give mixture_quantiles' quantiles (a stable sort
+    of their union), to the last bit but the final rounding of the interpolation."""
+    cases = list(_merge_cases(dtype))
+    compiled = [sliced.merge_sketches([a, b], weights, size) for a, b, weights, size in cases]
+    _tensor_way(monkeypatch)
+    for got, (a, b, weights, size) in zip(compiled, cases):
+        expected = sliced.merge_sketches([a, b], weights, size)
+        assert got.dtype == dtype and got.shape == (6, size)
+        tolerance = 1e-12 if dtype == torch.float64 else 4e-6
+        torch.testing.assert_close(got, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_the_cpu_merges_a_paintings_tiles_in_the_loop(monkeypatch):
+    """With numba, merging two sketches runs the loop (the tiles of a painting), and
+    three (a blend) or a sketch that wants a gradient the tensor operations."""
+    calls = []
+    loop = matching.merge
+    monkeypatch.setattr(matching, "merge", lambda *args: calls.append(1) or loop(*args))
+    a, b, weights, size = next(_merge_cases(torch.float32))
+    sliced.merge_sketches([a, b], weights, size)
+    assert calls == [1]
+    sliced.merge_sketches([a, b, a], [*weights, 1.0], size)
+    sliced.merge_sketches([a.requires_grad_(True), b], weights, size)
+    assert calls == [1]
 
 
 def test_loops_compile_where_nothing_can_cache_them():
