@@ -142,7 +142,7 @@ def _merge_cases(dtype):
     generator = torch.Generator().manual_seed(8)
     for n1, n2, size in ((7, 4, 9), (1, 1, 3), (300, 5, 1000), (5000, 3000, 8000), (1, 50, 2)):
         first = torch.randint(0, 40, (6, n1), generator=generator).to(dtype)
-        second = torch.cat([torch.randint(0, 40, (6, (n2 + 1) // 2), generator=generator),
+        second = torch.cat([torch.randint(-5, 40, (6, (n2 + 1) // 2), generator=generator),
                             torch.randn(6, n2 // 2, generator=generator) * 10 + 20], 1)
         yield (torch.sort(first, 1).values, torch.sort(second.to(dtype), 1).values,
                [3.0 * n1, float(n2)], size)
