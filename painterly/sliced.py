@@ -143,7 +143,7 @@ _ALONE = 1 << 16
 
 @functools.cache
 def _threads() -> ThreadPoolExecutor:
-    """The threads :func:`_by_rows` hands shares to, kept for the process (an iteration
+    """The threads :func:`by_rows` hands shares to, kept for the process (an iteration
     hands out some fifteen)."""
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="painterly-rows")
 
