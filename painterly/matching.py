@@ -15,6 +15,10 @@ on rows (one direction each) and releases the GIL, so that :mod:`painterly.swd` 
 shares of the rows in threads. A value's place is ``value * inverse + shift`` in bins,
 clamped to [0, top]; a NaN goes to the first bin (its distance stays NaN), never outside
 the table.
+
+The arrays handed to one call never overlap (each is its own buffer, or a share of its own
+rows): the loops are compiled on that promise (:class:`_Apart`), which lets the compiler
+vectorise the matching's and the table's lookups (a gather of sixteen at a time).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ try:
     import numba
     from llvmlite import ir
     from numba.core import types
+    from numba.core.compiler import Compiler
     from numba.extending import intrinsic, overload
 except ImportError:  # the tensor operations serve instead
     numba = None
@@ -38,16 +43,30 @@ def available() -> bool:
     return numba is not None
 
 
+if numba is not None:
+    class _Apart(Compiler):
+        """numba's compiler, told that a function's array arguments never overlap (LLVM's
+        noalias, numba's own flag for its parallel loops): otherwise a store into one
+        array might change what a lookup in another reads, and a loop that does both
+        stays scalar (the matching: 23 -> 12 ms for conv1_1's 12.6M values at 512 px)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.state.flags.noalias = True
+
+
 def _compiled(function):
-    """``function`` compiled to machine code once per process, without the GIL; cached on
-    disk between processes where numba finds a writable place (beside the module, or the
-    user's cache directory), else compiled afresh in each."""
+    """``function`` compiled to machine code once per process, without the GIL, its
+    array arguments apart (:class:`_Apart`); cached on disk between processes where numba
+    finds a writable place (beside the module, or the user's cache directory), else
+    compiled afresh in each."""
     if numba is None:
         return function
+    options = {"nogil": True, "fastmath": _FAST, "pipeline_class": _Apart}
     try:
-        return numba.njit(nogil=True, cache=True, fastmath=_FAST)(function)
+        return numba.njit(cache=True, **options)(function)
     except RuntimeError:  # "no locator available": a read-only install and home
-        return numba.njit(nogil=True, fastmath=_FAST)(function)
+        return numba.njit(**options)(function)
 
 
 def _load(values, k, i):
@@ -101,13 +120,29 @@ def _bin(value, inverse, shift, top):
     return place
 
 
+#: Values placed at a time before they are counted (:func:`count`).
+_BLOCK = 1024
+
+
 @_compiled
 def count(values, inverse, shift, top, counts):
     """Adds to ``counts`` (k, bins) float64 how many of each row's ``values`` (k, N) fall
     in each bin; ``inverse``, ``shift`` (k,) place them, ``top`` = bins - 2^-8."""
+    # Places a block at a time (a loop that vectorises), then counts them into int32
+    # (the increments' loads and stores half as wide): 1.45x the loop doing both.
+    places = np.empty(_BLOCK, dtype=np.uint32)
+    tally = np.empty(counts.shape[1], dtype=np.int32)
+    size = values.shape[1]
     for k in range(values.shape[0]):
-        for i in range(values.shape[1]):
-            counts[k, int(_bin(_load(values, k, i), inverse[k], shift[k], top))] += 1.0
+        tally[:] = 0
+        for start in range(0, size, _BLOCK):
+            block = min(_BLOCK, size - start)
+            for j in range(block):
+                places[j] = np.uint32(_bin(_load(values, k, start + j), inverse[k], shift[k], top))
+            for j in range(block):
+                tally[places[j]] += 1
+        for b in range(counts.shape[1]):
+            counts[k, b] += tally[b]
 
 
 @_compiled
