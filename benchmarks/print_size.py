@@ -204,12 +204,15 @@ def main() -> None:
     result = {"machine": machine(device), "settings": repr(settings),
               "seconds": round(total, 1), "peak_rss_gb": round(peak / 1024**3, 2),
               "peak_gpu_gb": None if gpu_peak is None else round(gpu_peak / 1024**3, 2),
-              "estimate_gb": round(plan.memory / 1024**3, 2), "stages": rows,
+              "estimate_gb": round(plan.memory / 1024**3, 2),
+              "estimate_seconds": None if plan.seconds is None else round(plan.seconds),
+              "stages": rows,
               "distances_at_1024": distances_at(picture)}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     gpu = "" if gpu_peak is None else f", peak GPU memory {result['peak_gpu_gb']} GB"
+    said = "" if plan.seconds is None else f"; the plan said {result['estimate_seconds']} s"
     lines = [(f"# {args.size} px, quality {args.quality}: {result['seconds']} s, peak RSS "
-             f"{result['peak_rss_gb']} GB{gpu} (estimate {result['estimate_gb']} GB)"), "",
+             f"{result['peak_rss_gb']} GB{gpu} (estimate {result['estimate_gb']} GB{said})"), "",
              f"{result['machine']}", "",
              (f"Shrunk to 1024 px: content {result['distances_at_1024']['content']}, style "
              f"{result['distances_at_1024']['style']} (the painting at 1024 px)."), "",

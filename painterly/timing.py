@@ -3,11 +3,13 @@
 the statistics pass) in units of one bare forward and backward pass of the network, timed
 on this machine just before the run.
 
-An iteration cost 1.35-1.76 such passes of its work in the two 4096 px runs of
-benchmarks/README.md (print-size section; bf16 with tiles of 1360 px, Winograd's
-convolutions with tiles of 880), whole or tiled; with ITERATION_PASSES and one more
-iteration a stage for its targets the estimate came within 11% of both runs' times
-(1165 s for 1054, 1500 s for 1555).
+Fitted on four runs of sessions 25-27 (benchmarks/README.md, print-size section: 4096 px
+in 8 GB and 8192 px in 16 GB, with bf16 and with Winograd's fp32 convolutions), a stage
+took 1.15-1.47 such passes of its work an iteration, counting one iteration more for
+its targets, whole or tiled (a 128 px stage, where fixed costs outweigh the network,
+2.5-6). The pass timed before a run varies by ~5% from run to run, so ITERATION_PASSES
+leans to the high side: the estimates 259 s for 243, 901 for 828, 512 for 495 and 1810
+for 1669, and for a fifth run, not fitted on, 245 s for 249.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .vgg import VGG19Features
 #: bar shows the time left within its first seconds.
 TIMED_ABOVE = 1024
 #: An iteration's time in bare passes over the same work.
-ITERATION_PASSES = 1.55
+ITERATION_PASSES = 1.4
 #: The image the pass is timed on (h, w): large enough to be past a small image's overheads.
 _CALIBRATION = (384, 512)
 
