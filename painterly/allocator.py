@@ -86,14 +86,16 @@ def _large_blocks_back(libc: ctypes.CDLL) -> bool:
 
 
 @contextlib.contextmanager
-def tiles_keep_freed_memory() -> Iterator[None]:
+def keeping_freed_memory() -> Iterator[None]:
     """Inside, freed memory is kept even where large blocks go back
-    (:func:`return_large_blocks`): every tile of a tiled evaluation allocates blocks of
-    the same few sizes, and fresh pages for each tile's cost 16% of an evaluation (2048
-    px on tiles of 1024 px). At the end what was freed goes back (malloc_trim), so no
-    free memory outlives the evaluation beside the optimiser's vectors (kept, an 8192 px
-    run peaked 2.6 GB higher); the image-sized vectors allocated outside still go back
-    as they are freed. Does nothing unless the program asked for large blocks to go back."""
+    (:func:`return_large_blocks`). A tiled evaluation's tiles allocate blocks of the same
+    few sizes, and fresh pages for each tile's cost 16% of an evaluation (2048 px on
+    tiles of 1024 px); a tiled run's untiled stages (its 1024 px one) allocate the same
+    activations every iteration, ~10% of theirs. At the end what was freed goes back
+    (malloc_trim), so no free memory outlives the evaluation or the stage beside the
+    optimiser's vectors (kept, an 8192 px run peaked 2.6 GB higher); the image-sized
+    vectors allocated outside still go back as they are freed. Does nothing unless the
+    program asked for large blocks to go back."""
     libc = _glibc()
     if libc is None or not _returning:
         yield

@@ -7,13 +7,14 @@ by the pure loss functions of :mod:`painterly.losses`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .layers import LAYERS, layer_channels
-from .losses import content_loss, range_loss, tv_loss
+from .losses import content_loss, range_loss, squared_norm, tv_loss
 from .regions import layer_masks
 from .settings import TransferSettings
 from .style_targets import (
@@ -75,12 +76,18 @@ class Objective:
     # The network's arithmetic under autocast (torch.bfloat16), or None for fp32.
     compute_dtype: torch.dtype | None = None
 
+    @functools.cached_property
+    def content_norm(self) -> torch.Tensor:
+        """||P||^2 of the content target, computed once, not every evaluation."""
+        return squared_norm(self.content_target)
+
     def __call__(self, image: torch.Tensor) -> LossTerms:
         features = extract(self.extractor, image, self.layers, self.compute_dtype)
         zero = image.new_zeros(())
         content = zero
         if self.content_layer in features:
-            content = content_loss(features[self.content_layer], self.content_target)
+            content = content_loss(features[self.content_layer], self.content_target,
+                                   self.content_norm)
         style = zero
         if self.style_weight > 0:
             for region in self.style_regions:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .allocator import tiles_keep_freed_memory
+from .allocator import keeping_freed_memory
 from .layers import LAYERS, deepest_layer
 from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
@@ -182,11 +182,6 @@ class TiledObjective:
             terms.total.backward()
         return terms.content.detach(), terms.style.detach(), parts.grad
 
-    @functools.cached_property
-    def _content_norm(self) -> torch.Tensor:
-        """sum(P^2) of the whole content target, computed once."""
-        return self.objective.content_target.float().pow(2).sum()
-
     def _weights(self, image: torch.Tensor) -> dict[str, float]:
         """The objective's weight of each local sum: the content share is already
         relative; TV and range sums are averaged over the whole picture's pairs and values."""
@@ -214,7 +209,7 @@ class TiledObjective:
         sums: dict[str, torch.Tensor] = {}
         moments: Sums = {}
         cuts: list[tuple[Tile, torch.Tensor]] = []
-        with tiles_keep_freed_memory(), torch.no_grad():
+        with keeping_freed_memory(), torch.no_grad():
             for tile in tiles[:-1] if keep_last else tiles:
                 self._gather(tile, *self._tile(self._crop(image, tile), tile, size), sums,
                              moments, cuts)
@@ -222,7 +217,7 @@ class TiledObjective:
             return sums, moments, [], cuts
         # After the trim that ends the others: laid among their freed blocks, the graph
         # peaked 0.11 GB higher (3.07 against 2.96 GB, 2048 px on tiles of 1024 px).
-        with tiles_keep_freed_memory():
+        with keeping_freed_memory():
             kept = self._run(image, tiles[-1], size, gradient)
             with torch.no_grad():
                 self._gather(kept.tile, kept.parts, kept.cores, kept.cut, sums, moments, cuts)
@@ -259,7 +254,7 @@ class TiledObjective:
         which each tile's part of it takes back to its pixels."""
         gradient = torch.zeros_like(image) if wanted else None  # not a tile's memory
         rest = image.new_zeros(())
-        with tiles_keep_freed_memory():
+        with keeping_freed_memory():
             if kept:
                 rest = rest + self._back_propagate(kept.pop(), weights, settled, gradient,
                                                    cut_gradient, size)
@@ -322,7 +317,7 @@ class TiledObjective:
             target = core_of(objective.content_target, objective.content_layer, tile, size,
                              whole=True)
             parts["content"] = relative_squared_error(
-                features[objective.content_layer], target, norm=self._content_norm)
+                features[objective.content_layer], target, norm=objective.content_norm)
         cores: Cores = {}
         regions = objective.style_regions if objective.style_weight > 0 else ()
         for index, region in enumerate(regions):

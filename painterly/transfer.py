@@ -8,6 +8,7 @@ fine, each stage starting from the last one's result.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .allocator import keeping_freed_memory
 from .color import with_chroma_of
 from .cost import iteration_cost
 from .devices import read_back, resolve_device, resolve_precision, uses_winograd
@@ -162,10 +164,11 @@ def paint(
         else:
             start = upsample_with_detail(image, target)
         counter.stage, counter.size = stage, size
+        tiled = plan.stages[stage].tile is not None
         try:
-            tiled = plan.stages[stage].tile is not None
-            image = run_objective(objective, start, settings, plan.stages[stage].iterations,
-                                  counter, state, tiled)
+            with contextlib.nullcontext() if tiled else keeping_freed_memory():
+                image = run_objective(objective, start, settings,
+                                      plan.stages[stage].iterations, counter, state, tiled)
         except StopRequested:
             last = counter.last
             if last is None or last.image is None or last.checkpoint is None:

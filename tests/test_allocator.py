@@ -58,7 +58,7 @@ def test_kept_memory_is_reused_without_page_faults_and_released_on_demand():
 _TILES = """
 import resource, torch
 import painterly.cli
-from painterly.allocator import keep_freed_memory, return_large_blocks, tiles_keep_freed_memory
+from painterly.allocator import keep_freed_memory, return_large_blocks, keeping_freed_memory
 
 def resident():
     with open("/proc/self/statm") as statm:
@@ -77,7 +77,7 @@ return_large_blocks()
 torch.ones(25 * 2**20)
 outside = block()
 before = resident()
-with tiles_keep_freed_memory():
+with keeping_freed_memory():
     inside = [block() for _ in range(3)]
 left = (resident() - before) / (25 * 2**20 * 4)  # of the tiles' blocks, after them
 after = block(10 * 25 * 2**20)
@@ -114,12 +114,12 @@ def test_tiles_leave_the_allocator_alone_unless_large_blocks_go_back(monkeypatch
 
     monkeypatch.setattr(allocator, "_glibc", lambda: Libc())
     monkeypatch.setattr(allocator, "_returning", False)
-    with allocator.tiles_keep_freed_memory():
+    with allocator.keeping_freed_memory():
         pass
     assert calls == []
     assert allocator.return_large_blocks() and allocator._returning is True
     calls.clear()
-    with allocator.tiles_keep_freed_memory():
+    with allocator.keeping_freed_memory():
         assert calls == [(allocator._M_MMAP_THRESHOLD, allocator._KEEP),
                          (allocator._M_TRIM_THRESHOLD, allocator._KEEP)]
     assert calls[2:] == [(allocator._M_MMAP_THRESHOLD, allocator.LARGE_BLOCK),

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from painterly.losses import content_loss, gram_matrix, range_loss, style_loss, tv_loss
+from painterly.losses import (
+    content_loss,
+    gram_matrix,
+    range_loss,
+    relative_squared_error,
+    squared_norm,
+    style_loss,
+    tv_loss,
+)
 
 
 def _features(seed: int, shape=(1, 4, 5, 6)) -> torch.Tensor:
@@ -114,6 +122,34 @@ def test_bfloat16_content_loss_is_summed_in_fp32():
     loss = content_loss(value, target)
     assert loss.dtype == torch.float32
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_relative_squared_error_passes_gradcheck_in_both_arguments():
+    value, target = _features(15).requires_grad_(True), _features(16).requires_grad_(True)
+    assert torch.autograd.gradcheck(relative_squared_error, (value, target), eps=1e-6,
+                                    atol=1e-7)
+
+
+def test_a_given_norm_replaces_the_targets():
+    value, target = _features(17), _features(18)
+    norm = squared_norm(target) * 4
+    assert float(content_loss(value, target, norm)) == pytest.approx(
+        float(content_loss(value, target)) / 4, rel=1e-12)
+
+
+def test_bfloat16_content_gradient_is_the_exact_one_within_rounding():
+    # The difference is kept in bfloat16: exact near the target (within a factor of 2),
+    # rounded once elsewhere, then the gradient rounded once more.
+    generator = torch.Generator().manual_seed(19)
+    target = (torch.rand(1, 8, 16, 16, generator=generator) * 4).bfloat16()
+    scale = 0.9 + 2 * torch.rand(1, 8, 16, 16, generator=generator)  # near and far
+    value = (target.float() * scale).bfloat16().requires_grad_(True)
+    content_loss(value, target).backward()
+    exact_value = value.detach().double().requires_grad_(True)
+    content_loss(exact_value, target.double()).backward()
+    assert value.grad.dtype == torch.bfloat16
+    error = (value.grad.double() - exact_value.grad).abs() / exact_value.grad.abs().max()
+    assert float(error.max()) <= 2.0**-7
 
 
 def test_range_loss_matches_numpy_and_is_zero_inside():

@@ -3,6 +3,7 @@ tile by tile."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import replace
 
@@ -198,3 +199,27 @@ def test_a_tiled_run_stops_and_resumes_to_the_straight_picture(photo_96, paintin
     np.testing.assert_array_equal(np.asarray(resumed), straight)
     # The share of the work grows to 1, each tiled iteration by more than a 48 px one.
     assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
+
+
+def test_a_tiled_runs_untiled_stages_keep_their_freed_memory(photo_96, paintings_96,
+                                                            monkeypatch):
+    """Its whole stages run inside allocator.keeping_freed_memory (their iterations reuse
+    their activations' pages), its tiled stages outside (each evaluation keeps its own)."""
+    from painterly import transfer
+
+    stages_inside: list[int] = []
+    depth = [0]
+
+    @contextlib.contextmanager
+    def recording():
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(transfer, "keeping_freed_memory", recording)
+    settings = TransferSettings(size=96, iterations=2, scales=(48,), tile=64)
+    stylize(photo_96, paintings_96[0], settings,
+            callback=lambda p: stages_inside.append((p.size, depth[0])))
+    assert stages_inside == [(48, 1), (48, 1), (96, 0), (96, 0)]
