@@ -9,7 +9,8 @@ took 1.15-1.47 such passes of its work an iteration, counting one iteration more
 its targets, whole or tiled (a 128 px stage, where fixed costs outweigh the network,
 2.5-6). The pass timed before a run varies by ~5% from run to run, so ITERATION_PASSES
 leans to the high side: the estimates 259 s for 243, 901 for 828, 512 for 495 and 1810
-for 1669, and for a fifth run, not fitted on, 245 s for 249.
+for 1669; and for four runs of session 28, not fitted on, 245 s for 249, 245 for 232,
+928 for 915 and 431 for 401.
 """
 
 from __future__ import annotations
