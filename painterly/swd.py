@@ -278,10 +278,13 @@ def _places(values: torch.Tensor, low: torch.Tensor, width: torch.Tensor, bins: 
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each value's bin in the flat (k * bins) table of the k rows' bins, as int32 (half
     the int64's traffic: index_select and bincount take it), and its place in the bin,
-    in [0, 1); values beyond the bins are at an end (the top within 2^-8 of a bin)."""
+    in [0, 1); values beyond the bins are at an end (the top within 2^-8 of a bin), a NaN
+    in the first bin (its distance stays NaN), as :mod:`painterly.matching` places them:
+    its index would otherwise be anything, and a lookup outside the table raises, or on a
+    GPU stops the device, before the optimiser can see the NaN loss and step back."""
     inverse = 1 / width.to(values.dtype)
     place = torch.addcmul(-low.to(values.dtype) * inverse, values, inverse)
-    place.clamp_(0, bins - 2**-8)
+    place.clamp_(0, bins - 2**-8).nan_to_num_(nan=0.0)
     offsets = torch.arange(len(values), dtype=torch.int32, device=values.device) * bins
     return place.int().add_(offsets.unsqueeze(1)), place.frac_()
 

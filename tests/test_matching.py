@@ -98,6 +98,22 @@ def test_nan_and_infinities_stay_inside_the_table():
     assert values[0, 3] == pytest.approx(0.5) and np.isnan(sums[0])
 
 
+def test_the_tensor_operations_place_nan_and_infinities_as_the_loops_do(monkeypatch):
+    """A NaN feature (a runaway step's) counts in the first bin both ways, and the loss
+    comes back NaN for the optimiser to step back from, instead of a lookup outside the
+    table (which raised here, and would stop a GPU)."""
+    rows, projections, painting = _case(4)
+    rows[3, 1], rows[7, 2], rows[9, 0] = float("nan"), float("inf"), -float("inf")
+    compiled = swd.histogram(rows, projections, painting, 64)
+    _tensor_way(monkeypatch)
+    expected = swd.histogram(rows, projections, painting, 64)
+    assert float(expected.sum()) == 3 * len(rows)
+    torch.testing.assert_close(compiled.sum(1), expected.sum(1), rtol=0, atol=0)
+    assert float((compiled.cumsum(1) - expected.cumsum(1)).abs().max()) <= 2
+    features = rows.T.reshape(1, 4, 50, 100).requires_grad_(True)
+    assert torch.isnan(swd.swd_loss(features, projections, painting, 64))
+
+
 def test_bfloat16_distances_round_as_pytorch_rounds():
     """Values given as bfloat16's bits, all sent to one target c: each distance is
     value - c in float32 rounded to the nearest bfloat16, ties to even, as
