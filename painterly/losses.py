@@ -82,7 +82,7 @@ class _SquaredError(torch.autograd.Function):
         difference = value - target
         ctx.save_for_backward(difference)
         ctx.dtypes = value.dtype, target.dtype
-        return difference.to(at_least_fp32(difference.dtype)).square().sum()
+        return squared_norm(difference)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -106,9 +106,9 @@ def relative_squared_error(
     return _SquaredError.apply(value, target) / (norm + _EPS)
 
 
-def squared_norm(target: torch.Tensor) -> torch.Tensor:
-    """sum(target^2) in at least fp32, a 0-d tensor."""
-    return target.to(at_least_fp32(target.dtype)).square().sum()
+def squared_norm(values: torch.Tensor) -> torch.Tensor:
+    """sum(values^2) in at least fp32, a 0-d tensor."""
+    return values.to(at_least_fp32(values.dtype)).square().sum()
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor,
