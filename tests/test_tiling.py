@@ -207,7 +207,7 @@ def test_a_tiled_runs_untiled_stages_keep_their_freed_memory(photo_96, paintings
     their activations' pages), its tiled stages outside (each evaluation keeps its own)."""
     from painterly import transfer
 
-    stages_inside: list[int] = []
+    stages_inside: list[tuple[int, int]] = []
     depth = [0]
 
     @contextlib.contextmanager
