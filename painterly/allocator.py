@@ -72,12 +72,16 @@ def return_large_blocks() -> bool:
 
 
 def allocate_for(plan: Plan) -> None:
-    """Give large blocks back for a tiled run, whose memory estimate (painterly.memory)
+    """Give large blocks back for a tiled run whose memory estimate (painterly.memory)
     counts on it: in a process that keeps freed memory, L-BFGS's freed image-sized
-    vectors would stay as holes in the heap, ~0.24 GB a megapixel. The command line,
-    the batch and the benchmarks call it with each run's plan."""
-    if plan.tiled:
+    vectors would stay as holes in the heap, ~0.24 GB a megapixel. A run planned to keep
+    what it frees (untiled, or tiled where the limit leaves room: faster) keeps it again
+    after one that gave it back. The command line, the batch and the benchmarks call it
+    with each run's plan, in a process that keeps freed memory."""
+    if plan.tiled and not plan.keeps_memory:
         return_large_blocks()
+    elif _returning:
+        keep_freed_memory()
 
 
 def _large_blocks_back(libc: ctypes.CDLL) -> bool:

@@ -27,17 +27,27 @@ SPLIT_SHALLOW = 0.85
 #: of 1504 px took 200.8; 4096 px on tiles of 1568 px 46.9-52.8 s where whole on tiles
 #: of 784 px took 46.5-48.5. With TILED_EXTRA here the model said 0.89x and 0.95x.
 DEEP_TILED_EXTRA = 0.6
+#: A tiled evaluation's time where the run keeps the memory it frees, against one that
+#: gives large blocks back: no fresh pages for each phase's blocks and the optimiser's
+#: vectors. Every freed block kept, with bf16 (session 28, benchmarks/README.md): 4096 px
+#: 38.96 -> 33.43 s an iteration (0.86), 8192 px 166.5 -> 139.6 s (0.84).
+KEPT_TIME = 0.85
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str,
-                   split: Split = Split.NONE) -> float:
+                   split: Split = Split.NONE, kept: bool = False) -> float:
     """The work of one evaluation of a ``height`` x ``width`` picture, in pixels through a
     forward and backward pass: all of them, or on tiles of ``tile`` px the crops'
     pixels, margins included, with the statistics pass on top; split, SPLIT_SHALLOW
     of that on the shallow part's crops, the rest on the picture's pixels (``Split.TILED``:
-    those its deep tiles' crops cover, with their statistics pass on top)."""
+    those its deep tiles' crops cover, with their statistics pass on top). On tiles in a
+    run that keeps the memory it frees (``kept``), KEPT_TIME of that."""
     if tile is None or max(height, width) <= tile:
         return float(height * width)
+    return _tiled_cost(height, width, tile, deepest, split) * (KEPT_TIME if kept else 1.0)
+
+
+def _tiled_cost(height: int, width: int, tile: int, deepest: str, split: Split) -> float:
     if split is Split.NONE or not splits(deepest):
         return seen_pixels(height, width, tile, deepest) * (1 + TILED_EXTRA)
     shallow = seen_pixels(height, width, tile, CUT) * (1 + TILED_EXTRA)

@@ -47,6 +47,9 @@ class Plan:
     # Estimated wall time for a run above painterly.timing.TIMED_ABOVE px (None below);
     # a resumed run's from the stage it resumes.
     seconds: float | None = None
+    # Whether a tiled run keeps the memory it frees (faster) rather than giving large
+    # blocks back (painterly.allocator.allocate_for): the estimate counts it.
+    keeps_memory: bool = False
 
     @property
     def tiled(self) -> bool:

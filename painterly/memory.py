@@ -6,7 +6,9 @@ final size. Its constants were measured as peak resident memory of whole process
 the 2-core CPU (benchmarks/speed.py memory prints the estimate beside the measurement):
 memory that a stage frees stays with the process, so the stages add up; a run with tiled
 stages gives large blocks back as they are freed, so its largest stage's peak counts, and
-a stage that fits whole beside the final stage's tiles is painted whole.
+a stage that fits whole beside the final stage's tiles is painted whole. Where the
+limit leaves room, a tiled run keeps what it frees instead (faster: no fresh pages for
+each tile's blocks), for a peak that grows by KEPT_BYTES and KEPT_BYTES_PER_PIXEL.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import torch
 
@@ -43,7 +46,10 @@ OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6
 #: glibc's own default). With torch's L-BFGS the 4096 px default run needed 16; our own
 #: (painterly.lbfgs) holds 5 fewer: no flat copies of the gradient, no copies of the
 #: last iterates for a rollback, the product in the tiled gradient's backward in place.
-LBFGS_OTHER_VECTORS = 11
+#: Two fewer again since the 8192 px command peaked at 13.91 GB where 11 said 15.97
+#: (session 28; two are 1.1 GB there): the image, its last step and gradients, the
+#: stage's start, photo and target are ~7.
+LBFGS_OTHER_VECTORS = 9
 #: The smallest tile chosen for memory: below it the margins cost over 4x the work.
 AUTO_MIN_TILE = 256
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
@@ -59,8 +65,10 @@ WINOGRAD_TILE_BYTES_PER_PIXEL = 1.40 * GB / 1e6
 #: Bytes per pixel of a split stage's picture for its deep part, run whole
 #: (painterly.tiling): the map CUT's pool makes, its gradient, the deep layers' saved
 #: activations and their losses. Measured over the peak before it, 4096 px (session 23):
-#: 2.64-3.28 GB with bf16, 3.48-4.21 GB in fp32 with Winograd's convolutions.
-DEEP_BYTES_PER_PIXEL = {torch.bfloat16: 0.27 * GB / 1e6, None: 0.34 * GB / 1e6}
+#: 2.64-3.28 GB with bf16, 3.48-4.21 GB in fp32 with Winograd's convolutions. With bf16,
+#: 1.0 GB less since the content term keeps no fp32 copies of its 100M values (session
+#: 28: the 4096 px command's peak 6.62 -> 5.61 GB, nothing else changed).
+DEEP_BYTES_PER_PIXEL = {torch.bfloat16: 0.19 * GB / 1e6, None: 0.34 * GB / 1e6}
 #: Values per pixel of the map CUT's pool makes (256 channels, a 64th of the pixels): a
 #: tiled deep part holds it and its gradient beside its tiles, whose memory
 #: painterly.tiles.DEEP_TILE_FACTOR keeps under a shallow tile's.
@@ -72,6 +80,22 @@ IMAGE_BYTES_PER_PIXEL = 12
 #: swd 4.33 GB, gram 3.95 GB, the distances 0.38 GB; its other work is a layer at a time
 #: and fits under the network's peak, as the painting's sketching does before it.
 SWD_BYTES_PER_VALUE = 4
+#: What a tiled run that keeps its freed memory holds over one that gives large blocks
+#: back: KEPT_BYTES, and KEPT_BYTES_PER_PIXEL of its final picture. Every freed block
+#: kept, with bf16 (session 28): 4096 px on tiles of 784 px +1.43 GB, its 4096 px stage
+#: on tiles of 1552 px +1.55 GB, 8192 px +3.41 GB; the fit through the last two, 10%
+#: over them (the first's estimate holds more slack than that).
+KEPT_BYTES = int(1.0 * GB)
+KEPT_BYTES_PER_PIXEL = 0.055 * GB / 1e6
+
+
+class Tiling(NamedTuple):
+    """How a run sees its large stages: on tiles of ``tile`` px (None: whole), with
+    their deep layers where ``split`` says, keeping the memory it frees or not."""
+
+    tile: int | None
+    split: Split = Split.NONE
+    keep: bool = False
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -94,7 +118,7 @@ def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
     lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0,
-    split: Split = Split.NONE,
+    split: Split = Split.NONE, keep: bool = False,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
@@ -102,11 +126,13 @@ def estimate_bytes(
     network sees at once at each stage, fewer than the stage's own where it is tiled
     (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
     of a tiled stage. ``seen_bytes_per_pixel``: a loss's own memory per pixel the network
-    sees (swd's distances). ``split``: where tiled stages run their deep layers."""
+    sees (swd's distances). ``split``: where tiled stages run their deep layers;
+    ``keep``: whether a run with tiled stages keeps the memory it frees."""
     network = stage_pixels if network_pixels is None else network_pixels
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
-                                        winograd, lbfgs_pairs, seen_bytes_per_pixel, split)))
+                                        winograd, lbfgs_pairs, seen_bytes_per_pixel, split,
+                                        keep)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
     # command line keeps it, for speed).
     activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
@@ -124,13 +150,15 @@ def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> floa
 def _tiled_run_peaks(
     stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
     dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
-    seen_bytes_per_pixel: float, split: Split = Split.NONE,
+    seen_bytes_per_pixel: float, split: Split = Split.NONE, keep: bool = False,
 ) -> list[float]:
     """Each stage's peak in a run with tiled stages: such a run gives large blocks back as
     they are freed (painterly.allocator.return_large_blocks), so a stage's memory does not
-    outlive it and the run's peak is its largest stage's. Split, a tiled stage's tiles
-    reach CUT, and its deep part runs whole beside them (counted as if at once: the last
-    tile's graph is kept while it runs), or on tiles of its own, after them, with the map."""
+    outlive it and the run's peak is its largest stage's; or, with ``keep``, it keeps
+    them, a tiled stage holding KEPT_BYTES and KEPT_BYTES_PER_PIXEL more. Split, a tiled
+    stage's tiles reach CUT, and its deep part runs whole beside them (counted as if at
+    once: the last tile's graph is kept while it runs), or on tiles of its own, after
+    them, with the map."""
     peaks = []
     for pixels, seen in zip(stage_pixels, network):
         tiled = seen < pixels
@@ -149,7 +177,8 @@ def _tiled_run_peaks(
             per_pixel = (2 * pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
         # A tiled stage keeps its gradient and the crop being evaluated beside the image.
         crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
-        peaks.append(BASE_BYTES + per_seen * seen + deep + crop + per_pixel * pixels)
+        kept = KEPT_BYTES + KEPT_BYTES_PER_PIXEL * pixels if tiled and keep else 0
+        peaks.append(BASE_BYTES + per_seen * seen + deep + crop + kept + per_pixel * pixels)
     return peaks
 
 
@@ -165,9 +194,10 @@ def stage_tiles(
     winograd: bool,
     tile: int | None,
     split: Split = Split.NONE,
+    keep: bool = False,
 ) -> tuple[int | None, ...]:
     """Each stage's tile side (None: whole) on tiles of at most ``tile`` px (``split``:
-    where their deep layers run). A tile chosen for memory (not ``settings.tile``) is the
+    where their deep layers run; ``keep``: whether the run keeps what it frees). A tile chosen for memory (not ``settings.tile``) is the
     final size's; a smaller stage is painted whole where that needs no more memory than
     the final stage on tiles: a whole stage is about twice as fast a pixel
     (benchmarks/README.md)."""
@@ -181,7 +211,7 @@ def stage_tiles(
     stages = [width * height for width, height in dims]
     network = [_seen(dim, stage, deepest, split) for dim, stage in zip(dims, tiles)]
     costs = (deepest, dtype, settings.optimizer, winograd, _lbfgs_pairs(settings),
-             _swd_bytes_per_pixel(settings), split)
+             _swd_bytes_per_pixel(settings), split, keep)
     whole = _tiled_run_peaks(stages, stages, *costs)
     bound = _tiled_run_peaks(stages, network, *costs)[-1]
     return (*(None if peak <= bound else stage for peak, stage in zip(whole, tiles[:-1])),
@@ -196,16 +226,18 @@ def memory_needed(
     winograd: bool = False,
     tile: int | None = None,
     split: Split = Split.NONE,
+    keep: bool = False,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
     with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
     tiles of at most ``tile`` px square where a stage needs them (None: no tiles;
-    :func:`stage_tiles`), with ``split`` where their deep layers run."""
+    :func:`stage_tiles`), with ``split`` where their deep layers run, keeping the memory
+    it frees with ``keep``."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
     deepest = deepest_layer(settings.layers_needed())
-    tiles = stage_tiles(settings, photo_size, dtype, winograd, tile, split)
+    tiles = stage_tiles(settings, photo_size, dtype, winograd, tile, split, keep)
     network = [_seen(dim, stage, deepest, split) for dim, stage in zip(dims, tiles)]
     # The constants were measured with a painting as large as the photo. A larger one
     # only goes forward, without gradients: count its excess at a quarter. Past its own
@@ -223,7 +255,7 @@ def memory_needed(
     sketches = 4 * SKETCH * len(settings.style_layers) * len(painting_sizes) if swd else 0
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
-        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split)
+        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split, keep)
 
 
 def _lbfgs_pairs(settings: TransferSettings) -> int:
@@ -258,8 +290,10 @@ def fit_memory(
     dtype: torch.dtype | None,
     winograd: bool = False,
     split: Split = Split.NONE,
+    keep: bool = False,
 ) -> int | None:
-    """The tile side a run uses (``split``: where the tiles' deep layers run):
+    """The tile side a run uses (``split``: where the tiles' deep layers run; ``keep``:
+    whether the run keeps what it frees):
     ``settings.tile``, or None (no tiles) when the whole
     picture fits ``settings.max_memory`` (or what the device has available), else the
     largest tile that fits, of AUTO_MIN_TILE px or more. Refuses a run that does not fit
@@ -270,7 +304,7 @@ def fit_memory(
 
     def fits(candidate: TransferSettings, tile: int | None) -> bool:
         return memory_needed(candidate, photo_size, painting_sizes, dtype, winograd,
-                             tile, split) <= limit
+                             tile, split, keep) <= limit
 
     tile = settings.tile
     if fits(settings, tile):
@@ -286,7 +320,7 @@ def fit_memory(
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
     needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest,
-                           split)
+                           split, keep)
     raise MemoryRefused(needed, limit, largest, settings.max_memory is not None)
 
 
@@ -297,26 +331,27 @@ def fit_tiling(
     device: torch.device,
     dtype: torch.dtype | None,
     winograd: bool = False,
-) -> tuple[int | None, Split]:
-    """The tile side a run uses (:func:`fit_memory`), and where its tiled stages run
-    their deep layers (painterly.tiling): with the rest, whole, or on tiles
-    of their own, whichever fits and makes its final stage's iteration cost least."""
+) -> Tiling:
+    """The tile side a run uses (:func:`fit_memory`), where its tiled stages run their
+    deep layers (painterly.tiling): with the rest, whole, or on tiles of their own, and
+    whether it keeps the memory it frees: whichever fits and makes its final stage's
+    iteration take least time (:func:`painterly.cost.iteration_cost`)."""
     run = (settings, photo_size, painting_sizes, device, dtype, winograd)
     tile = fit_memory(*run)
+    if tile is None:
+        return Tiling(None)
     deepest = deepest_layer(settings.layers_needed())
-    if tile is None or not splits(deepest):
-        return tile, Split.NONE
+    options = [Tiling(tile)]
+    for split in (Split.NONE, Split.WHOLE, Split.TILED) if splits(deepest) else (Split.NONE,):
+        for keep in (False, True) if split is not Split.NONE else (True,):
+            try:
+                options.append(Tiling(fit_memory(*run, split=split, keep=keep), split, keep))
+            except MemoryRefused:
+                continue
     width, height = fitted_size(photo_size, settings.size)
-    best = (iteration_cost(height, width, tile, deepest), tile, Split.NONE)
-    for split in (Split.WHOLE, Split.TILED):
-        try:
-            split_tile = fit_memory(*run, split=split)
-        except MemoryRefused:
-            continue
-        assert split_tile is not None  # the whole picture fits no better split
-        best = min(best, (iteration_cost(height, width, split_tile, deepest, split),
-                          split_tile, split), key=lambda option: option[0])
-    return best[1], best[2]
+    # The first of equals: the one that needs least memory.
+    return min(options, key=lambda option: iteration_cost(height, width, option.tile, deepest,
+                                                          option.split, option.keep))
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

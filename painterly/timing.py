@@ -50,15 +50,17 @@ def seconds_per_pixel(extractor: VGG19Features, deepest: str, dtype: torch.dtype
     return seconds / (_CALIBRATION[0] * _CALIBRATION[1])
 
 
-def stage_work(stage: PlannedStage, deepest: str) -> float:
+def stage_work(stage: PlannedStage, deepest: str, kept: bool = False) -> float:
     """A stage's work in pixels through a forward and backward pass: its iterations, and
     one more for its targets, times the work of one (:func:`painterly.cost.iteration_cost`,
-    losses reaching ``deepest``)."""
+    losses reaching ``deepest``, in a run that keeps the memory it frees if ``kept``)."""
     return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest,
-                                                   stage.split)
+                                                   stage.split, kept)
 
 
-def estimate_seconds(stages: Sequence[PlannedStage], deepest: str, per_pixel: float) -> float:
+def estimate_seconds(stages: Sequence[PlannedStage], deepest: str, per_pixel: float,
+                     kept: bool = False) -> float:
     """The run's seconds: its stages' work (:func:`stage_work`) in ITERATION_PASSES passes
     of ``per_pixel`` seconds a pixel."""
-    return sum(stage_work(stage, deepest) for stage in stages) * ITERATION_PASSES * per_pixel
+    work = sum(stage_work(stage, deepest, kept) for stage in stages)
+    return work * ITERATION_PASSES * per_pixel

@@ -130,7 +130,8 @@ def paint(
             deepest = deepest_layer(settings.layers_needed())
             per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
             left = plan.stages[resume.stage if resume is not None else 0:]
-            plan = replace(plan, seconds=estimate_seconds(left, deepest, per_pixel))
+            plan = replace(plan, seconds=estimate_seconds(left, deepest, per_pixel,
+                                                          plan.keeps_memory))
         on_plan(plan)
     luminance_mode = settings.preserve_color == "luminance"
     counter = _ProgressCounter(callback, plan, settings, luminance_mode)
@@ -183,16 +184,17 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     """Each stage's size, iterations and tiles, and the memory they need: refused here,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
-    tile, split = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
-    tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split)
+    tile, split, keep = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype,
+                                   winograd)
+    tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split, keep)
     stages = []
     for stage, tiled in zip(settings.stages(), tiles):
         width, height = fitted_size(inputs.photo.size, stage.size)
         stages.append(PlannedStage(width, height, stage.iterations, tiled,
                                    split if tiled is not None else Split.NONE))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
-                           split)
-    return Plan(tuple(stages), memory, memory_limit(settings, device))
+                           split, keep)
+    return Plan(tuple(stages), memory, memory_limit(settings, device), keeps_memory=keep)
 
 
 def _check_resume(resume: Checkpoint, target: torch.Tensor) -> None:
@@ -288,9 +290,10 @@ class _ProgressCounter:
         # Each stage's work per iteration, the pixels the network sees in it, and its
         # targets' work before its first, as the plan's time counts them.
         deepest = deepest_layer(settings.layers_needed())
-        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest, s.split)
+        kept = plan.keeps_memory
+        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest, s.split, kept)
                       for s in plan.stages]
-        self.ends = list(itertools.accumulate(stage_work(s, deepest) for s in plan.stages))
+        self.ends = list(itertools.accumulate(stage_work(s, deepest, kept) for s in plan.stages))
         self.luminance = luminance
         self.photo: torch.Tensor | None = None  # this stage's photo, in colour
         self.done = 0

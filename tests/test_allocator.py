@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from painterly import allocator
+from painterly.events import Plan, PlannedStage
+from painterly.tiles import Split
 
 _FAULTS = """
 import resource, sys, torch
@@ -125,3 +129,23 @@ def test_tiles_leave_the_allocator_alone_unless_large_blocks_go_back(monkeypatch
     assert calls[2:] == [(allocator._M_MMAP_THRESHOLD, allocator.LARGE_BLOCK),
                          (allocator._M_TRIM_THRESHOLD, 4 * allocator.LARGE_BLOCK), ("trim", 0)]
     assert allocator.keep_freed_memory() and allocator._returning is False
+
+
+def test_a_plan_says_whether_a_tiled_run_gives_large_blocks_back(monkeypatch):
+    """Where the limit leaves room, a tiled run keeps what it frees (its estimate counts
+    it); one that gives large blocks back leaves the next run to keep them again."""
+    modes = []
+    monkeypatch.setattr(allocator, "return_large_blocks", lambda: modes.append("back"))
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: modes.append("keep"))
+    monkeypatch.setattr(allocator, "_returning", False)
+    small = PlannedStage(512, 384, 5, None)
+    whole = Plan((small,), 1, 2)
+    tiled = Plan((small, PlannedStage(4096, 3072, 3, 784, Split.WHOLE)), 1, 2)
+    allocator.allocate_for(whole)
+    allocator.allocate_for(replace(tiled, keeps_memory=True))
+    assert modes == []
+    allocator.allocate_for(tiled)
+    assert modes == ["back"]
+    monkeypatch.setattr(allocator, "_returning", True)  # as return_large_blocks leaves it
+    allocator.allocate_for(replace(tiled, keeps_memory=True))
+    assert modes == ["back", "keep"]

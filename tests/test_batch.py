@@ -7,6 +7,7 @@ import csv
 import json
 import pickle
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -38,17 +39,20 @@ def test_a_task_paints_what_paint_paints(inputs):
     assert outcome.seconds > 0
 
 
-def test_a_tiled_task_gives_large_blocks_back_as_the_command_line_does(inputs, monkeypatch):
-    """Its memory estimate counts on it, in the command line's process too."""
+def test_a_tiled_task_gives_large_blocks_back_where_its_plan_counts_on_it(inputs, monkeypatch):
+    """As the command line does: where the limit leaves no room to keep what a tiled run
+    frees, its memory estimate counts on the blocks going back."""
     import painterly.allocator
 
     calls = []
     monkeypatch.setattr(painterly.allocator, "return_large_blocks", lambda: calls.append(1))
     content, style = inputs
     assert paint_task(_task(content, style)).status == PAINTED
-    assert calls == []
-    tiled = TransferSettings(size=96, iterations=2, scales=(), tile=64)
-    assert paint_task(_task(content, style, tiled)).status == PAINTED
+    roomy = TransferSettings(size=160, iterations=2, scales=(), tile=64, max_memory=8.0)
+    assert paint_task(_task(content, style, roomy)).status == PAINTED
+    assert calls == []  # untiled, and tiled with room to keep what it frees
+    tight = replace(roomy, max_memory=1.5)  # KEPT_BYTES would not fit
+    assert paint_task(_task(content, style, tight)).status == PAINTED
     assert calls == [1]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from painterly.cost import DEEP_TILED_EXTRA, SPLIT_SHALLOW, TILED_EXTRA, iteration_cost
+from painterly.cost import DEEP_TILED_EXTRA, KEPT_TIME, SPLIT_SHALLOW, TILED_EXTRA, iteration_cost
 from painterly.tiles import Split, seen_pixels
 from painterly.tiling import AFTER_CUT, CUT
 
@@ -38,3 +38,12 @@ def test_a_split_stage_runs_its_deep_part_once_on_its_own_pixels():
     for split in (Split.WHOLE, Split.TILED):
         assert iteration_cost(height, width, 1024, "conv3_1", split) == iteration_cost(
             height, width, 1024, "conv3_1")
+
+
+def test_tiles_in_a_run_that_keeps_its_freed_memory_take_kept_time():
+    """No fresh pages for each tile's blocks: only tiled stages change."""
+    assert iteration_cost(1536, 2048, None, "conv5_1", kept=True) == 2048 * 1536
+    for split in Split:
+        assert iteration_cost(3072, 4096, 1024, "conv5_1", split, kept=True) == pytest.approx(
+            KEPT_TIME * iteration_cost(3072, 4096, 1024, "conv5_1", split))
+    assert 0 < KEPT_TIME < 1

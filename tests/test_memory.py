@@ -13,6 +13,8 @@ from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
     DEEP_BYTES_PER_PIXEL,
     GB,
+    KEPT_BYTES,
+    KEPT_BYTES_PER_PIXEL,
     _activation_bytes_per_pixel,
     _activations_per_pixel,
     estimate_bytes,
@@ -169,21 +171,22 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
 def test_tiles_run_their_deep_layers_whole_where_that_fits_and_costs_less():
     bf16, painting = torch.bfloat16, [(1024, 640)]
     settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
-    tile, split = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    tile, split, keep = fit_tiling(settings, PHOTO, painting, CPU, bf16)
     unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
     assert split is Split.WHOLE and tile is not None and unsplit is not None
-    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split) <= 8 * GB
+    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
+                         keep=keep) <= 8 * GB
     # The deep part's memory grows with the picture, beside the tiles: smaller tiles, yet
     # less work (their margins reach conv3_4 only, and they run the deep layers no more).
     assert tile < unsplit
-    assert iteration_cost(3072, 4096, tile, "conv5_1", split) < iteration_cost(
+    assert iteration_cost(3072, 4096, tile, "conv5_1", split, keep) < iteration_cost(
         3072, 4096, unsplit, "conv5_1")
     # Losses that reach no deeper than conv3_4 have no deep part.
     shallow = replace(settings, content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))
     assert fit_tiling(shallow, PHOTO, painting, CPU, bf16)[1] is Split.NONE
     # Nothing to split where the picture fits whole.
     assert fit_tiling(replace(settings, size=512), PHOTO, painting, CPU, bf16) == (
-        None, Split.NONE)
+        None, Split.NONE, False)
 
 
 def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
@@ -193,18 +196,51 @@ def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
     settings = TransferSettings(size=8192, precision="bf16", max_memory=16.0)
     with pytest.raises(MemoryRefused):
         fit_memory(settings, PHOTO, painting, CPU, bf16, split=Split.WHOLE)
-    tile, split = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    tile, split, keep = fit_tiling(settings, PHOTO, painting, CPU, bf16)
     unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
     assert split is Split.TILED and tile is not None and unsplit is not None
-    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split) <= 16 * GB
-    assert iteration_cost(6144, 8192, tile, "conv5_1", split) < iteration_cost(
+    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
+                         keep=keep) <= 16 * GB
+    assert iteration_cost(6144, 8192, tile, "conv5_1", split, keep) < iteration_cost(
         6144, 8192, unsplit, "conv5_1")
     # In fp32 with Winograd's convolutions too, their crops counted at what they held:
     # 4096 px on tiles of 1024 px peaked at 8.05 GB in 8 GB (session 24).
     fp32 = replace(settings, size=4096, max_memory=8.0, precision="winograd")
-    tile, split = fit_tiling(fp32, PHOTO, painting, CPU, None, True)
+    tile, split, _keep = fit_tiling(fp32, PHOTO, painting, CPU, None, True)
     assert split is Split.TILED and tile is not None and tile < 1024
     assert memory_needed(fp32, PHOTO, painting, None, True, 1024, Split.TILED) > 8.05 * GB
+
+
+@pytest.mark.parametrize(("size", "tile", "split", "keep", "measured_gb"), [
+    (4096, 784, Split.WHOLE, False, 5.61), (4096, 784, Split.WHOLE, True, 7.04),
+    (8192, 1552, Split.TILED, False, 13.91), (8192, 1552, Split.TILED, True, 17.32)])
+def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, split, keep,
+                                                                    measured_gb):
+    """The print-size commands with bf16 (session 28, benchmarks/results/print_*_s28*.md:
+    peak RSS of the whole process, large blocks given back or every freed block kept)."""
+    settings = TransferSettings(size=size, precision="bf16")
+    needed = memory_needed(settings, PHOTO, [(1024, 640)], torch.bfloat16, tile=tile,
+                           split=split, keep=keep) / GB
+    assert measured_gb <= needed <= 1.25 * measured_gb
+
+
+def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room():
+    bf16, painting = torch.bfloat16, [(1024, 640)]
+    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
+    tile, split, keep = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    assert keep and memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
+                                  keep=True) <= 8 * GB
+    back = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split)
+    kept = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split, keep=True)
+    assert kept - back == pytest.approx(KEPT_BYTES + KEPT_BYTES_PER_PIXEL * 4096 * 3072, abs=2)
+    # Kept, the tiles are smaller than given back, yet the iteration takes less time.
+    given_back = fit_memory(settings, PHOTO, painting, CPU, bf16, split=split)
+    assert given_back is not None and tile < given_back
+    assert iteration_cost(3072, 4096, tile, "conv5_1", split, True) < iteration_cost(
+        3072, 4096, given_back, "conv5_1", split)
+    # Where keeping would need tiles so small that their margins cost more than it saves.
+    fp32 = replace(settings, size=8192, max_memory=16.0, precision="winograd")
+    assert not fit_tiling(fp32, PHOTO, painting, CPU, None, True).keep
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, None], ids=["bf16", "fp32"])

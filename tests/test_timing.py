@@ -9,7 +9,7 @@ import torch
 
 from painterly import TransferSettings, stylize, transfer
 from painterly.cli.progress import plan_line
-from painterly.cost import iteration_cost
+from painterly.cost import KEPT_TIME, iteration_cost
 from painterly.events import Interrupted, Plan, PlannedStage, Progress, StopRequested
 from painterly.tiles import Split
 from painterly.timing import ITERATION_PASSES, estimate_seconds, seconds_per_pixel
@@ -31,6 +31,10 @@ def test_tiles_cost_their_margins_and_statistics_pass_and_the_stages_add_up():
     both = estimate_seconds([whole, tiled], "conv5_1", 1e-6)
     assert both == pytest.approx(estimate_seconds([whole], "conv5_1", 1e-6)
                                  + estimate_seconds([tiled], "conv5_1", 1e-6))
+    # A run that keeps the memory it frees: its tiled stages take KEPT_TIME.
+    kept = estimate_seconds([whole, tiled], "conv5_1", 1e-6, kept=True)
+    assert kept == pytest.approx(estimate_seconds([whole], "conv5_1", 1e-6)
+                                 + KEPT_TIME * estimate_seconds([tiled], "conv5_1", 1e-6))
 
 
 def test_the_share_of_work_done_counts_each_stage_as_the_plan_time_does(small_content,
