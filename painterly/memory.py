@@ -342,8 +342,12 @@ def fit_tiling(
         return Tiling(None)
     deepest = deepest_layer(settings.layers_needed())
     options = [Tiling(tile)]
+    # A GPU's allocator keeps what it frees in any case: nothing to weigh there.
+    keeps = (False, True) if device.type == "cpu" else (False,)
     for split in (Split.NONE, Split.WHOLE, Split.TILED) if splits(deepest) else (Split.NONE,):
-        for keep in (False, True) if split is not Split.NONE else (True,):
+        for keep in keeps:
+            if split is Split.NONE and not keep:
+                continue  # the first option
             try:
                 options.append(Tiling(fit_memory(*run, split=split, keep=keep), split, keep))
             except MemoryRefused:

@@ -241,6 +241,8 @@ def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room():
     # Where keeping would need tiles so small that their margins cost more than it saves.
     fp32 = replace(settings, size=8192, max_memory=16.0, precision="winograd")
     assert not fit_tiling(fp32, PHOTO, painting, CPU, None, True).keep
+    # A GPU's caching allocator keeps what it frees whatever the plan says.
+    assert not fit_tiling(settings, PHOTO, painting, torch.device("cuda"), bf16).keep
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, None], ids=["bf16", "fp32"])
