@@ -197,10 +197,10 @@ def stage_tiles(
     keep: bool = False,
 ) -> tuple[int | None, ...]:
     """Each stage's tile side (None: whole) on tiles of at most ``tile`` px (``split``:
-    where their deep layers run; ``keep``: whether the run keeps what it frees). A tile chosen for memory (not ``settings.tile``) is the
-    final size's; a smaller stage is painted whole where that needs no more memory than
-    the final stage on tiles: a whole stage is about twice as fast a pixel
-    (benchmarks/README.md)."""
+    where their deep layers run; ``keep``: whether the run keeps what it frees). A tile
+    chosen for memory (not ``settings.tile``) is the final size's; a smaller stage is
+    painted whole where that needs no more memory than the final stage on tiles: a whole
+    stage is about twice as fast a pixel (benchmarks/README.md)."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     deepest = deepest_layer(settings.layers_needed())
@@ -353,7 +353,7 @@ def fit_tiling(
             except MemoryRefused:
                 continue
     width, height = fitted_size(photo_size, settings.size)
-    # The first of equals: the one that needs least memory.
+    # Of equals, min takes the first: for each split, blocks given back before kept.
     return min(options, key=lambda option: iteration_cost(height, width, option.tile, deepest,
                                                           option.split, option.keep))
 

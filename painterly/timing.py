@@ -10,7 +10,9 @@ its targets, whole or tiled (a 128 px stage, where fixed costs outweigh the netw
 2.5-6). The pass timed before a run varies by ~5% from run to run, so ITERATION_PASSES
 leans to the high side: the estimates 259 s for 243, 901 for 828, 512 for 495 and 1810
 for 1669; and for four runs of session 28, not fitted on, 245 s for 249, 245 for 232,
-928 for 915 and 431 for 401.
+928 for 915 and 431 for 401. A run that keeps what its tiles free takes
+:data:`painterly.cost.KEPT_TIME` of that on its tiled stages: session 29's three, 220 s
+said for 214, 757 for 784 and 400 for 380.
 """
 
 from __future__ import annotations
