@@ -6,8 +6,7 @@ seconds, :func:`painterly.memory.fit_tiling` into a choice of split.
 
 from __future__ import annotations
 
-from .tiles import DEEP_TILE_FACTOR, Split, seen_pixels
-from .tiling import AFTER_CUT, CUT, splits
+from .tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, seen_pixels, splits
 
 #: What tiling adds to the cost of the pixels the network sees, relative to a forward and
 #: backward pass: the statistics pass's forward (but for the last tile's), swd's

@@ -27,8 +27,7 @@ from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
 from .settings import TransferSettings
 from .sliced import SKETCH
-from .tiles import ALIGN, Split, crop_side, stage_tile, stride
-from .tiling import CUT, splits
+from .tiles import ALIGN, CUT, Split, crop_side, splits, stage_tile, stride
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.

@@ -23,6 +23,13 @@ from .vgg import VGG19Features
 #: Cores start at multiples of this: 2^4, the stride after VGG19's four pools.
 ALIGN = 16
 
+#: The last layer of a split network's shallow part (:class:`Split`): its tiles need
+#: margins for this layer's reach only (32 px, against conv5_1's 80), and its pool's
+#: output, a 64th of the pixels, feeds the deep part.
+CUT = "conv3_4"
+#: The first layer of the deep part.
+AFTER_CUT = LAYERS[LAYERS.index(CUT) + 1]
+
 #: The side of a tiled deep part's tiles (:class:`Split`), in the tiles' sides: their
 #: pixels hold about a quarter of the bytes a shallow crop's do (0.27 against 1.13 GB a
 #: megapixel with bf16), so four times the pixels need no more memory than a shallow tile.
@@ -39,6 +46,11 @@ class Split(enum.Enum):
     WHOLE = "whole"
     #: On that map, on tiles DEEP_TILE_FACTOR times the tiles' side.
     TILED = "tiled"
+
+
+def splits(deepest: str) -> bool:
+    """Whether a network run to ``deepest`` can be split at CUT."""
+    return LAYERS.index(deepest) > LAYERS.index(CUT)
 
 
 @dataclass(frozen=True)
@@ -221,13 +233,37 @@ def read_tiles(
     side: int,
     dtype: torch.dtype | None,
 ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
-    """Each tile of ``image`` (1, 3, H, W) with its core's features, without gradients."""
+    """Tiles of ``image`` (1, 3, H, W) with their cores' features at ``layers``, without
+    gradients. Where the layers reach past CUT, the tiles run the network only to CUT
+    (margins for its reach) and come with the layers up to it; then the layers past it
+    come from the map CUT's pool makes, assembled from the cores, on tiles
+    DEEP_TILE_FACTOR times the side with margins for the deep layers' reach only: the
+    deep layers see no margins of 80 px (a 4096 px painting's statistics on tiles of
+    640 px: the network on 1.56x its pixels)."""
     size = (image.shape[-2], image.shape[-1])
-    deepest = deepest_layer(layers)
+    if not splits(deepest_layer(layers)):
+        yield from _read(extractor, image, layers, side, dtype, size)
+        return
+    shallow = [layer for layer in layers if LAYERS.index(layer) <= LAYERS.index(CUT)]
+    cuts = []
+    for tile, features in _read(extractor, image, [*shallow, CUT], side, dtype, size):
+        cuts.append((tile, extractor.pool(features[CUT])))
+        yield tile, {layer: features[layer] for layer in shallow}
+    deep = [layer for layer in layers if layer not in shallow]
+    yield from _read(extractor, assemble(cuts), deep, side * DEEP_TILE_FACTOR, dtype, size,
+                     AFTER_CUT)
+
+
+def _read(extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str], side: int,
+          dtype: torch.dtype | None, size: tuple[int, int], start: str = LAYERS[0]
+          ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
+    """:func:`read_tiles` without a cut: ``image`` is a picture of ``size``, or from
+    ``start`` on its map."""
+    step = stride(start)
     with torch.no_grad():
-        for tile in tile_grid(*size, side, deepest):
-            crop = image[:, :, tile.rows(), tile.cols()]
-            yield tile, core_features(extractor, crop, layers, tile, size, dtype)
+        for tile in tile_grid(*size, side, deepest_layer(layers), start):
+            crop = image[:, :, tile.rows(step), tile.cols(step)]
+            yield tile, core_features(extractor, crop, layers, tile, size, dtype, start)
 
 
 def tiled_map(
@@ -237,7 +273,8 @@ def tiled_map(
     """The whole feature map of ``layer`` for ``image``, assembled from tiles' cores:
     what ``extractor(image, [layer])[layer]`` gives, with a tile's memory."""
     return assemble((tile, features[layer])
-                    for tile, features in read_tiles(extractor, image, [layer], side, dtype))
+                    for tile, features in read_tiles(extractor, image, [layer], side, dtype)
+                    if layer in features)
 
 
 def assemble(parts: Iterable[tuple[Tile, torch.Tensor]]) -> torch.Tensor:

@@ -46,12 +46,15 @@ from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
 from .objective import RANGE_WEIGHT, LossTerms, Objective
 from .style_targets import Moments, Settled, StyleTarget
 from .tiles import (
+    AFTER_CUT,
+    CUT,
     DEEP_TILE_FACTOR,
     Split,
     Tile,
     assemble,
     core_features,
     core_of,
+    splits,
     stride,
     tile_grid,
 )
@@ -63,19 +66,8 @@ Sums = dict[Key, tuple[Moments, float]]
 #: Each key's features in a tile's core, and its region's weights there (None: all).
 Cores = dict[Key, tuple[torch.Tensor, "torch.Tensor | None"]]
 
-#: The last layer of a split evaluation's shallow part: its tiles need margins for this
-#: layer's reach only (32 px, against conv5_1's 80), and its pool's output, a 64th of the
-#: pixels, feeds the deep part whole.
-CUT = "conv3_4"
-#: The first layer of the deep part.
-AFTER_CUT = LAYERS[LAYERS.index(CUT) + 1]
 #: A tile side no picture reaches: one tile, the whole map.
 _WHOLE = 1 << 30
-
-
-def splits(deepest: str) -> bool:
-    """Whether an evaluation whose losses reach ``deepest`` can be split at CUT."""
-    return LAYERS.index(deepest) > LAYERS.index(CUT)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from painterly.cost import DEEP_TILED_EXTRA, KEPT_TIME, SPLIT_SHALLOW, TILED_EXTRA, iteration_cost
-from painterly.tiles import Split, seen_pixels
-from painterly.tiling import AFTER_CUT, CUT
+from painterly.tiles import AFTER_CUT, CUT, Split, seen_pixels
 
 
 def test_a_whole_picture_costs_its_pixels_and_tiles_their_crops_with_the_statistics_pass():

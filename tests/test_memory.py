@@ -23,8 +23,7 @@ from painterly.memory import (
     memory_needed,
     stage_tiles,
 )
-from painterly.tiles import DEEP_TILE_FACTOR, Split, crop_side
-from painterly.tiling import AFTER_CUT, CUT
+from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, crop_side
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)

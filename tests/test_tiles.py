@@ -12,7 +12,10 @@ from painterly.layers import LAYERS, layer_channels
 from painterly.losses import gram_matrix
 from painterly.style_targets import directions, summarize
 from painterly.tiles import (
+    AFTER_CUT,
     ALIGN,
+    CUT,
+    DEEP_TILE_FACTOR,
     core_features,
     core_of,
     margin,
@@ -147,3 +150,19 @@ def test_tiled_map_and_statistics_match_the_whole(extractor, kind):
     grams = summarize("gram", [whole], projections)
     for layer in layers:  # the gram summary is the Gram matrix itself
         torch.testing.assert_close(grams[layer][0], gram_matrix(whole[layer]))
+
+
+def test_layers_past_the_cut_are_read_from_its_map_without_wide_margins(extractor):
+    """The shallow layers on tiles with margins for CUT's reach, then the deep ones on the
+    map CUT's pool makes, on tiles DEEP_TILE_FACTOR times the side: no 80 px margins."""
+    image = torch.rand(1, 3, 120, 184, generator=torch.Generator().manual_seed(5))
+    pieces = list(read_tiles(extractor, image, ["conv1_1", "conv5_1"], 64, None))
+    shallow = [tile for tile, features in pieces if set(features) == {"conv1_1"}]
+    deep = [tile for tile, features in pieces if set(features) == {"conv5_1"}]
+    assert len(shallow) + len(deep) == len(pieces)
+    assert shallow == tile_grid(120, 184, 64, CUT)
+    assert deep == tile_grid(120, 184, 64 * DEEP_TILE_FACTOR, "conv5_1", AFTER_CUT)
+    assert margin(CUT) == 32 and margin("conv5_1", AFTER_CUT) == 48
+    # Below the cut there is nothing to split.
+    assert [tile for tile, _ in read_tiles(extractor, image, ["conv2_1"], 64, None)] == (
+        tile_grid(120, 184, 64, "conv2_1"))
