@@ -250,8 +250,9 @@ def read_tiles(
         cuts.append((tile, extractor.pool(features[CUT])))
         yield tile, {layer: features[layer] for layer in shallow}
     deep = [layer for layer in layers if layer not in shallow]
-    yield from _read(extractor, assemble(cuts), deep, side * DEEP_TILE_FACTOR, dtype, size,
-                     AFTER_CUT)
+    cut_map = assemble(cuts)
+    cuts.clear()  # the map held once
+    yield from _read(extractor, cut_map, deep, side * DEEP_TILE_FACTOR, dtype, size, AFTER_CUT)
 
 
 def _read(extractor: VGG19Features, image: torch.Tensor, layers: Sequence[str], side: int,
