@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--keep", type=lambda text: {int(n) for n in text.split(",")},
                         default=set(), metavar="N,N",
                         help="also measure the picture after these final-stage iterations")
-    parser.add_argument("--pairs", default=",".join(PAINTINGS), help="starry, scream or both")
+    parser.add_argument("--pairs", default=",".join(PAINTINGS), help="comma-separated: starry,scream (default both)")
     parser.add_argument("--tag", required=True, help="names the result file")
     parser.add_argument("--pictures", type=Path, default=Path("/tmp/painterly_schedule"),
                         help="where the pictures go (a folder per tag)")

@@ -31,19 +31,27 @@ DEEP_TILED_EXTRA = 0.6
 #: vectors. Every freed block kept, with bf16 (session 28, benchmarks/README.md): 4096 px
 #: 38.96 -> 33.43 s an iteration (0.86), 8192 px 166.5 -> 139.6 s (0.84).
 KEPT_TIME = 0.85
+#: A tiled evaluation's time where its tiles' second pass comes from pass 1's records
+#: (painterly.replay), against one that runs their forward again. Measured with bf16,
+#: one evaluation of a 2048 x 1536 picture on tiles of 640 px, deep part whole: 8.1 ->
+#: 6.9 s (benchmarks/README.md, session 30).
+REPLAY_TIME = 0.85
 
 
 def iteration_cost(height: int, width: int, tile: int | None, deepest: str,
-                   split: Split = Split.NONE, kept: bool = False) -> float:
+                   split: Split = Split.NONE, kept: bool = False, replay: bool = False
+                   ) -> float:
     """The work of one evaluation of a ``height`` x ``width`` picture, in pixels through a
     forward and backward pass: all of them, or on tiles of ``tile`` px the crops'
     pixels, margins included, with the statistics pass on top; split, SPLIT_SHALLOW
     of that on the shallow part's crops, the rest on the picture's pixels (``Split.TILED``:
     those its deep tiles' crops cover, with their statistics pass on top). On tiles in a
-    run that keeps the memory it frees (``kept``), KEPT_TIME of that."""
+    run that keeps the memory it frees (``kept``), KEPT_TIME of that; replayed
+    (``replay``), REPLAY_TIME of that."""
     if tile is None or max(height, width) <= tile:
         return float(height * width)
-    return _tiled_cost(height, width, tile, deepest, split) * (KEPT_TIME if kept else 1.0)
+    return (_tiled_cost(height, width, tile, deepest, split) * (KEPT_TIME if kept else 1.0)
+            * (REPLAY_TIME if replay else 1.0))
 
 
 def _tiled_cost(height: int, width: int, tile: int, deepest: str, split: Split) -> float:

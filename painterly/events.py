@@ -35,6 +35,7 @@ class PlannedStage:
     iterations: int
     tile: int | None
     split: Split = Split.NONE
+    replay: bool = False  # on tiles: their second pass from records (painterly.replay)
 
 
 @dataclass(frozen=True)

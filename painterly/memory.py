@@ -13,6 +13,7 @@ each tile's blocks), for a peak that grows by KEPT_BYTES and KEPT_BYTES_PER_PIXE
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,9 +26,21 @@ from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
+from .replay import record_bytes, replays
 from .settings import TransferSettings
 from .sliced import SKETCH
-from .tiles import ALIGN, CUT, Split, crop_side, splits, stage_tile, stride
+from .tiles import (
+    AFTER_CUT,
+    ALIGN,
+    CUT,
+    DEEP_TILE_FACTOR,
+    Split,
+    crop_side,
+    seen_pixels,
+    splits,
+    stage_tile,
+    stride,
+)
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -95,6 +108,7 @@ class Tiling(NamedTuple):
     tile: int | None
     split: Split = Split.NONE
     keep: bool = False
+    replay: bool = False  # pass 2 from pass 1's records (painterly.replay)
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -226,12 +240,13 @@ def memory_needed(
     tile: int | None = None,
     split: Split = Split.NONE,
     keep: bool = False,
+    replay: bool = False,
 ) -> int:
     """Estimated peak bytes of a transfer of a photo and paintings of these (w, h) sizes,
     with the network in ``dtype`` (and Winograd's convolutions, with ``winograd``), on
     tiles of at most ``tile`` px square where a stage needs them (None: no tiles;
     :func:`stage_tiles`), with ``split`` where their deep layers run, keeping the memory
-    it frees with ``keep``."""
+    it frees with ``keep``, its tiles' second pass from records with ``replay``."""
     sizes = settings.stage_sizes()
     dims = [fitted_size(photo_size, size) for size in sizes]
     stages = [width * height for width, height in dims]
@@ -252,9 +267,27 @@ def memory_needed(
     swd = _swd_bytes_per_pixel(settings)
     # swd also keeps each painting's sketches (fp32, at most SKETCH values a layer).
     sketches = 4 * SKETCH * len(settings.style_layers) * len(painting_sizes) if swd else 0
+    if replay and tiles[-1] is not None:
+        held += _record_bytes(settings, dims[-1], tiles[-1], split)
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
         [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split, keep)
+
+
+def _record_bytes(settings: TransferSettings, size: tuple[int, int], tile: int,
+                  split: Split) -> float:
+    """What a tiled stage's records hold at once (:func:`painterly.replay.record_bytes`):
+    its tiles', and a split's deep tiles' beside them."""
+    width, height = size
+    read = settings.layers_needed()
+    deepest = deepest_layer(read)
+    if split is Split.NONE or not splits(deepest):
+        return record_bytes(read, deepest) * seen_pixels(height, width, tile, deepest)
+    held = record_bytes(read, CUT, pools=True) * seen_pixels(height, width, tile, CUT)
+    if split is Split.TILED:
+        held += record_bytes(read, deepest, AFTER_CUT) * seen_pixels(
+            height, width, tile * DEEP_TILE_FACTOR, deepest, AFTER_CUT)
+    return held
 
 
 def _lbfgs_pairs(settings: TransferSettings) -> int:
@@ -290,9 +323,11 @@ def fit_memory(
     winograd: bool = False,
     split: Split = Split.NONE,
     keep: bool = False,
+    replay: bool = False,
 ) -> int | None:
     """The tile side a run uses (``split``: where the tiles' deep layers run; ``keep``:
-    whether the run keeps what it frees):
+    whether the run keeps what it frees; ``replay``: whether its tiles' second pass
+    comes from records):
     ``settings.tile``, or None (no tiles) when the whole
     picture fits ``settings.max_memory`` (or what the device has available), else the
     largest tile that fits, of AUTO_MIN_TILE px or more. Refuses a run that does not fit
@@ -303,7 +338,7 @@ def fit_memory(
 
     def fits(candidate: TransferSettings, tile: int | None) -> bool:
         return memory_needed(candidate, photo_size, painting_sizes, dtype, winograd,
-                             tile, split, keep) <= limit
+                             tile, split, keep, replay) <= limit
 
     tile = settings.tile
     if fits(settings, tile):
@@ -319,7 +354,7 @@ def fit_memory(
 
     largest = _largest(MIN_SIDE, settings.size - 1, size_fits) if size_fits(MIN_SIDE) else None
     needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest,
-                           split, keep)
+                           split, keep, replay)
     raise MemoryRefused(needed, limit, largest, settings.max_memory is not None)
 
 
@@ -334,7 +369,8 @@ def fit_tiling(
     """The tile side a run uses (:func:`fit_memory`), where its tiled stages run their
     deep layers (painterly.tiling): with the rest, whole, or on tiles of their own, and
     whether it keeps the memory it frees: whichever fits and makes its final stage's
-    iteration take least time (:func:`painterly.cost.iteration_cost`)."""
+    iteration take least time (:func:`painterly.cost.iteration_cost`), its tiles'
+    second pass from records where the network can replay them (:mod:`painterly.replay`)."""
     run = (settings, photo_size, painting_sizes, device, dtype, winograd)
     tile = fit_memory(*run)
     if tile is None:
@@ -343,18 +379,20 @@ def fit_tiling(
     options = [Tiling(tile)]
     # A GPU's allocator keeps what it frees in any case: nothing to weigh there.
     keeps = (False, True) if device.type == "cpu" else (False,)
+    replays_here = (False, True) if replays(settings.pooling, dtype, device) else (False,)
     for split in (Split.NONE, Split.WHOLE, Split.TILED) if splits(deepest) else (Split.NONE,):
-        for keep in keeps:
-            if split is Split.NONE and not keep:
+        for keep, replay in itertools.product(keeps, replays_here):
+            if split is Split.NONE and not keep and not replay:
                 continue  # the first option
             try:
-                options.append(Tiling(fit_memory(*run, split=split, keep=keep), split, keep))
+                options.append(Tiling(fit_memory(*run, split=split, keep=keep, replay=replay),
+                                      split, keep, replay))
             except MemoryRefused:
                 continue
     width, height = fitted_size(photo_size, settings.size)
     # Of equals, min takes the first: for each split, blocks given back before kept.
-    return min(options, key=lambda option: iteration_cost(height, width, option.tile, deepest,
-                                                          option.split, option.keep))
+    return min(options, key=lambda option: iteration_cost(
+        height, width, option.tile, deepest, option.split, option.keep, option.replay))
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

@@ -39,9 +39,11 @@ def stage_objective(
     dtype: torch.dtype | None,
     tile: int | None,
     split: Split = Split.NONE,
+    replay: bool = False,
 ) -> tuple[Evaluate, torch.Tensor]:
     """One stage's objective, evaluated on tiles of ``tile`` px (None: whole), ``split``
-    where their deep layers run (:mod:`painterly.tiling`), and the photo as that stage
+    where their deep layers run, their second pass from records with ``replay``
+    (:mod:`painterly.tiling`), and the photo as that stage
     optimises it (its luminance in luminance mode). ``masks``: a
     region per painting; ``previous``: a video's last frame, carried to this one."""
     size = max(photo.shape[-2:])
@@ -59,7 +61,8 @@ def stage_objective(
     regions = None if masks is None else stage_masks(masks, photo)
     objective = build_objective(extractor, target, styles, blend, settings, dtype, tile, regions,
                                 brushwork)
-    evaluate: Evaluate = objective if tile is None else TiledObjective(objective, tile, split)
+    evaluate: Evaluate = (objective if tile is None
+                          else TiledObjective(objective, tile, split, replay=replay))
     if previous is not None:
         evaluate = previous.objective(evaluate, as_painted(previous.warped, settings.preserve_color))
     return evaluate, target

@@ -189,6 +189,13 @@ def core_features(
     (None: fp32)."""
     with torch.autocast(crop.device.type, dtype=dtype, enabled=dtype is not None):
         features = extractor(crop, layers, start=start)
+    return cores_of(features, tile, size)
+
+
+def cores_of(features: dict[str, torch.Tensor], tile: Tile, size: tuple[int, int]
+             ) -> dict[str, torch.Tensor]:
+    """Each of a crop's ``features`` over the tile's core (:func:`core_of`), dense, with
+    a gradient in the features' own layout."""
     cores = {}
     for layer, value in features.items():
         where = _core_slices(layer, tile, size)

@@ -35,11 +35,13 @@ deep layers' reach only (48 px), and its two passes run a 64th of the pixels.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import torch
 
+from . import replay
 from .allocator import keeping_freed_memory
 from .layers import LAYERS, deepest_layer
 from .losses import range_loss, relative_squared_error, tv_pairs, tv_sums
@@ -54,6 +56,7 @@ from .tiles import (
     assemble,
     core_features,
     core_of,
+    cores_of,
     splits,
     stride,
     tile_grid,
@@ -78,22 +81,27 @@ class TiledObjective:
     the layers from there on.
 
     Called on an image that requires a gradient, it computes the gradient as well, and
-    ``backward()`` of the returned total delivers it to the image."""
+    ``backward()`` of the returned total delivers it to the image. With ``replay``, pass
+    2 takes each tile's gradient from what pass 1 kept of it (:mod:`painterly.replay`:
+    the network in bfloat16 on the CPU) instead of running its forward again."""
 
     objective: Objective
     tile: int
     split: Split = Split.NONE
     start: str = LAYERS[0]
+    replay: bool = False
 
     def __call__(self, image: torch.Tensor, size: tuple[int, int] | None = None) -> LossTerms:
         """The terms at ``image`` (from ``start``, a map of a picture of ``size``)."""
         objective = self.objective
         size = (image.shape[-2], image.shape[-1]) if size is None else size
         tiles = tile_grid(*size, self.tile, deepest_layer(self._tile_layers), self.start)
+        # One tile keeps its graph for pass 2; more replay theirs where they can.
+        replaying = self.replay and len(tiles) > 1
         # A tiled deep part keeps no tile's graph through it: memory for one or the other.
-        keep = self._split is not Split.TILED
+        keep = self._split is not Split.TILED and not replaying
         sums, moments, kept, cuts = self._statistics(image.detach(), tiles, size, keep,
-                                                     image.requires_grad)
+                                                     image.requires_grad, replaying)
         settled = {key: self._target(key).settle(tuple(part / count for part in parts), count)
                    for key, (parts, count) in moments.items()}
         style = image.new_zeros(())
@@ -158,7 +166,12 @@ class TiledObjective:
         """A split evaluation's deep part: the objective from AFTER_CUT's input, the map
         CUT's pool makes, on one tile or on tiles DEEP_TILE_FACTOR times the side."""
         side = self.tile * DEEP_TILE_FACTOR if self._split is Split.TILED else _WHOLE
-        return TiledObjective(self.objective, side, start=AFTER_CUT)
+        return TiledObjective(self.objective, side, start=AFTER_CUT, replay=self.replay)
+
+    @functools.cached_property
+    def _read_layers(self) -> frozenset[str]:
+        """The tiles' layers a loss reads (a split's CUT only feeds its pool)."""
+        return self._tile_layers & frozenset(self.objective.layers)
 
     def _deep(self, cuts: list[tuple[Tile, torch.Tensor]], size: tuple[int, int],
               gradient: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -189,7 +202,7 @@ class TiledObjective:
         }
 
     def _statistics(self, image: torch.Tensor, tiles: list[Tile], size: tuple[int, int],
-                    keep_last: bool, gradient: bool
+                    keep_last: bool, gradient: bool, replaying: bool = False
                     ) -> tuple[dict[str, torch.Tensor], Sums, list[_TileTerms],
                                list[tuple[Tile, torch.Tensor]]]:
         """Pass 1: the local terms' sums over the tiles' cores, and each style target's
@@ -197,10 +210,21 @@ class TiledObjective:
         ``keep_last``, the last tile's terms are kept (the list returned; with their graph
         for a ``gradient``) for pass 2, which then starts from them instead of running it
         again: a tile's forward pass saved, at no more memory than pass 2's own tiles
-        hold. Split, each tile's part of the map CUT's pool makes comes too (the last list)."""
+        hold. ``replaying``, every tile's terms come instead with the record pass 2 takes its
+        gradient from (:mod:`painterly.replay`), in order, and none keeps a graph. Split,
+        each tile's part of the map CUT's pool makes comes too (the last list)."""
         sums: dict[str, torch.Tensor] = {}
         moments: Sums = {}
         cuts: list[tuple[Tile, torch.Tensor]] = []
+        if replaying:
+            records = []
+            with keeping_freed_memory():
+                for tile in tiles:
+                    records.append(self._recorded(image, tile, size))
+                    terms = records[-1]
+                    self._gather(tile, terms.parts, terms.cores, terms.cut, sums, moments, cuts)
+                    records[-1] = _TileTerms(tile, terms.crop, {}, {}, None, terms.record)
+            return sums, moments, records, cuts
         with keeping_freed_memory(), torch.no_grad():
             for tile in tiles[:-1] if keep_last else tiles:
                 self._gather(tile, *self._tile(self._crop(image, tile), tile, size), sums,
@@ -247,6 +271,13 @@ class TiledObjective:
         gradient = torch.zeros_like(image) if wanted else None  # not a tile's memory
         rest = image.new_zeros(())
         with keeping_freed_memory():
+            if kept and kept[0].record is not None:  # replayed, every tile
+                for index, tile in enumerate(tiles):
+                    record, kept[index] = kept[index].record, None  # its memory goes after
+                    rest = rest + self._back_propagate(
+                        self._replayed(image, tile, record, size, wanted), weights, settled,
+                        gradient, cut_gradient, size)
+                return gradient, rest
             if kept:
                 rest = rest + self._back_propagate(kept.pop(), weights, settled, gradient,
                                                    cut_gradient, size)
@@ -263,6 +294,31 @@ class TiledObjective:
         crop = self._crop(image, tile).clone().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
             return _TileTerms(tile, crop, *self._tile(crop, tile, size))
+
+    def _recorded(self, image: torch.Tensor, tile: Tile, size: tuple[int, int]) -> _TileTerms:
+        """A tile's terms from a run that keeps its :class:`~painterly.replay.Record`,
+        without gradients."""
+        crop = self._crop(image, tile)
+        features, pooled, record = replay.forward(
+            self.objective.extractor, crop, self._read_layers, deepest_layer(self._tile_layers),
+            self.start, pools=self._split is not Split.NONE)
+        with torch.no_grad():
+            cut = None if pooled is None else core_of(pooled, AFTER_CUT, tile, size).contiguous(
+                memory_format=torch.channels_last)
+            parts, cores = self._terms(crop, cores_of(features, tile, size), tile, size)
+        return _TileTerms(tile, crop, parts, cores, cut, record)
+
+    def _replayed(self, image: torch.Tensor, tile: Tile, record: replay.Record,
+                  size: tuple[int, int], gradient: bool) -> _TileTerms:
+        """A tile's terms for pass 2 from its ``record``: the layers the losses read
+        recomputed from their kept inputs, as leaves whose gradients (with ``gradient``)
+        are the slopes :func:`painterly.replay.backward` takes back."""
+        crop = self._crop(image, tile).clone().requires_grad_(gradient)
+        leaves = {layer: value.requires_grad_(gradient) for layer, value in replay.recompute(
+            self.objective.extractor, crop.detach(), record, self._read_layers).items()}
+        with torch.set_grad_enabled(gradient):
+            parts, cores = self._terms(crop, cores_of(leaves, tile, size), tile, size)
+        return _TileTerms(tile, crop, parts, cores, None, record, leaves)
 
     def _crop(self, image: torch.Tensor, tile: Tile) -> torch.Tensor:
         """The tile's crop of ``image`` (a view), the picture or from ``start`` its map."""
@@ -286,13 +342,39 @@ class TiledObjective:
             share = share + self.objective.style_weight * part
             if settled[key].value is None:
                 summed = summed + part.detach()
-        if gradient is not None:
-            if cut_gradient is not None:
-                share = share + (terms.cut * core_of(cut_gradient, AFTER_CUT, terms.tile, size,
-                                                     whole=True)).sum()
-            share.backward()
-            self._crop(gradient, terms.tile).add_(terms.crop.grad)  # into its view
+        if gradient is None:
+            return summed
+        if terms.record is not None:
+            self._crop(gradient, terms.tile).add_(
+                self._replayed_gradient(terms, share, cut_gradient, size))
+            return summed
+        if cut_gradient is not None:
+            share = share + (terms.cut * core_of(cut_gradient, AFTER_CUT, terms.tile, size,
+                                                 whole=True)).sum()
+        share.backward()
+        self._crop(gradient, terms.tile).add_(terms.crop.grad)  # into its view
         return summed
+
+    def _replayed_gradient(self, terms: _TileTerms, share: torch.Tensor,
+                           cut_gradient: torch.Tensor | None, size: tuple[int, int]
+                           ) -> torch.Tensor:
+        """A replayed tile's gradient at its crop: the ``share``'s slopes at the layers
+        it reads and the deep part's ``cut_gradient`` at its pool, taken back through its
+        record, and the picture's own terms' gradient."""
+        if share.requires_grad:
+            share.backward()
+        record = terms.record
+        slopes = {layer: leaf.grad for layer, leaf in terms.leaves.items()
+                  if leaf.grad is not None}
+        pooled = None
+        if cut_gradient is not None:
+            pooled = torch.empty(replay.pooled_shape(record), dtype=cut_gradient.dtype,
+                                 memory_format=torch.channels_last).zero_()
+            core_of(pooled, AFTER_CUT, terms.tile, size).copy_(
+                core_of(cut_gradient, AFTER_CUT, terms.tile, size, whole=True))
+        crop_gradient = replay.backward(self.objective.extractor, record, slopes, pooled,
+                                        terms.crop.dtype)
+        return crop_gradient if terms.crop.grad is None else crop_gradient.add_(terms.crop.grad)
 
     def _tile(self, crop: torch.Tensor, tile: Tile, size: tuple[int, int]
               ) -> tuple[dict[str, torch.Tensor], Cores, torch.Tensor | None]:
@@ -303,6 +385,13 @@ class TiledObjective:
         objective = self.objective
         features = core_features(objective.extractor, crop, self._tile_layers, tile, size,
                                  objective.compute_dtype, self.start)
+        cut = None if self._split is Split.NONE else objective.extractor.pool(features[CUT])
+        return (*self._terms(crop, features, tile, size), cut)
+
+    def _terms(self, crop: torch.Tensor, features: dict[str, torch.Tensor], tile: Tile,
+               size: tuple[int, int]) -> tuple[dict[str, torch.Tensor], Cores]:
+        """:meth:`_tile`'s local terms and style cores from the core's ``features``."""
+        objective = self.objective
         parts = _local_sums(crop, tile, size) if self.start == LAYERS[0] else {}
         parts["content"] = crop.new_zeros((), dtype=torch.float32)
         if objective.content_layer in features:
@@ -319,8 +408,7 @@ class TiledObjective:
                     continue
                 cores[(index, layer)] = (core, None if region.masks is None else core_of(
                     region.masks[layer], layer, tile, size, whole=True))
-        cut = None if self._split is Split.NONE else objective.extractor.pool(features[CUT])
-        return parts, cores, cut
+        return parts, cores
 
 
 @dataclass(frozen=True)
@@ -333,6 +421,10 @@ class _TileTerms:
     parts: dict[str, torch.Tensor]
     cores: Cores
     cut: torch.Tensor | None
+    #: Replayed (:mod:`painterly.replay`): the tile's record, and the responses its
+    #: losses read, as leaves.
+    record: replay.Record | None = None
+    leaves: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 def _local_sums(crop: torch.Tensor, tile: Tile, size: tuple[int, int]) -> dict[str, torch.Tensor]:

@@ -57,7 +57,7 @@ def stage_work(stage: PlannedStage, deepest: str, kept: bool = False) -> float:
     one more for its targets, times the work of one (:func:`painterly.cost.iteration_cost`,
     losses reaching ``deepest``, in a run that keeps the memory it frees if ``kept``)."""
     return (stage.iterations + 1) * iteration_cost(stage.height, stage.width, stage.tile, deepest,
-                                                   stage.split, kept)
+                                                   stage.split, kept, stage.replay)
 
 
 def estimate_seconds(stages: Sequence[PlannedStage], deepest: str, per_pixel: float,

@@ -153,7 +153,7 @@ def paint(
         counter.photo = photo = photo.to(device)  # for pictures of the run in luminance mode
         objective, target = stage_objective(
             extractor, photo, inputs.paintings, inputs.masks, inputs.previous, blend, settings,
-            dtype, plan.stages[stage].tile, plan.stages[stage].split)
+            dtype, plan.stages[stage].tile, plan.stages[stage].split, plan.stages[stage].replay)
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
@@ -184,16 +184,17 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     """Each stage's size, iterations and tiles, and the memory they need: refused here,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
-    tile, split, keep = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype,
-                                   winograd)
+    tile, split, keep, replay = fit_tiling(settings, inputs.photo.size, painting_sizes, device,
+                                           dtype, winograd)
     tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split, keep)
     stages = []
     for stage, tiled in zip(settings.stages(), tiles):
         width, height = fitted_size(inputs.photo.size, stage.size)
         stages.append(PlannedStage(width, height, stage.iterations, tiled,
-                                   split if tiled is not None else Split.NONE))
+                                   split if tiled is not None else Split.NONE,
+                                   replay and tiled is not None))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
-                           split, keep)
+                           split, keep, replay)
     return Plan(tuple(stages), memory, memory_limit(settings, device), keeps_memory=keep)
 
 
@@ -291,7 +292,7 @@ class _ProgressCounter:
         # targets' work before its first, as the plan's time counts them.
         deepest = deepest_layer(settings.layers_needed())
         kept = plan.keeps_memory
-        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest, s.split, kept)
+        self.costs = [iteration_cost(s.height, s.width, s.tile, deepest, s.split, kept, s.replay)
                       for s in plan.stages]
         self.ends = list(itertools.accumulate(stage_work(s, deepest, kept) for s in plan.stages))
         self.luminance = luminance

@@ -113,6 +113,10 @@ class VGG19Features(nn.Module):
         x = image * self._scale - self._shift
         return x.flip(1) if self.flip_channels else x
 
+    def preprocess_gradient(self, gradient: torch.Tensor) -> torch.Tensor:
+        """The gradient at the image from ``gradient`` at :meth:`preprocess`'s output."""
+        return (gradient.flip(1) if self.flip_channels else gradient) * self._scale
+
     def forward(self, image: torch.Tensor, layers: Iterable[str],
                 start: str = "conv1_1") -> dict[str, torch.Tensor]:
         """Responses of ``layers`` (canonical names) to ``image`` (1, 3, H, W) RGB in [0, 1].

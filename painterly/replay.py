@@ -1,0 +1,180 @@
+"""A tile's gradient without running its network forward a second time.
+
+A tiled evaluation (:mod:`painterly.tiling`) needs the whole picture's statistics before
+any tile can take its share of the style loss back to its pixels: a first pass over the
+tiles gathers them, a second back-propagates. Run as autograd runs it, the second pass
+runs each tile's forward again, for the graph: at 4096 px a third of a tiled iteration.
+Yet a convolution's input gradient needs only its weights and its output's gradient, a
+ReLU's only where its responses were above 0, a max pool's only which position of each
+window it took. So the first pass keeps those as bits (:mod:`painterly.bitmasks`, a bit
+a response), and the inputs of the layers the losses read (a pool's output, at most a
+quarter of its block's pixels); the second recomputes only the layers the losses read,
+from those inputs, and takes their slopes back through the kept bits, layer by layer.
+The gradient is autograd's to the bit where each response feeds one loss (rounding
+aside where several gradients meet at a layer: their order).
+
+It serves the network in bfloat16 on the CPU with numba and max pools (the bits are of
+bfloat16's responses in the channels-last layout, which that path runs); elsewhere the
+tiles run their forward again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import bitmasks
+from .layers import LAYERS, layer_channels
+from .tiles import stride
+from .vgg import VGG19Features
+
+
+def replays(pooling: str, dtype: torch.dtype | None, device: torch.device) -> bool:
+    """Whether a tiled evaluation with ``pooling`` and the network in ``dtype`` on
+    ``device`` can take its second pass from kept bits."""
+    return (bitmasks.available() and dtype == torch.bfloat16 and device.type == "cpu"
+            and pooling == "max")
+
+
+def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
+                 pools: bool = False) -> float:
+    """Bytes a :class:`Record` holds a pixel of the picture its crop covers, for a run
+    from ``start`` to ``deepest`` whose losses read the ``read`` layers: a bit a response
+    (two for a pooled layer a loss reads), and each read layer's input but the first's in
+    bfloat16. (The first layer's is the crop; ``pools`` adds nothing: the pool's bits
+    are its input layer's.)"""
+    layers = _layers(start, deepest)
+    read = set(read)
+    total = 0.0
+    for index, layer in enumerate(layers):
+        values = layer_channels(layer) / stride(layer) ** 2
+        pooled = _pooled(layers, index, pools)
+        total += values / 8 * (2 if pooled and layer in read else 1)
+        if layer in read and index > 0:
+            total += 2 * layer_channels(layers[index - 1]) / stride(layer) ** 2
+    return total
+
+
+@dataclass
+class Record:
+    """What the first pass keeps of one tile's crop, for :func:`backward`."""
+
+    start: str
+    deepest: str
+    pools: bool  # whether the deepest layer's pool ran (a split's cut)
+    #: Each layer's ReLU bits; where a pool follows, the pool's (its choice, if let through).
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The ReLU bits of a pooled layer a loss reads too.
+    relus: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The input of each layer a loss reads (but the first layer's: the crop).
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: Each layer's input shape (1, C, H, W), for its input gradient.
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def _layers(start: str, deepest: str) -> list[str]:
+    return LAYERS[LAYERS.index(start): LAYERS.index(deepest) + 1]
+
+
+def _pooled(layers: list[str], index: int, pools: bool) -> bool:
+    """Whether a pool follows ``layers[index]`` within the run."""
+    if index + 1 < len(layers):
+        return layers[index + 1].endswith("_1")
+    return pools
+
+
+def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], deepest: str,
+            start: str = LAYERS[0], pools: bool = False
+            ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, Record]:
+    """The responses of the ``read`` layers to ``crop`` (a picture's pixels, or from
+    ``start`` on its map), the network run in bfloat16 to ``deepest``; with ``pools``,
+    also the deepest layer's pool (else None); and the :class:`Record` of the run.
+    Without gradients; the same responses as the extractor's, to the bit."""
+    record = Record(start, deepest, pools)
+    layers = _layers(start, deepest)
+    out: dict[str, torch.Tensor] = {}
+    pooled = None
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        x = extractor.preprocess(crop) if start == LAYERS[0] else crop
+        for index, layer in enumerate(layers):
+            if layer in read and index > 0:
+                record.inputs[layer] = x
+            record.shapes[layer] = tuple(x.shape)
+            x = _relu_conv(extractor, layer, x)
+            if layer in read:
+                out[layer] = x
+            if _pooled(layers, index, pools):
+                if layer in read:
+                    record.relus[layer] = bitmasks.relu_mask(x)
+                x, record.masks[layer] = bitmasks.pool(x)
+                pooled = x
+            else:
+                record.masks[layer] = bitmasks.relu_mask(x)
+    return out, pooled if pools else None, record
+
+
+def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
+              read: frozenset[str]) -> dict[str, torch.Tensor]:
+    """The ``read`` layers' responses again, each from its kept input (the first from
+    ``crop``), detached: the same values :func:`forward` gave."""
+    out = {}
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for layer in _layers(record.start, record.deepest):
+            if layer not in read:
+                continue
+            if layer == record.start:
+                x = extractor.preprocess(crop) if record.start == LAYERS[0] else crop
+            else:
+                x = record.inputs[layer]
+            out[layer] = _relu_conv(extractor, layer, x)
+    return out
+
+
+def backward(extractor: VGG19Features, record: Record, slopes: dict[str, torch.Tensor],
+             pooled_slope: torch.Tensor | None, crop_dtype: torch.dtype) -> torch.Tensor:
+    """The gradient at the crop of sum(slope * response) over the layers' ``slopes``
+    (each (1, C, h, w), a loss's gradient at a layer's responses) and, where the run
+    pooled its deepest layer, ``pooled_slope`` at that pool's output; in ``crop_dtype``."""
+    layers = _layers(record.start, record.deepest)
+    gradient = pooled_slope
+    for index in range(len(layers) - 1, -1, -1):
+        layer = layers[index]
+        slope = slopes.get(layer)
+        if _pooled(layers, index, record.pools):
+            gradient = None if gradient is None else bitmasks.unpool(gradient,
+                                                                    record.masks[layer])
+            if slope is not None:
+                gradient = slope if gradient is None else gradient + slope
+                gradient = bitmasks.masked(gradient, record.relus[layer])
+        else:
+            if slope is not None:
+                gradient = slope if gradient is None else gradient + slope
+            if gradient is not None:
+                gradient = bitmasks.masked(gradient, record.masks[layer])
+        if gradient is None:  # nothing reaches below this layer yet
+            continue
+        weight = extractor.convs[layer].weight.to(torch.bfloat16)
+        gradient = torch.ops.aten.convolution_backward(
+            gradient, gradient.new_empty(1).expand(record.shapes[layer]), weight, None,
+            [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])[0]
+    shape = record.shapes[layers[0]]
+    if gradient is None:
+        return torch.zeros(shape, dtype=crop_dtype)
+    if record.start != LAYERS[0]:
+        return gradient.to(crop_dtype)
+    return extractor.preprocess_gradient(gradient.float()).to(crop_dtype)
+
+
+def pooled_shape(record: Record) -> tuple[int, ...]:
+    """The shape of the deepest layer's pool's output in a run that pooled it."""
+    _, _, height, width = record.shapes[record.deepest]
+    return (1, layer_channels(record.deepest), height // 2, width // 2)
+
+
+def _relu_conv(extractor: VGG19Features, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """A layer's responses as the extractor gives them under bfloat16 autocast."""
+    conv = extractor.convs[layer]
+    return torch.relu_(conv(x.contiguous(memory_format=torch.channels_last)))

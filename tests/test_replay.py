@@ -1,0 +1,128 @@
+"""A tile's second pass from what its first kept (painterly/replay.py): the network's
+responses and autograd's gradient, and a tiled objective's value and gradient, without
+the tiles' forward pass run again."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from painterly import TransferSettings, bitmasks, replay
+from painterly.layers import LAYERS
+from painterly.objective import build_objective
+from painterly.tiles import AFTER_CUT, CUT, Split
+from painterly.tiling import TiledObjective
+from painterly.vgg import load_extractor
+
+pytestmark = pytest.mark.skipif(not bitmasks.available(), reason="numba is not installed")
+
+BF16 = torch.bfloat16
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return load_extractor(None, "max", "cpu")
+
+
+def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {layer: torch.randn(value.shape, generator=generator).to(BF16)
+            for layer, value in responses.items()}
+
+
+@pytest.mark.parametrize(("read", "start", "deepest", "pools", "size"), [
+    # A split's tiles: the style layers, CUT pooled for the deep part; odd sides.
+    (("conv1_1", "conv2_1", "conv3_1"), LAYERS[0], CUT, True, (75, 101)),
+    # A pooled layer a loss reads too, and the content layer after a style layer.
+    (("conv1_2", "conv2_1", "conv2_2"), LAYERS[0], "conv2_2", False, (64, 48)),
+    # A deep part from the cut's map.
+    (("conv4_1", "conv4_2", "conv5_1"), AFTER_CUT, "conv5_1", False, (19, 26))])
+def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
+                                                 size):
+    channels = 3 if start == LAYERS[0] else 256
+    generator = torch.Generator().manual_seed(0)
+    crop = torch.rand(1, channels, *size, generator=generator)
+    if start != LAYERS[0]:
+        crop = crop.to(BF16).contiguous(memory_format=torch.channels_last)
+    read = frozenset(read)
+    responses, pooled, record = replay.forward(extractor, crop, read, deepest, start, pools)
+    # The extractor's own responses, and its gradient through autograd.
+    leaf = crop.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=BF16):
+        expected = extractor(leaf, [*read, deepest], start=start)
+    for layer in read:
+        assert torch.equal(responses[layer], expected[layer])
+    slopes = _slopes(responses, 1)
+    total = sum((expected[layer].float() * slopes[layer].float()).sum() for layer in read)
+    pooled_slope = None
+    if pools:
+        assert torch.equal(pooled, extractor.pool(expected[deepest]))
+        pooled_slope = _slopes({"pool": pooled}, 2)["pool"]
+        total = total + (extractor.pool(expected[deepest]).float() * pooled_slope.float()).sum()
+    total.backward()
+    gradient = replay.backward(extractor, record, slopes, pooled_slope, crop.dtype)
+    assert gradient.dtype == crop.dtype and gradient.shape == crop.shape
+    # The same arithmetic, to the bit (two gradients meeting at a layer add either way).
+    assert torch.equal(gradient, leaf.grad)
+    # Recomputed from the record, the read layers' responses are the same again.
+    again = replay.recompute(extractor, crop, record, read)
+    assert all(torch.equal(again[layer], responses[layer]) for layer in read)
+    # What the record holds is what record_bytes counts.
+    held = sum(bits.nbytes for bits in (*record.masks.values(), *record.relus.values()))
+    held += sum(value.numel() * 2 for value in record.inputs.values())
+    assert held == pytest.approx(replay.record_bytes(read, deepest, start, pools)
+                                 * size[0] * size[1] * (1 if start == LAYERS[0] else 64),
+                                 rel=0.2)
+
+
+SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep {split.value}")
+
+
+@SPLITS
+@pytest.mark.parametrize("settings", [
+    TransferSettings(), TransferSettings(style_loss="gram", tv_weight=1.0),
+    TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))],
+    ids=["defaults", "gram and tv", "shallow layers"])
+def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, split):
+    generator = torch.Generator().manual_seed(3)
+    photo = torch.rand(1, 3, 150, 230, generator=generator)
+    painting = torch.rand(1, 3, 130, 242, generator=generator)
+    image = (photo + 0.2 * torch.randn(photo.shape, generator=generator)).clamp(0, 1)
+    objective = build_objective(extractor, photo, [painting], (1.0,), settings, BF16, tile=112)
+    results = []
+    for replayed in (False, True):
+        pixels = image.clone().requires_grad_(True)
+        terms = TiledObjective(objective, 112, split, replay=replayed)(pixels)
+        terms.total.backward()
+        results.append((terms, pixels.grad))
+    (expected, expected_gradient), (terms, gradient) = results
+    for part in ("total", "content", "style", "tv", "outside"):
+        torch.testing.assert_close(getattr(terms, part).detach(),
+                                   getattr(expected, part).detach(), rtol=1e-6, atol=1e-9)
+    # Deep tiles add their crops' gradients into a bf16 map in another order.
+    tolerance = 2e-3 if split is Split.TILED else 1e-5
+    difference = (gradient - expected_gradient).norm() / expected_gradient.norm()
+    assert difference < tolerance
+
+
+def test_replayed_tiles_run_their_deep_layers_once(extractor):
+    """Each tile runs to conv3_4 once; pass 2 runs again only the layers its losses read
+    (conv1_1, conv2_1, conv3_1 from their kept inputs)."""
+    generator = torch.Generator().manual_seed(5)
+    photo = torch.rand(1, 3, 150, 230, generator=generator)
+    painting = torch.rand(1, 3, 130, 242, generator=generator)
+    objective = build_objective(extractor, photo, [painting], (1.0,), TransferSettings(), BF16,
+                                tile=112)
+    calls: Counter[str] = Counter()
+    hooks = [extractor.convs[layer].register_forward_hook(
+        lambda *_, layer=layer: calls.update([layer])) for layer in ("conv1_1", "conv1_2", CUT)]
+    try:
+        pixels = photo.clone().requires_grad_(True)
+        TiledObjective(objective, 112, Split.WHOLE, replay=True)(pixels).total.backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
+    assert calls == {"conv1_1": 2 * tiles, "conv1_2": tiles, CUT: tiles}
