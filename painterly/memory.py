@@ -8,25 +8,24 @@ memory that a stage frees stays with the process, so the stages add up; a run wi
 stages gives large blocks back as they are freed, so its largest stage's peak counts, and
 a stage that fits whole beside the final stage's tiles is painted whole. Where the
 limit leaves room, a tiled run keeps what it frees instead (faster: no fresh pages for
-each tile's blocks), for a peak that grows by KEPT_BYTES and KEPT_BYTES_PER_PIXEL.
+each tile's blocks), for a peak that grows by KEPT_BYTES and KEPT_BYTES_PER_PIXEL. A
+tiled stage whose second pass is replayed (painterly.replay) holds its tiles' records
+beside that. Which of these a run takes is painterly.tiling_plan's choice.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import NamedTuple
 
 import torch
 
-from .cost import iteration_cost
 from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY
-from .replay import record_bytes, replays
+from .replay import record_bytes
 from .settings import TransferSettings
 from .sliced import SKETCH
 from .tiles import (
@@ -99,16 +98,6 @@ SWD_BYTES_PER_VALUE = 4
 #: over them (the first's estimate holds more slack than that).
 KEPT_BYTES = int(1.0 * GB)
 KEPT_BYTES_PER_PIXEL = 0.055 * GB / 1e6
-
-
-class Tiling(NamedTuple):
-    """How a run sees its large stages: on tiles of ``tile`` px (None: whole), with
-    their deep layers where ``split`` says, keeping the memory it frees or not."""
-
-    tile: int | None
-    split: Split = Split.NONE
-    keep: bool = False
-    replay: bool = False  # pass 2 from pass 1's records (painterly.replay)
 
 
 def _activations_per_pixel(deepest: str) -> float:
@@ -356,43 +345,6 @@ def fit_memory(
     needed = memory_needed(settings, photo_size, painting_sizes, dtype, winograd, smallest,
                            split, keep, replay)
     raise MemoryRefused(needed, limit, largest, settings.max_memory is not None)
-
-
-def fit_tiling(
-    settings: TransferSettings,
-    photo_size: tuple[int, int],
-    painting_sizes: Sequence[tuple[int, int]],
-    device: torch.device,
-    dtype: torch.dtype | None,
-    winograd: bool = False,
-) -> Tiling:
-    """The tile side a run uses (:func:`fit_memory`), where its tiled stages run their
-    deep layers (painterly.tiling): with the rest, whole, or on tiles of their own, and
-    whether it keeps the memory it frees: whichever fits and makes its final stage's
-    iteration take least time (:func:`painterly.cost.iteration_cost`), its tiles'
-    second pass from records where the network can replay them (:mod:`painterly.replay`)."""
-    run = (settings, photo_size, painting_sizes, device, dtype, winograd)
-    tile = fit_memory(*run)
-    if tile is None:
-        return Tiling(None)
-    deepest = deepest_layer(settings.layers_needed())
-    options = [Tiling(tile)]
-    # A GPU's allocator keeps what it frees in any case: nothing to weigh there.
-    keeps = (False, True) if device.type == "cpu" else (False,)
-    replays_here = (False, True) if replays(settings.pooling, dtype, device) else (False,)
-    for split in (Split.NONE, Split.WHOLE, Split.TILED) if splits(deepest) else (Split.NONE,):
-        for keep, replay in itertools.product(keeps, replays_here):
-            if split is Split.NONE and not keep and not replay:
-                continue  # the first option
-            try:
-                options.append(Tiling(fit_memory(*run, split=split, keep=keep, replay=replay),
-                                      split, keep, replay))
-            except MemoryRefused:
-                continue
-    width, height = fitted_size(photo_size, settings.size)
-    # Of equals, min takes the first: for each split, blocks given back before kept.
-    return min(options, key=lambda option: iteration_cost(
-        height, width, option.tile, deepest, option.split, option.keep, option.replay))
 
 
 def _largest(low: int, high: int, fits: Callable[[int], bool]) -> int:

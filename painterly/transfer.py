@@ -27,7 +27,7 @@ from .errors import PainterlyError
 from .events import Checkpoint, Interrupted, Plan, PlannedStage, Progress, StopRequested
 from .images import ImageSource, fit_long_side, fitted_size, load_image, to_pil, to_tensor
 from .layers import MIN_SIDE, deepest_layer
-from .memory import fit_tiling, memory_limit, memory_needed, stage_tiles
+from .memory import memory_limit, memory_needed, stage_tiles
 from .objective import LossTerms
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
@@ -35,6 +35,7 @@ from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiles import Split
+from .tiling_plan import fit_tiling
 from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
 from .vgg import load_extractor
 

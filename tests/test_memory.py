@@ -7,23 +7,19 @@ from dataclasses import replace
 import pytest
 import torch
 
-from painterly import TransferSettings, matching, memory
-from painterly.cost import iteration_cost
+from painterly import TransferSettings
 from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
     DEEP_BYTES_PER_PIXEL,
     GB,
-    KEPT_BYTES,
-    KEPT_BYTES_PER_PIXEL,
     _activation_bytes_per_pixel,
     _activations_per_pixel,
     estimate_bytes,
     fit_memory,
-    fit_tiling,
     memory_needed,
     stage_tiles,
 )
-from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, crop_side, seen_pixels
+from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, crop_side
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -167,57 +163,6 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     assert stage_tiles(tight, PHOTO, bf16, False, small)[-2:] == (small, small)
 
 
-@pytest.fixture
-def without_replay(monkeypatch):
-    """The planner as where tiles cannot replay their second pass (painterly.replay)."""
-    monkeypatch.setattr(memory, "replays", lambda *_: False)
-
-
-@pytest.mark.usefixtures("without_replay")
-def test_tiles_run_their_deep_layers_whole_where_that_fits_and_costs_less():
-    bf16, painting = torch.bfloat16, [(1024, 640)]
-    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
-    tile, split, keep, _ = fit_tiling(settings, PHOTO, painting, CPU, bf16)
-    unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
-    assert split is Split.WHOLE and tile is not None and unsplit is not None
-    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
-                         keep=keep) <= 8 * GB
-    # The deep part's memory grows with the picture, beside the tiles: smaller tiles, yet
-    # less work (their margins reach conv3_4 only, and they run the deep layers no more).
-    assert tile < unsplit
-    assert iteration_cost(3072, 4096, tile, "conv5_1", split, keep) < iteration_cost(
-        3072, 4096, unsplit, "conv5_1")
-    # Losses that reach no deeper than conv3_4 have no deep part.
-    shallow = replace(settings, content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))
-    assert fit_tiling(shallow, PHOTO, painting, CPU, bf16)[1] is Split.NONE
-    # Nothing to split where the picture fits whole.
-    assert fit_tiling(replace(settings, size=512), PHOTO, painting, CPU, bf16) == (
-        None, Split.NONE, False, False)
-
-
-@pytest.mark.usefixtures("without_replay")
-def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
-    """8192 px in 16 GB: the deep part whole would need ~13 GB of it; on tiles twice the
-    side, after the shallow ones, it needs only the map and its gradient beside them."""
-    bf16, painting = torch.bfloat16, [(1024, 640)]
-    settings = TransferSettings(size=8192, precision="bf16", max_memory=16.0)
-    with pytest.raises(MemoryRefused):
-        fit_memory(settings, PHOTO, painting, CPU, bf16, split=Split.WHOLE)
-    tile, split, keep, _ = fit_tiling(settings, PHOTO, painting, CPU, bf16)
-    unsplit = fit_memory(settings, PHOTO, painting, CPU, bf16)
-    assert split is Split.TILED and tile is not None and unsplit is not None
-    assert memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
-                         keep=keep) <= 16 * GB
-    assert iteration_cost(6144, 8192, tile, "conv5_1", split, keep) < iteration_cost(
-        6144, 8192, unsplit, "conv5_1")
-    # In fp32 with Winograd's convolutions too, their crops counted at what they held:
-    # 4096 px on tiles of 1024 px peaked at 8.05 GB in 8 GB (session 24).
-    fp32 = replace(settings, size=4096, max_memory=8.0, precision="winograd")
-    tile, split, _keep, _ = fit_tiling(fp32, PHOTO, painting, CPU, None, True)
-    assert split is Split.TILED and tile is not None and tile < 1024
-    assert memory_needed(fp32, PHOTO, painting, None, True, 1024, Split.TILED) > 8.05 * GB
-
-
 @pytest.mark.parametrize(("size", "tile", "split", "keep", "replay", "measured_gb"), [
     (4096, 784, Split.WHOLE, False, False, 5.61), (4096, 784, Split.WHOLE, True, False, 7.04),
     (8192, 1552, Split.TILED, False, False, 13.91),
@@ -232,64 +177,6 @@ def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, 
     needed = memory_needed(settings, PHOTO, [(1024, 640)], torch.bfloat16, tile=tile,
                            split=split, keep=keep, replay=replay) / GB
     assert measured_gb <= needed <= 1.25 * measured_gb
-
-
-@pytest.mark.usefixtures("without_replay")
-def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room():
-    bf16, painting = torch.bfloat16, [(1024, 640)]
-    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
-    tile, split, keep, _ = fit_tiling(settings, PHOTO, painting, CPU, bf16)
-    assert keep and memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split,
-                                  keep=True) <= 8 * GB
-    back = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split)
-    kept = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split, keep=True)
-    assert kept - back == pytest.approx(KEPT_BYTES + KEPT_BYTES_PER_PIXEL * 4096 * 3072, abs=2)
-    # Kept, the tiles are smaller than given back, yet the iteration takes less time.
-    given_back = fit_memory(settings, PHOTO, painting, CPU, bf16, split=split)
-    assert given_back is not None and tile < given_back
-    assert iteration_cost(3072, 4096, tile, "conv5_1", split, True) < iteration_cost(
-        3072, 4096, given_back, "conv5_1", split)
-    # Where keeping would need tiles so small that their margins cost more than it saves.
-    fp32 = replace(settings, size=8192, max_memory=16.0, precision="winograd")
-    assert not fit_tiling(fp32, PHOTO, painting, CPU, None, True).keep
-    # A GPU's caching allocator keeps what it frees whatever the plan says.
-    assert not fit_tiling(settings, PHOTO, painting, torch.device("cuda"), bf16).keep
-
-
-def test_a_tiled_run_replays_its_second_pass_where_its_records_fit(monkeypatch):
-    bf16, painting = torch.bfloat16, [(1024, 640)]
-    monkeypatch.setattr(memory, "replays", lambda *_: True)  # as with numba, bf16, max pools
-    settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
-    tile, split, keep, replay = fit_tiling(settings, PHOTO, painting, CPU, bf16)
-    assert replay and keep and split is not Split.NONE
-    needed = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split, keep=keep,
-                           replay=True)
-    assert needed <= 8 * GB
-    # The records are counted: a bit a response of the crops' shallow layers, the inputs
-    # of conv2_1 and conv3_1 (pool1's and pool2's outputs) in bf16, and the deep tiles'.
-    plain = memory_needed(settings, PHOTO, painting, bf16, tile=tile, split=split, keep=keep)
-    bits = (2 * 64 + 2 * 128 / 4 + 4 * 256 / 16) / 8
-    inputs = 2 * (64 / 4 + 128 / 16)
-    shallow = (bits + inputs) * seen_pixels(3072, 4096, tile, CUT)
-    assert needed - plain >= shallow and needed - plain == pytest.approx(shallow, rel=0.3)
-    # Replayed, an iteration costs less than the best plan without (its tiles smaller).
-    monkeypatch.setattr(memory, "replays", lambda *_: False)
-    old = fit_tiling(settings, PHOTO, painting, CPU, bf16)
-    assert not old.replay and iteration_cost(
-        3072, 4096, tile, "conv5_1", split, keep, True) < iteration_cost(
-        3072, 4096, old.tile, "conv5_1", old.split, old.keep)
-    # At 8192 px in 16 GB L-BFGS's vectors leave the records no room.
-    monkeypatch.setattr(memory, "replays", lambda *_: True)
-    large = replace(settings, size=8192, max_memory=16.0)
-    assert not fit_tiling(large, PHOTO, painting, CPU, bf16).replay
-
-
-@pytest.mark.parametrize(("pooling", "dtype", "device", "replays"), [
-    ("max", torch.bfloat16, "cpu", True), ("avg", torch.bfloat16, "cpu", False),
-    ("max", None, "cpu", False), ("max", torch.bfloat16, "cuda", False)])
-def test_only_bf16_max_pools_on_the_cpu_replay(pooling, dtype, device, replays):
-    assert memory.replays(pooling, dtype, torch.device(device)) is (
-        replays and matching.available())
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, None], ids=["bf16", "fp32"])
