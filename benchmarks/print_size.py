@@ -207,6 +207,7 @@ def main() -> None:
               "estimate_gb": round(plan.memory / 1024**3, 2),
               "estimate_seconds": None if plan.seconds is None else round(plan.seconds),
               "split": plan.stages[-1].split.value, "keeps_memory": plan.keeps_memory,
+              "replay": plan.stages[-1].replay,
               "stages": rows,
               "distances_at_1024": distances_at(picture)}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -216,7 +217,8 @@ def main() -> None:
              f"{result['peak_rss_gb']} GB{gpu} (estimate {result['estimate_gb']} GB{said})"), "",
              f"{result['machine']}", "",
              (f"The plan: deep layers {result['split']}, freed memory "
-              f"{'kept' if plan.keeps_memory else 'given back in large blocks'}."), "",
+              f"{'kept' if plan.keeps_memory else 'given back in large blocks'}, the "
+              f"tiles' second pass {'replayed' if result['replay'] else 'run again'}."), "",
              (f"Shrunk to 1024 px: content {result['distances_at_1024']['content']}, style "
              f"{result['distances_at_1024']['style']} (the painting at 1024 px)."), "",
              "| stage | tile | iterations | seconds | s / iteration | s / iteration / Mpx | peak RSS (GB) | seams: borders (other grid lines, 5-95%) |",

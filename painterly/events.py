@@ -68,10 +68,14 @@ class Plan:
             first = next(s for s in self.stages if s.tile is not None)
             line += (f"; from {max(first.width, first.height)} px the network sees "
                      f"tiles of {first.tile} px")
+            notes = []
             if first.split is Split.WHOLE:
-                line += " (its deep layers the whole picture)"
+                notes.append("its deep layers the whole picture")
             elif first.split is Split.TILED:
-                line += f" (its deep layers tiles of {first.tile * DEEP_TILE_FACTOR} px)"
+                notes.append(f"its deep layers tiles of {first.tile * DEEP_TILE_FACTOR} px")
+            if first.replay:
+                notes.append("each tile's forward pass run once")
+            line += f" ({', '.join(notes)})" if notes else ""
         line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"
         if self.seconds is not None:
             line += f" and {_duration(self.seconds)} (timed on this machine)"

@@ -111,3 +111,6 @@ def test_the_plan_line_says_where_a_split_runs_its_deep_layers():
                          (Split.TILED, " (its deep layers tiles of 2720 px)")):
         line = Plan((PlannedStage(4096, 3072, 5, 1360, split),), 1, 2).summary()
         assert f"tiles of 1360 px{words}; about" in line
+    replayed = Plan((PlannedStage(4096, 3072, 5, 1360, Split.TILED, True),), 1, 2).summary()
+    assert ("tiles of 1360 px (its deep layers tiles of 2720 px, each tile's forward pass "
+            "run once); about") in replayed
