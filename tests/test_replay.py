@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from painterly import TransferSettings, bitmasks, replay
+from painterly import TransferSettings, bitmasks, replay, stylize, tiling_plan
 from painterly.layers import LAYERS
 from painterly.objective import build_objective
 from painterly.tiles import AFTER_CUT, CUT, Split
@@ -81,16 +83,23 @@ SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep 
 
 
 @SPLITS
-@pytest.mark.parametrize("settings", [
-    TransferSettings(), TransferSettings(style_loss="gram", tv_weight=1.0),
-    TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1"))],
-    ids=["defaults", "gram and tv", "shallow layers"])
-def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, split):
+@pytest.mark.parametrize(("settings", "regions"), [
+    (TransferSettings(), False), (TransferSettings(style_loss="gram", tv_weight=1.0), False),
+    (TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1")), False),
+    (TransferSettings(style_loss="w2"), True)],
+    ids=["defaults", "gram and tv", "shallow layers", "w2, two regions"])
+def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, regions,
+                                                              split):
     generator = torch.Generator().manual_seed(3)
     photo = torch.rand(1, 3, 150, 230, generator=generator)
     painting = torch.rand(1, 3, 130, 242, generator=generator)
     image = (photo + 0.2 * torch.randn(photo.shape, generator=generator)).clamp(0, 1)
-    objective = build_objective(extractor, photo, [painting], (1.0,), settings, BF16, tile=112)
+    paintings, blend, masks = [painting], (1.0,), None
+    if regions:  # a soft-edged left region and the rest, each its own painting
+        ramp = torch.linspace(-3, 3, 230).sigmoid().view(1, 1, 1, -1).expand(1, 1, 150, 230)
+        paintings, blend, masks = [painting, painting.flip(-1)], (0.5, 0.5), [1 - ramp, ramp]
+    objective = build_objective(extractor, photo, paintings, blend, settings, BF16, tile=112,
+                                masks=masks)
     results = []
     for replayed in (False, True):
         pixels = image.clone().requires_grad_(True)
@@ -126,3 +135,23 @@ def test_replayed_tiles_run_their_deep_layers_once(extractor):
             hook.remove()
     tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
     assert calls == {"conv1_1": 2 * tiles, "conv1_2": tiles, CUT: tiles}
+
+
+def test_a_bf16_run_on_tiles_replays_and_paints_the_same_picture(content_path, style_path,
+                                                                monkeypatch):
+    """A run with bf16 on given tiles plans the replay, and paints what the tiles' forward
+    run again paints (a few iterations: L-BFGS amplifies rounding over many)."""
+    with Image.open(content_path) as photo, Image.open(style_path) as painting:
+        photo = photo.convert("RGB").resize((96, 72), Image.Resampling.LANCZOS)
+        painting = painting.convert("RGB").resize((96, 60), Image.Resampling.LANCZOS)
+    settings = TransferSettings(size=96, iterations=3, scales=(48,), tile=64,
+                                precision="bf16")
+    plans = []
+    replayed = np.asarray(stylize(photo, painting, settings, on_plan=plans.append),
+                          dtype=np.float64)
+    assert [stage.replay for stage in plans[0].stages] == [False, True]
+    monkeypatch.setattr(tiling_plan, "replays", lambda *_: False)
+    again = np.asarray(stylize(photo, painting, settings, on_plan=plans.append),
+                       dtype=np.float64)
+    assert not plans[1].stages[-1].replay
+    assert np.abs(replayed - again).mean() < 0.5 and np.abs(replayed - again).max() <= 8
