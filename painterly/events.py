@@ -73,7 +73,7 @@ class Plan:
                 notes.append("its deep layers the whole picture")
             elif first.split is Split.TILED:
                 notes.append(f"its deep layers tiles of {first.tile * DEEP_TILE_FACTOR} px")
-            if first.replay:
+            if final.replay:
                 notes.append("each tile's forward pass run once")
             line += f" ({', '.join(notes)})" if notes else ""
         line += f"; about {self.memory / 1024**3:.1f} GB of {self.limit / 1024**3:.1f} GB"

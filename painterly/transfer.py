@@ -35,7 +35,7 @@ from .settings import TransferSettings
 from .stage import Evaluate, as_painted, stage_objective
 from .temporal import PreviousFrame
 from .tiles import Split
-from .tiling_plan import fit_tiling
+from .tiling_plan import fit_tiling, stage_replays
 from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
 from .vgg import load_extractor
 
@@ -185,15 +185,15 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     """Each stage's size, iterations and tiles, and the memory they need: refused here,
     before any work, if it is more than the run may use."""
     painting_sizes = [painting.size for painting in inputs.paintings]
-    tile, split, keep, replay = fit_tiling(settings, inputs.photo.size, painting_sizes, device,
-                                           dtype, winograd)
+    tiling = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
+    tile, split, keep, replay = tiling
     tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split, keep)
+    replays = stage_replays(tiling, tiles, settings.pooling, dtype, device)
     stages = []
-    for stage, tiled in zip(settings.stages(), tiles):
+    for stage, tiled, replayed in zip(settings.stages(), tiles, replays, strict=True):
         width, height = fitted_size(inputs.photo.size, stage.size)
         stages.append(PlannedStage(width, height, stage.iterations, tiled,
-                                   split if tiled is not None else Split.NONE,
-                                   replay and tiled is not None))
+                                   split if tiled is not None else Split.NONE, replayed))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
                            split, keep, replay)
     return Plan(tuple(stages), memory, memory_limit(settings, device), keeps_memory=keep)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from painterly import TransferSettings, matching, tiling_plan
+from painterly import TransferSettings, matching, memory, tiling_plan
 from painterly.cost import iteration_cost
 from painterly.errors import MemoryRefused
 from painterly.memory import GB, KEPT_BYTES, KEPT_BYTES_PER_PIXEL, fit_memory, memory_needed
@@ -126,3 +126,24 @@ def test_a_tiled_run_replays_its_second_pass_where_its_records_fit(monkeypatch):
 def test_only_bf16_max_pools_on_the_cpu_replay(pooling, dtype, device, replays):
     assert tiling_plan.replays(pooling, dtype, torch.device(device)) is (
         replays and matching.available())
+
+
+def test_a_smaller_tiled_stage_replays_where_the_final_ones_records_do_not_fit(monkeypatch):
+    """8192 px in 16 GB: the final stage runs its tiles again, the 4096 px stage replays
+    them; its records fit in what its quarter of the pixels spares of L-BFGS's vectors."""
+    bf16, painting = torch.bfloat16, [(1024, 640)]
+    monkeypatch.setattr(tiling_plan, "replays", lambda *_: True)
+    settings = TransferSettings(size=8192, precision="bf16", max_memory=16.0)
+    tiling = fit_tiling(settings, PHOTO, painting, CPU, bf16)
+    tiles = memory.stage_tiles(settings, PHOTO, bf16, False, *tiling[:3])
+    assert not tiling.replay and tiles[-2:] == (tiling.tile, tiling.tile)
+    replays = tiling_plan.stage_replays(tiling, tiles, "max", bf16, CPU)
+    assert replays == tuple(tile is not None for tile in tiles[:-1]) + (False,)
+    # The 4096 px stage with its records needs less than the 8192 px stage without.
+    smaller = replace(settings, size=4096)
+    assert memory_needed(smaller, PHOTO, painting, bf16, tile=tiling.tile, split=tiling.split,
+                         keep=tiling.keep, replay=True) < memory_needed(
+        settings, PHOTO, painting, bf16, tile=tiling.tile, split=tiling.split, keep=tiling.keep)
+    # Where the network cannot replay, no stage does.
+    monkeypatch.setattr(tiling_plan, "replays", lambda *_: False)
+    assert not any(tiling_plan.stage_replays(tiling, tiles, "max", bf16, CPU))
