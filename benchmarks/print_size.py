@@ -193,6 +193,7 @@ def main() -> None:
         per = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else seconds
         seam = seam_ratio(stage_pictures[size], stage.tile) if size in stage_pictures else None
         rows.append({"size": f"{stage.width}x{stage.height}", "tile": stage.tile,
+                     "replay": stage.replay,
                      "iterations": stage.iterations, "seconds": round(seconds, 1),
                      "per_iteration": round(per, 2), "megapixels": stage.width * stage.height / 1e6,
                      "peak_rss_gb": peaks.get(size), "seam_ratio": seam})
@@ -224,7 +225,8 @@ def main() -> None:
              "| stage | tile | iterations | seconds | s / iteration | s / iteration / Mpx | peak RSS (GB) | seams: borders (other grid lines, 5-95%) |",
              "|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['size']} | {row['tile'] or '-'} | {row['iterations']} | "
+        tile = f"{row['tile']}{' replayed' if row['replay'] else ''}" if row["tile"] else "-"
+        lines.append(f"| {row['size']} | {tile} | {row['iterations']} | "
                      f"{row['seconds']} | {row['per_iteration']} | "
                      f"{row['per_iteration'] / row['megapixels']:.2f} | "
                      f"{row['peak_rss_gb'] or '-'} | {_seams(row['seam_ratio'])} |")
