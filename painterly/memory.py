@@ -120,7 +120,7 @@ def estimate_bytes(
     stage_pixels: list[int], deepest: str, dtype: torch.dtype | None, optimizer: str,
     winograd: bool = False, network_pixels: list[int] | None = None,
     lbfgs_pairs: int = LBFGS_HISTORY, seen_bytes_per_pixel: float = 0.0,
-    split: Split = Split.NONE, keep: bool = False,
+    split: Split = Split.NONE, keep: bool = False, replay: bool = False,
 ) -> int:
     """Peak memory of a transfer whose stages have ``stage_pixels`` pixels each (the last
     is the final size), with losses reaching ``deepest``, the network in ``dtype`` and,
@@ -129,12 +129,13 @@ def estimate_bytes(
     (default: all of them). ``lbfgs_pairs``: the history pairs L-BFGS holds at the end
     of a tiled stage. ``seen_bytes_per_pixel``: a loss's own memory per pixel the network
     sees (swd's distances). ``split``: where tiled stages run their deep layers;
-    ``keep``: whether a run with tiled stages keeps the memory it frees."""
+    ``keep``: whether a run with tiled stages keeps the memory it frees; ``replay``:
+    whether its final stage's tiles replay their second pass (the records aside)."""
     network = stage_pixels if network_pixels is None else network_pixels
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
                                         winograd, lbfgs_pairs, seen_bytes_per_pixel, split,
-                                        keep)))
+                                        keep, replay)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
     # command line keeps it, for speed).
     activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
@@ -153,6 +154,7 @@ def _tiled_run_peaks(
     stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
     dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
     seen_bytes_per_pixel: float, split: Split = Split.NONE, keep: bool = False,
+    replay: bool = False,
 ) -> list[float]:
     """Each stage's peak in a run with tiled stages: such a run gives large blocks back as
     they are freed (painterly.allocator.return_large_blocks), so a stage's memory does not
@@ -160,7 +162,8 @@ def _tiled_run_peaks(
     them, a tiled stage holding KEPT_BYTES and KEPT_BYTES_PER_PIXEL more. Split, a tiled
     stage's tiles reach CUT, and its deep part runs whole beside them (counted as if at
     once: the last tile's graph is kept while it runs), or on tiles of its own, after
-    them, with the map."""
+    them, with the map. Where the final stage's tiles replay (``replay``), none keeps a
+    graph: a whole deep part runs between the tiles, not beside one."""
     peaks = []
     for pixels, seen in zip(stage_pixels, network):
         tiled = seen < pixels
@@ -180,7 +183,10 @@ def _tiled_run_peaks(
         # A tiled stage keeps its gradient and the crop being evaluated beside the image.
         crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
         kept = KEPT_BYTES + KEPT_BYTES_PER_PIXEL * pixels if tiled and keep else 0
-        peaks.append(BASE_BYTES + per_seen * seen + deep + crop + kept + per_pixel * pixels)
+        final = len(peaks) == len(stage_pixels) - 1
+        network = (max(per_seen * seen, deep) if replay and final and split_here is Split.WHOLE
+                   else per_seen * seen + deep)
+        peaks.append(BASE_BYTES + network + crop + kept + per_pixel * pixels)
     return peaks
 
 
@@ -260,7 +266,8 @@ def memory_needed(
         held += _record_bytes(settings, dims[-1], tiles[-1], split)
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
-        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split, keep)
+        [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split, keep,
+        replay)
 
 
 def _record_bytes(settings: TransferSettings, size: tuple[int, int], tile: int,
