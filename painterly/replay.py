@@ -42,10 +42,9 @@ def replays(pooling: str, dtype: torch.dtype | None, device: torch.device) -> bo
 def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
                  pools: bool = False) -> float:
     """Bytes a :class:`Record` holds a pixel of the picture its crop covers, for a run
-    from ``start`` to ``deepest`` whose losses read the ``read`` layers: a bit a response
-    (two for a pooled layer a loss reads), and each read layer's input but the first's in
-    bfloat16. (The first layer's is the crop; ``pools`` adds nothing: the pool's bits
-    are its input layer's.)"""
+    from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
+    layers: a bit a response (two for a pooled layer a loss reads), and each read layer's
+    input but the first's (the crop) in bfloat16."""
     layers = _layers(start, deepest)
     read = set(read)
     total = 0.0

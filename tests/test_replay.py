@@ -86,8 +86,10 @@ SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep 
 @pytest.mark.parametrize(("settings", "regions"), [
     (TransferSettings(), False), (TransferSettings(style_loss="gram", tv_weight=1.0), False),
     (TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1")), False),
-    (TransferSettings(style_loss="w2"), True)],
-    ids=["defaults", "gram and tv", "shallow layers", "w2, two regions"])
+    (TransferSettings(style_loss="w2"), True), (TransferSettings(style_weight=0.0), False),
+    (TransferSettings(content_weight=0.0), False)],
+    ids=["defaults", "gram and tv", "shallow layers", "w2, two regions", "content only",
+         "style only"])
 def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, regions,
                                                               split):
     generator = torch.Generator().manual_seed(3)
