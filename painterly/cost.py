@@ -1,7 +1,7 @@
 """What one evaluation of a stage costs, in pixels through a forward and backward pass of
 the network: its pixels, or on tiles (:mod:`painterly.tiling`) its crops' pixels, margins
 included, with what the statistics pass adds. :mod:`painterly.timing` turns it into
-seconds, :func:`painterly.memory.fit_tiling` into a choice of split.
+seconds, :func:`painterly.tiling_plan.fit_tiling` into a choice of split.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ The tiles' gradients, added, are the gradient of the untiled objective up to rou
 every feature position belongs to exactly one core, and a crop holds every pixel its
 core's features see.
 
-*Split* (where memory allows: :func:`painterly.memory.fit_tiling`), the tiles run the
+*Split* (where memory allows: :func:`painterly.tiling_plan.fit_tiling`), the tiles run the
 network only to CUT, with margins for its reach (32 px, not conv5_1's 80), and pass 1
 also gathers their cores' part of the map CUT's pool makes (a 64th of the pixels). The
 deep part (conv4_1 on) runs once on that whole map between the passes: its loss terms
