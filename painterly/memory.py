@@ -165,7 +165,8 @@ def _tiled_run_peaks(
     them, with the map. Where the final stage's tiles replay (``replay``), none keeps a
     graph: a whole deep part runs between the tiles, not beside one."""
     peaks = []
-    for pixels, seen in zip(stage_pixels, network):
+    last = len(stage_pixels) - 1
+    for index, (pixels, seen) in enumerate(zip(stage_pixels, network)):
         tiled = seen < pixels
         split_here = split if tiled and splits(deepest) else Split.NONE
         per_seen = (_activation_bytes_per_pixel(deepest if split_here is Split.NONE else CUT,
@@ -183,10 +184,9 @@ def _tiled_run_peaks(
         # A tiled stage keeps its gradient and the crop being evaluated beside the image.
         crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
         kept = KEPT_BYTES + KEPT_BYTES_PER_PIXEL * pixels if tiled and keep else 0
-        final = len(peaks) == len(stage_pixels) - 1
-        network = (max(per_seen * seen, deep) if replay and final and split_here is Split.WHOLE
-                   else per_seen * seen + deep)
-        peaks.append(BASE_BYTES + network + crop + kept + per_pixel * pixels)
+        between = replay and index == last and split_here is Split.WHOLE
+        held = max(per_seen * seen, deep) if between else per_seen * seen + deep
+        peaks.append(BASE_BYTES + held + crop + kept + per_pixel * pixels)
     return peaks
 
 

@@ -102,7 +102,7 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
             if layer in read and index > 0:
                 record.inputs[layer] = x
             record.shapes[layer] = tuple(x.shape)
-            x = _relu_conv(extractor, layer, x)
+            x = extractor.respond(layer, x)
             if layer in read:
                 out[layer] = x
             if _pooled(layers, index, pools):
@@ -128,7 +128,7 @@ def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
                 x = extractor.preprocess(crop) if record.start == LAYERS[0] else crop
             else:
                 x = record.inputs[layer]
-            out[layer] = _relu_conv(extractor, layer, x)
+            out[layer] = extractor.respond(layer, x)
     return out
 
 
@@ -171,9 +171,3 @@ def pooled_shape(record: Record) -> tuple[int, ...]:
     """The shape of the deepest layer's pool's output in a run that pooled it."""
     _, _, height, width = record.shapes[record.deepest]
     return (1, layer_channels(record.deepest), height // 2, width // 2)
-
-
-def _relu_conv(extractor: VGG19Features, layer: str, x: torch.Tensor) -> torch.Tensor:
-    """A layer's responses as the extractor gives them under bfloat16 autocast."""
-    conv = extractor.convs[layer]
-    return torch.relu_(conv(x.contiguous(memory_format=torch.channels_last)))

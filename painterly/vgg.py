@@ -113,6 +113,13 @@ class VGG19Features(nn.Module):
         x = image * self._scale - self._shift
         return x.flip(1) if self.flip_channels else x
 
+    def respond(self, layer: str, x: torch.Tensor, method: str = "channels_last"
+                ) -> torch.Tensor:
+        """A layer's responses, after its ReLU, to its input ``x``, convolved by
+        ``method`` (:meth:`_methods`; bfloat16 autocast always runs "channels_last")."""
+        # In place is safe: conv's backward needs its input, not its output.
+        return F.relu_(self._conv(layer, x, method))
+
     def preprocess_gradient(self, gradient: torch.Tensor) -> torch.Tensor:
         """The gradient at the image from ``gradient`` at :meth:`preprocess`'s output."""
         return (gradient.flip(1) if self.flip_channels else gradient) * self._scale
@@ -137,8 +144,7 @@ class VGG19Features(nn.Module):
         for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):
             if index > first and layer.endswith("_1"):
                 x = self.pool(x)
-            # In place is safe: conv's backward needs its input, not its output.
-            x = F.relu_(self._conv(layer, x, methods[index - first]))
+            x = self.respond(layer, x, methods[index - first])
             if layer in wanted:
                 out[layer] = x
         return out
