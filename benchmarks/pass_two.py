@@ -5,10 +5,11 @@ painterly ran it before session 30, and as :mod:`painterly.replay` runs it.
 - run again: pass 1 runs the crop forward without a graph (for the moments and the
   map); pass 2 runs it again with its graph and back-propagates the style layers' and
   the map's gradients (autograd);
-- replayed: pass 1's forward also keeps each layer's ReLU bits (a pool's choice folded
-  into its input's) and pool1's and pool2's outputs (``replay.forward``); pass 2
-  recomputes only conv1_1, conv2_1 and conv3_1 (the style layers, from the image and
-  those pools) and takes the gradients back through the bits (``replay.backward``).
+- replayed: pass 1's forward also keeps the ReLU bits of the layers no loss reads (a
+  pool's choice folded into its input's) and pool1's and pool2's outputs
+  (``replay.forward``); pass 2 recomputes only conv1_1, conv2_1 and conv3_1 (the style
+  layers, from the image and those pools; their ReLU bits from them) and takes the
+  gradients back through the bits (``replay.backward``).
 
 The gradients agree (printed, relative to autograd's: 0, the same bits).
 
@@ -118,9 +119,10 @@ def main() -> None:
         forward, _ = best_of(args.repeats, part.forward)
         both, reference = best_of(args.repeats, part.autograd)
         keeping, kept = best_of(args.repeats, part.forward_keeping)
-        backward, gradient = best_of(args.repeats, functools.partial(part.backward_from, kept))
+        # (before pass 2 adds the read layers' ReLU bits to it)
         kept_bytes = (sum(bits.nbytes for bits in (*kept.masks.values(), *kept.relus.values()))
                       + sum(t.numel() * 2 for t in kept.inputs.values())) / side ** 2
+        backward, gradient = best_of(args.repeats, functools.partial(part.backward_from, kept))
         difference = ((gradient - reference).norm() / reference.norm()).item()
         lines.append(f"| {side} | {forward:.2f} | {both:.2f} | {forward + both:.2f} | "
                      f"{keeping:.2f} | {backward:.2f} | {keeping + backward:.2f} | "

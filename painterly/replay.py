@@ -10,6 +10,8 @@ window it took. So the first pass keeps those as bits (:mod:`painterly.bitmasks`
 a response), and the inputs of the layers the losses read (a pool's output, at most a
 quarter of its block's pixels); the second recomputes only the layers the losses read,
 from those inputs, and takes their slopes back through the kept bits, layer by layer.
+What the second pass recomputes is not kept: a read layer's ReLU bits (its responses
+hold them), the input of a read layer that follows another (conv4_2's).
 The gradient is autograd's to the bit where each response feeds one loss (rounding
 aside where several gradients meet at a layer: their order).
 
@@ -43,18 +45,31 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
                  pools: bool = False) -> float:
     """Bytes a :class:`Record` holds a pixel of the picture its crop covers, for a run
     from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
-    layers: a bit a response (two for a pooled layer a loss reads), and each read layer's
-    input but the first's (the crop) in bfloat16."""
+    layers: a bit a response of the layers the losses do not read and of the pooled ones,
+    and the inputs of the read layers in bfloat16 where the second pass cannot recompute
+    them (:func:`_kept_input`)."""
     layers = _layers(start, deepest)
     read = set(read)
     total = 0.0
     for index, layer in enumerate(layers):
         values = layer_channels(layer) / stride(layer) ** 2
-        pooled = _pooled(layers, index, pools)
-        total += values / 8 * (2 if pooled and layer in read else 1)
-        if layer in read and index > 0:
+        # A read layer's ReLU bits come from its recomputed responses (:func:`recompute`).
+        total += values / 8 * (_pooled(layers, index, pools) or layer not in read)
+        if _kept_input(layers, index, read, pools):
             total += 2 * layer_channels(layers[index - 1]) / stride(layer) ** 2
     return total
+
+
+def _kept_input(layers: list[str], index: int, read: set[str] | frozenset[str],
+                pools: bool) -> bool:
+    """Whether a record keeps the input of ``layers[index]``: a layer a loss reads, but
+    the first (its input is the crop) and one right after another read layer, unpooled
+    (its input is that layer's response, which the second pass recomputes anyway:
+    conv4_2's, 16 bytes a pixel of a deep part's)."""
+    if layers[index] not in read or index == 0:
+        return False
+    before = layers[index - 1]
+    return before not in read or _pooled(layers, index - 1, pools)
 
 
 @dataclass
@@ -64,11 +79,12 @@ class Record:
     start: str
     deepest: str
     pools: bool  # whether the deepest layer's pool ran (a split's cut)
-    #: Each layer's ReLU bits; where a pool follows, the pool's (its choice, if let through).
+    #: Each layer's ReLU bits; where a pool follows, the pool's (its choice, if let
+    #: through). A layer a loss reads has its ReLU bits from :func:`recompute`.
     masks: dict[str, np.ndarray] = field(default_factory=dict)
-    #: The ReLU bits of a pooled layer a loss reads too.
+    #: The ReLU bits of a pooled layer a loss reads too (from :func:`recompute`).
     relus: dict[str, np.ndarray] = field(default_factory=dict)
-    #: The input of each layer a loss reads (but the first layer's: the crop).
+    #: The input of each layer a loss reads, where :func:`_kept_input` keeps it.
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     #: Each layer's input shape (1, C, H, W), for its input gradient.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -99,36 +115,40 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         x = extractor.preprocess(crop) if start == LAYERS[0] else crop
         for index, layer in enumerate(layers):
-            if layer in read and index > 0:
+            if _kept_input(layers, index, read, pools):
                 record.inputs[layer] = x
             record.shapes[layer] = tuple(x.shape)
             x = extractor.respond(layer, x)
             if layer in read:
                 out[layer] = x
             if _pooled(layers, index, pools):
-                if layer in read:
-                    record.relus[layer] = bitmasks.relu_mask(x)
                 x, record.masks[layer] = bitmasks.pool(x)
                 pooled = x
-            else:
+            elif layer not in read:
                 record.masks[layer] = bitmasks.relu_mask(x)
     return out, pooled if pools else None, record
 
 
 def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
               read: frozenset[str]) -> dict[str, torch.Tensor]:
-    """The ``read`` layers' responses again, each from its kept input (the first from
-    ``crop``), detached: the same values :func:`forward` gave."""
-    out = {}
+    """The ``read`` layers' responses again, each from its kept input, the crop or the
+    response before it, detached: the same values :func:`forward` gave. Their ReLU bits,
+    which :func:`forward` leaves out of the ``record`` (the responses hold them), go into
+    it here, for :func:`backward`."""
+    out: dict[str, torch.Tensor] = {}
+    layers = _layers(record.start, record.deepest)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        for layer in _layers(record.start, record.deepest):
+        for index, layer in enumerate(layers):
             if layer not in read:
                 continue
-            if layer == record.start:
+            if index == 0:
                 x = extractor.preprocess(crop) if record.start == LAYERS[0] else crop
             else:
-                x = record.inputs[layer]
+                x = record.inputs.get(layer)
+                x = out[layers[index - 1]] if x is None else x
             out[layer] = extractor.respond(layer, x)
+            bits = record.relus if _pooled(layers, index, record.pools) else record.masks
+            bits[layer] = bitmasks.relu_mask(out[layer])
     return out
 
 

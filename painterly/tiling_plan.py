@@ -73,10 +73,10 @@ def stage_replays(tiling: Tiling, tiles: Sequence[int | None], pooling: str,
                   dtype: torch.dtype | None, device: torch.device) -> tuple[bool, ...]:
     """Whether each stage's tiles (``tiles``: each stage's side, None where whole)
     replay their second pass: the final stage's as ``tiling`` says, and a smaller tiled
-    stage's wherever the network can. A smaller stage's records (~100 bytes a pixel) fit
+    stage's wherever the network can. A smaller stage's records (~70 bytes a pixel) fit
     in what its fewer pixels spare of L-BFGS's vectors (13 image-sized vectors and more,
-    ~160 bytes for each pixel less): at 8192 px the 4096 px stage replays, though the
-    final one's records do not fit."""
+    ~160 bytes for each pixel less): at 8192 px in 15 GB the 4096 px stage replays,
+    though the final one's records do not fit."""
     can = replays(pooling, dtype, device)
     last = len(tiles) - 1
     return tuple(tile is not None and (tiling.replay if index == last else can)

@@ -158,13 +158,14 @@ def paint(
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
-            start, state, counter.done = resume.image.to(device), resume.optimizer, resume.done
+            start, state, counter.done = resume.image.to(device, copy=True), resume.optimizer, resume.done
         elif inputs.previous is not None:
-            start = as_painted(inputs.previous.warped, settings.preserve_color)
+            start = as_painted(inputs.previous.warped, settings.preserve_color).clone()
         elif image is None:
             start = start_image(target, settings, inputs.start)
         else:
             start = upsample_with_detail(image, target)
+        image = None  # (the last stage's result goes: a quarter of this one's)
         counter.stage, counter.size = stage, size
         tiled = plan.stages[stage].tile is not None
         try:
@@ -354,7 +355,8 @@ def run_objective(
     resume: dict | None = None,
     tiled: bool = False,
 ) -> torch.Tensor:
-    """Minimise ``objective`` from ``start`` for ``iterations`` with the settings'
+    """Minimise ``objective`` from ``start``, which becomes the iterate (changed in
+    place: no copy of a print-size picture), for ``iterations`` with the settings'
     optimiser (continuing from the optimiser state ``resume``); ``on_iteration(terms,
     step)`` gets the latest evaluated terms and the optimiser's iterate each iteration.
     ``tiled``: ``objective`` runs on tiles (a shorter L-BFGS history; no CUDA graph,
@@ -376,4 +378,5 @@ def run_objective(
         resume,
         LBFGS_TILED_HISTORY if tiled else LBFGS_HISTORY,
         graph=not tiled,
+        overwrite=True,
     )

@@ -167,13 +167,14 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     (4096, 784, Split.WHOLE, False, False, 5.61), (4096, 784, Split.WHOLE, True, False, 7.04),
     (8192, 1552, Split.TILED, False, False, 13.91),
     (8192, 1552, Split.TILED, True, False, 17.32),
-    (4096, 928, Split.TILED, True, True, 6.97), (4096, 1536, Split.WHOLE, True, True, 8.83)])
+    (4096, 928, Split.TILED, True, True, 6.97), (4096, 1536, Split.WHOLE, True, True, 8.83),
+    (4096, 1056, Split.TILED, True, True, 6.96), (8192, 912, Split.TILED, False, True, 13.01)])
 def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, split, keep,
                                                                     replay, measured_gb):
-    """The print-size commands with bf16 (sessions 28 and 30,
-    benchmarks/results/print_*_s28*.md and print_4096_*_s30_{replay,tile_1536}.md:
-    peak RSS of the whole process, large blocks given back or every freed block kept,
-    replayed)."""
+    """The print-size commands with bf16 (sessions 28, 30 and 31,
+    benchmarks/results/print_*_s28*.md, print_4096_*_s30_{replay,tile_1536}.md and
+    print_*_s31.md: peak RSS of the whole process, large blocks given back or every
+    freed block kept, replayed; session 31's records keep no read layer's ReLU bits)."""
     settings = TransferSettings(size=size, precision="bf16")
     needed = memory_needed(settings, PHOTO, [(1024, 640)], torch.bfloat16, tile=tile,
                            split=split, keep=keep, replay=replay) / GB

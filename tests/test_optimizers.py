@@ -30,6 +30,15 @@ def test_reaches_the_minimum(method):
     assert result.shape == start.shape
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_the_start_is_copied_unless_the_caller_hands_it_over(overwrite):
+    start = torch.full_like(TARGET, 0.5)
+    result = minimize(quadratic, start, "lbfgs", 5, lambda step: None, overwrite=overwrite)
+    assert not torch.equal(result, torch.full_like(TARGET, 0.5))
+    assert (result.data_ptr() == start.data_ptr()) is overwrite
+    assert torch.equal(start, result if overwrite else torch.full_like(TARGET, 0.5))
+
+
 def test_lbfgs_b_keeps_pixels_in_range():
     target = torch.full_like(TARGET, 1.5)  # optimum outside [0, 1]
     result = minimize(lambda x: ((x - target) ** 2).sum(), TARGET.clone(), "lbfgs-b", 20,

@@ -34,15 +34,19 @@ def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Te
             for layer, value in responses.items()}
 
 
-@pytest.mark.parametrize(("read", "start", "deepest", "pools", "size"), [
+@pytest.mark.parametrize(("read", "start", "deepest", "pools", "size", "inputs"), [
     # A split's tiles: the style layers, CUT pooled for the deep part; odd sides.
-    (("conv1_1", "conv2_1", "conv3_1"), LAYERS[0], CUT, True, (75, 101)),
-    # A pooled layer a loss reads too, and the content layer after a style layer.
-    (("conv1_2", "conv2_1", "conv2_2"), LAYERS[0], "conv2_2", False, (64, 48)),
-    # A deep part from the cut's map.
-    (("conv4_1", "conv4_2", "conv5_1"), AFTER_CUT, "conv5_1", False, (19, 26))])
+    (("conv1_1", "conv2_1", "conv3_1"), LAYERS[0], CUT, True, (75, 101),
+     {"conv2_1", "conv3_1"}),
+    # A pooled layer a loss reads too, and the content layer after a style layer (whose
+    # response is conv2_2's input: recomputed, not kept).
+    (("conv1_2", "conv2_1", "conv2_2"), LAYERS[0], "conv2_2", False, (64, 48),
+     {"conv1_2", "conv2_1"}),
+    # A deep part from the cut's map (conv4_2's input is conv4_1's response).
+    (("conv4_1", "conv4_2", "conv5_1"), AFTER_CUT, "conv5_1", False, (19, 26),
+     {"conv5_1"})])
 def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
-                                                 size):
+                                                 size, inputs):
     channels = 3 if start == LAYERS[0] else 256
     generator = torch.Generator().manual_seed(0)
     crop = torch.rand(1, channels, *size, generator=generator)
@@ -50,6 +54,18 @@ def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest
         crop = crop.to(BF16).contiguous(memory_format=torch.channels_last)
     read = frozenset(read)
     responses, pooled, record = replay.forward(extractor, crop, read, deepest, start, pools)
+    # It keeps the inputs it cannot recompute, and what it holds is what record_bytes
+    # counts.
+    assert set(record.inputs) == inputs
+    held = sum(bits.nbytes for bits in (*record.masks.values(), *record.relus.values()))
+    held += sum(value.numel() * 2 for value in record.inputs.values())
+    assert held == pytest.approx(replay.record_bytes(read, deepest, start, pools)
+                                 * size[0] * size[1] * (1 if start == LAYERS[0] else 64),
+                                 rel=0.2)
+    # Recomputed from the record (which takes the read layers' ReLU bits from them), the
+    # read layers' responses are the same again.
+    again = replay.recompute(extractor, crop, record, read)
+    assert all(torch.equal(again[layer], responses[layer]) for layer in read)
     # The extractor's own responses, and its gradient through autograd.
     leaf = crop.clone().requires_grad_(True)
     with torch.autocast("cpu", dtype=BF16):
@@ -68,15 +84,6 @@ def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest
     assert gradient.dtype == crop.dtype and gradient.shape == crop.shape
     # The same arithmetic, to the bit (two gradients meeting at a layer add either way).
     assert torch.equal(gradient, leaf.grad)
-    # Recomputed from the record, the read layers' responses are the same again.
-    again = replay.recompute(extractor, crop, record, read)
-    assert all(torch.equal(again[layer], responses[layer]) for layer in read)
-    # What the record holds is what record_bytes counts.
-    held = sum(bits.nbytes for bits in (*record.masks.values(), *record.relus.values()))
-    held += sum(value.numel() * 2 for value in record.inputs.values())
-    assert held == pytest.approx(replay.record_bytes(read, deepest, start, pools)
-                                 * size[0] * size[1] * (1 if start == LAYERS[0] else 64),
-                                 rel=0.2)
 
 
 SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep {split.value}")
