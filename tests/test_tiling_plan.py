@@ -116,10 +116,13 @@ def test_a_tiled_run_replays_its_second_pass_where_its_records_fit(monkeypatch):
     assert not old.replay and iteration_cost(
         3072, 4096, tile, "conv5_1", split, keep, True) < iteration_cost(
         3072, 4096, old.tile, "conv5_1", old.split, old.keep)
-    # At 8192 px in 15 GB L-BFGS's vectors leave the records no room.
+    # At 8192 px in 16 GB the records fit with freed blocks given back (session 31: 727 s,
+    # 129 s an iteration, against 769 s and 154 with the tiles run again and kept); in
+    # 15 GB L-BFGS's vectors leave them no room.
     monkeypatch.setattr(tiling_plan, "replays", lambda *_: True)
-    large = replace(settings, size=8192, max_memory=15.0)
-    assert not fit_tiling(large, PHOTO, painting, CPU, bf16).replay
+    large = replace(settings, size=8192, max_memory=16.0)
+    assert fit_tiling(large, PHOTO, painting, CPU, bf16) == (912, Split.TILED, False, True)
+    assert not fit_tiling(replace(large, max_memory=15.0), PHOTO, painting, CPU, bf16).replay
 
 
 @pytest.mark.parametrize(("pooling", "dtype", "device", "replays"), [
