@@ -158,7 +158,8 @@ def paint(
         state = None
         if resume is not None and stage == resume.stage:
             _check_resume(resume, target)
-            start, state, counter.done = resume.image.to(device, copy=True), resume.optimizer, resume.done
+            start = resume.image.to(device, copy=True)  # (the caller's stays as it was)
+            state, counter.done = resume.optimizer, resume.done
         elif inputs.previous is not None:
             start = as_painted(inputs.previous.warped, settings.preserve_color).clone()
         elif image is None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from painterly import Progress, SettingsError, TransferSettings, stylize
@@ -172,15 +173,17 @@ def test_stopped_and_resumed_equals_straight_through(small_content, small_style,
     assert (checkpoint.stage, checkpoint.done) == (1, 9)
     assert stopped.value.picture.size == (64, 48)  # the picture so far, at full size
     seen = []
+    saved = checkpoint.image.clone()
     resumed = np.asarray(stylize(small_content, small_style, settings,
                                  callback=lambda p: seen.append(p.iteration),
                                  resume=checkpoint))
     assert seen == list(range(10, 19))
     np.testing.assert_array_equal(resumed, straight)
+    # The run painted on its own copy of the checkpoint's picture.
+    assert torch.equal(checkpoint.image, saved)
 
 
 def test_upsampling_a_downsampled_photo_with_its_detail_gives_the_photo_back():
-    import torch
     import torch.nn.functional as F
 
     from painterly.transfer import upsample_with_detail
@@ -220,8 +223,6 @@ def test_a_carried_video_frame_is_moved_to_the_runs_device(small_content, small_
                                                          monkeypatch):
     # Frames are carried on the CPU; on a GPU the warped frame and its reliability map
     # must follow the network there (they did not: a device mismatch on CUDA).
-    import torch
-
     from painterly.images import to_tensor
     from painterly.temporal import PreviousFrame
     from painterly.transfer import Inputs, paint
@@ -237,7 +238,9 @@ def test_a_carried_video_frame_is_moved_to_the_runs_device(small_content, small_
     warped = to_tensor(small_content)
     previous = PreviousFrame(warped, torch.ones_like(warped[:, :1]), 3.0)
     settings = TransferSettings(size=64, scales=(), iterations=2, device="cpu")
+    kept = warped.clone()
     paint(Inputs(small_content, [small_style], previous=previous), settings)
     assert moved_to == [torch.device("cpu")]
+    assert torch.equal(previous.warped, kept)  # the run painted a copy of the frame
     on_meta = previous.to(torch.device("meta"))
     assert on_meta.warped.is_meta and on_meta.reliable.is_meta and on_meta.weight == 3.0
