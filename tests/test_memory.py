@@ -168,7 +168,8 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     (8192, 1552, Split.TILED, False, False, 13.91),
     (8192, 1552, Split.TILED, True, False, 17.32),
     (4096, 928, Split.TILED, True, True, 6.97), (4096, 1536, Split.WHOLE, True, True, 8.83),
-    (4096, 1056, Split.TILED, True, True, 6.96), (8192, 912, Split.TILED, False, True, 13.01)])
+    (4096, 1056, Split.TILED, True, True, 6.96), (8192, 912, Split.TILED, False, True, 13.01),
+    (8192, 1488, Split.TILED, True, True, 18.81)])
 def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, split, keep,
                                                                     replay, measured_gb):
     """The print-size commands with bf16 (sessions 28, 30 and 31,
