@@ -9,6 +9,7 @@ fine, each stage starting from the last one's result.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import time
@@ -32,12 +33,13 @@ from .objective import LossTerms
 from .optimizers import LBFGS_HISTORY, LBFGS_TILED_HISTORY, Iterate, minimize
 from .regions import check_masks, keep_photo, load_masks, stage_masks
 from .settings import TransferSettings
-from .stage import Evaluate, as_painted, stage_objective
+from .stage import Evaluate, stage_objective
+from .starts import stage_start
 from .temporal import PreviousFrame
 from .tiles import Split
 from .tiling_plan import fit_tiling, stage_replays
 from .timing import TIMED_ABOVE, estimate_seconds, seconds_per_pixel, stage_work
-from .vgg import load_extractor
+from .vgg import VGG19Features, load_extractor
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,7 @@ def paint(
     dtype = resolve_precision(settings.precision, device)
     sizes = settings.stage_sizes()
     _check_sides(inputs, settings)
-    if inputs.masks is not None or settings.masks is not None:
-        # Files or pictures of any mode, whoever decoded them, become grey masks here.
-        masks = load_masks(settings.masks if inputs.masks is None else inputs.masks,
-                           settings.max_input_pixels)
-        check_masks(masks, settings.masks or ["the mask"] * len(masks),
-                    len(inputs.paintings), inputs.photo.size)
-        inputs = replace(inputs, masks=masks)
-    if inputs.previous is not None:  # a video's frames are carried on the CPU
-        inputs = replace(inputs, previous=inputs.previous.to(device))
+    inputs = _prepared(inputs, settings, device)
     winograd = uses_winograd(settings.precision, device)
     plan = _plan(inputs, settings, device, dtype, winograd)
     if resume is not None and not 0 <= resume.stage < len(sizes):
@@ -128,24 +122,14 @@ def paint(
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
     if on_plan is not None:  # once every input, the weights too, has been checked
         if time_plan and sizes[-1] > TIMED_ABOVE:
-            deepest = deepest_layer(settings.layers_needed())
-            per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
-            left = plan.stages[resume.stage if resume is not None else 0:]
-            plan = replace(plan, seconds=estimate_seconds(left, deepest, per_pixel,
-                                                          plan.keeps_memory))
+            plan = _timed(plan, extractor, settings, dtype, device,
+                          resume.stage if resume is not None else 0)
         on_plan(plan)
     luminance_mode = settings.preserve_color == "luminance"
     counter = _ProgressCounter(callback, plan, settings, luminance_mode)
     full = to_tensor(fit_long_side(inputs.photo, sizes[-1])).to(device)
-
-    def finish(image: torch.Tensor) -> Image.Image:
-        """The picture at the final size, in the chosen colour mode, the photo kept
-        where no mask covers it."""
-        image = _resize(image, full)
-        image = with_chroma_of(image, full) if luminance_mode else image
-        if inputs.masks is not None:
-            image = keep_photo(image, full, stage_masks(inputs.masks, full))
-        return to_pil(image)
+    finish = functools.partial(_finish, photo=full, masks=inputs.masks,
+                               luminance_mode=luminance_mode)
 
     image: torch.Tensor | None = None
     for stage in range(resume.stage if resume is not None else 0, len(sizes)):
@@ -160,12 +144,8 @@ def paint(
             _check_resume(resume, target)
             start = resume.image.to(device, copy=True)  # (the caller's stays as it was)
             state, counter.done = resume.optimizer, resume.done
-        elif inputs.previous is not None:
-            start = as_painted(inputs.previous.warped, settings.preserve_color).clone()
-        elif image is None:
-            start = start_image(target, settings, inputs.start)
         else:
-            start = upsample_with_detail(image, target)
+            start = stage_start(inputs.previous, inputs.start, settings, image, target)
         image = None  # (the last stage's result goes: a quarter of this one's)
         counter.stage, counter.size = stage, size
         tiled = plan.stages[stage].tile is not None
@@ -180,6 +160,42 @@ def paint(
             raise Interrupted(finish(last.image), last, last.checkpoint()) from None
     assert image is not None
     return finish(image)
+
+
+def _prepared(inputs: Inputs, settings: TransferSettings, device: torch.device) -> Inputs:
+    """``inputs`` with their masks checked and made grey (files or pictures of any mode,
+    whoever decoded them) and a video's previous frame, carried on the CPU, on
+    ``device``."""
+    if inputs.masks is not None or settings.masks is not None:
+        masks = load_masks(settings.masks if inputs.masks is None else inputs.masks,
+                           settings.max_input_pixels)
+        check_masks(masks, settings.masks or ["the mask"] * len(masks),
+                    len(inputs.paintings), inputs.photo.size)
+        inputs = replace(inputs, masks=masks)
+    if inputs.previous is not None:
+        inputs = replace(inputs, previous=inputs.previous.to(device))
+    return inputs
+
+
+def _finish(image: torch.Tensor, photo: torch.Tensor, masks: Sequence[Image.Image] | None,
+            luminance_mode: bool) -> Image.Image:
+    """The picture at the final size (``photo``'s), in the chosen colour mode, the photo
+    kept where no mask covers it."""
+    image = _resize(image, photo)
+    image = with_chroma_of(image, photo) if luminance_mode else image
+    if masks is not None:
+        image = keep_photo(image, photo, stage_masks(masks, photo))
+    return to_pil(image)
+
+
+def _timed(plan: Plan, extractor: VGG19Features, settings: TransferSettings,
+           dtype: torch.dtype | None, device: torch.device, first: int) -> Plan:
+    """``plan`` with the seconds its stages from ``first`` on will take, after one timed
+    pass of the network."""
+    deepest = deepest_layer(settings.layers_needed())
+    per_pixel = seconds_per_pixel(extractor, deepest, dtype, device)
+    return replace(plan, seconds=estimate_seconds(plan.stages[first:], deepest, per_pixel,
+                                                  plan.keeps_memory))
 
 
 def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
@@ -232,21 +248,6 @@ def _check_sides(inputs: Inputs, settings: TransferSettings) -> None:
             check_side(painting.size, settings.style_long_side(size, max(painting.size)), name)
 
 
-def start_image(content: torch.Tensor, settings: TransferSettings,
-                given: Image.Image | None = None) -> torch.Tensor:
-    """The image the optimisation starts from: the photograph, noise, or ``given`` (the
-    decoded image ``settings.init`` names; read from there if not given)."""
-    if settings.init == "content":
-        return content.clone()
-    if settings.init == "noise":
-        generator = torch.Generator().manual_seed(settings.seed)
-        return torch.rand(content.shape, generator=generator).to(content.device)
-    height, width = content.shape[-2:]
-    image = given if given is not None else load_image(settings.init, settings.max_input_pixels)
-    image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return to_tensor(image).to(content.device)
-
-
 def _name(source: ImageSource, role: str) -> str:
     return str(source) if isinstance(source, (str, os.PathLike)) else f"the {role} image"
 
@@ -257,24 +258,6 @@ def _resize(image: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return image
     resized = F.interpolate(image, size=like.shape[-2:], mode="bicubic", align_corners=False)
     return resized.clamp(0.0, 1.0)
-
-
-def upsample_with_detail(image: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """The last stage's result as the next one's start: ``image`` upsampled (bicubic) to
-    the size of ``photo`` (1, C, H, W), plus the photo's detail that the smaller size
-    could not hold (the photo less its own down- and upsampled copy), kept in [0, 1].
-
-    Upsampling alone blurs the picture, and a blurred picture is far from both targets
-    (its Gram matrices lose the strokes' texture, conv4_2 the edges); the photo's fine
-    detail brings the content back at once, leaving the stage only the strokes to redo.
-    """
-    if image.shape[-2:] == photo.shape[-2:]:
-        return image
-    size = photo.shape[-2:]
-    upsampled = F.interpolate(image, size=size, mode="bicubic", align_corners=False)
-    coarse = F.interpolate(F.interpolate(photo, size=image.shape[-2:], mode="area"),
-                           size=size, mode="bicubic", align_corners=False)
-    return (upsampled + (photo - coarse)).clamp(0.0, 1.0)
 
 
 def style_sources(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:

@@ -35,8 +35,9 @@ from .images import fit_long_side, load_image, save_image, to_tensor
 from .outputs import atomic_write, check_not_an_input, make_output_dir
 from .recipes import sha256_of
 from .settings import TransferSettings
+from .starts import upsample_with_detail
 from .temporal import PreviousFrame
-from .transfer import Inputs, paint, upsample_with_detail
+from .transfer import Inputs, paint
 from .untrusted import regular_file, shown
 
 #: Iterations for a frame carried from the last, by quality: a third of each preset's

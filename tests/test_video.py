@@ -180,8 +180,9 @@ def test_the_default_output_is_named_for_the_clip_and_painting(tmp_path, clip, e
 def test_what_the_motion_uncovered_starts_from_a_quick_painting(small_content, small_style):
     # The right 8 columns are new: they take a half-size painting of the frame (upsampled
     # with the photo's detail), not the last frame's smeared edge; the rest is untouched.
+    from painterly.starts import upsample_with_detail
     from painterly.temporal import PreviousFrame
-    from painterly.transfer import Inputs, upsample_with_detail
+    from painterly.transfer import Inputs
     from painterly.transfer import paint as paint_picture
     from painterly.video import FILL_ITERATIONS, fill_uncovered
 
