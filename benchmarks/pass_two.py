@@ -119,9 +119,7 @@ def main() -> None:
         forward, _ = best_of(args.repeats, part.forward)
         both, reference = best_of(args.repeats, part.autograd)
         keeping, kept = best_of(args.repeats, part.forward_keeping)
-        # (before pass 2 adds the read layers' ReLU bits to it)
-        kept_bytes = (sum(bits.nbytes for bits in (*kept.masks.values(), *kept.relus.values()))
-                      + sum(t.numel() * 2 for t in kept.inputs.values())) / side ** 2
+        kept_bytes = kept.nbytes / side ** 2  # (before pass 2 adds the read layers' bits)
         backward, gradient = best_of(args.repeats, functools.partial(part.backward_from, kept))
         difference = ((gradient - reference).norm() / reference.norm()).item()
         lines.append(f"| {side} | {forward:.2f} | {both:.2f} | {forward + both:.2f} | "

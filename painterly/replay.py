@@ -89,6 +89,12 @@ class Record:
     #: Each layer's input shape (1, C, H, W), for its input gradient.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes it holds: its bits and its kept inputs."""
+        return (sum(bits.nbytes for bits in (*self.masks.values(), *self.relus.values()))
+                + sum(value.numel() * value.element_size() for value in self.inputs.values()))
+
 
 def _layers(start: str, deepest: str) -> list[str]:
     return LAYERS[LAYERS.index(start): LAYERS.index(deepest) + 1]
