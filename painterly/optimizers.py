@@ -120,23 +120,28 @@ def minimize(
         if refused(loss):
             rollbacks += 1
             if rollbacks > MAX_ROLLBACKS:
-                raise Diverged(
-                    f"the loss kept blowing up ({loss:.3g} at iteration {done + 1}) with steps "
-                    f"cut to 1/{10**MAX_ROLLBACKS:.0e} of the first; lower the weights or "
-                    "the step",
-                    setting="step",
-                )
+                raise _diverged(loss, done + 1)
             step /= 10
             stepper = make(loss_fn, image, step, None)
             continue
         done += 1
-        current = stepper
-
-        def state(current=current, done=done, step=step) -> dict:
-            return {"iteration": done, "step": step, "optimizer": current.state_dict()}
-
-        on_iteration(Iterate(done, loss, image.detach(), state))
+        on_iteration(Iterate(done, loss, image.detach(), _state_of(stepper, done, step)))
     return image.detach()
+
+
+def _diverged(loss: float, iteration: int) -> Diverged:
+    """The error of a run whose loss blew up at ``iteration`` however small its steps."""
+    return Diverged(
+        f"the loss kept blowing up ({loss:.3g} at iteration {iteration}) with steps "
+        f"cut to 1/{10**MAX_ROLLBACKS:.0e} of the first; lower the weights or the step",
+        setting="step",
+    )
+
+
+def _state_of(stepper: _LBFGS | _TorchStepper | _GradientDescent, done: int, step: float
+              ) -> Callable[[], dict]:
+    """What ``Iterate.state`` returns after ``done`` iterations: built only when called."""
+    return lambda: {"iteration": done, "step": step, "optimizer": stepper.state_dict()}
 
 
 def _resumed_stepper(make: Callable, loss_fn: LossFunction, image: torch.Tensor, step: float,
