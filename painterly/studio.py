@@ -11,6 +11,7 @@ The browser sends names and files, never paths: bundled examples are chosen by n
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import secrets
@@ -359,7 +360,9 @@ def _run(job: _Job, photo: Path, paintings: list[Path], settings: TransferSettin
         for path in [photo, *paintings]:  # uploads by their own name, not the server's path
             message = message.replace(str(path), path.name)
         job.updates.put(("error", message, None))
-    except (MemoryError, RuntimeError) as error:
+    except Exception as error:  # a thread that dies would leave its page waiting forever
+        if not isinstance(error, (MemoryError, RuntimeError)):  # a bug: the operator's log
+            logging.getLogger(__name__).exception("a painting failed")
         job.updates.put(("error", f"the painting failed: {error}", None))
     finally:  # the command line keeps freed memory for speed; a server between jobs need not
         release_freed_memory()

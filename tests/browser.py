@@ -21,13 +21,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_studio(*options: str, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """Start ``painterly serve`` on a free loopback port; return it and its URL."""
+def start_studio(*options: str, timeout: float = 180.0,
+                 log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``painterly serve`` on a free loopback port; return it and its URL. With
+    ``log``, its stderr goes to that file (a pipe nobody reads would fill and stall it)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "painterly", "serve", "--port", str(free_port()), *options],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if log is None else log.open("w"),
         text=True,
         env=env,
     )
@@ -82,11 +84,20 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def messages(driver) -> list[str]:
+    """The texts of Gradio's message toasts, folded away or not."""
+    from selenium.webdriver.common.by import By
+
+    toasts = driver.find_elements(By.CSS_SELECTOR, ".toast-body")
+    return [toast.get_attribute("textContent").strip() for toast in toasts]
+
+
 def wait_for_text(driver, text: str, seconds: float = 120.0, source: bool = False) -> None:
     """Wait until ``text`` shows on the page (or, with ``source``, is anywhere in its
     HTML: Gradio's error toasts fold their message away)."""
     deadline = time.monotonic() + seconds
     while text not in (driver.page_source if source else page_text(driver)):
         if time.monotonic() > deadline:
-            raise AssertionError(f"{text!r} never appeared; the page says:\n{page_text(driver)}")
+            raise AssertionError(f"{text!r} never appeared; the page says:\n{page_text(driver)}"
+                                 f"\nits messages: {messages(driver)}")
         time.sleep(0.2)

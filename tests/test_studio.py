@@ -52,11 +52,24 @@ def test_uploads_win_over_examples_and_paths_come_only_from_the_server(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def studio():
-    process, url = browser.start_studio()
-    yield url
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("studio") / "stderr.log"
+    process, url = browser.start_studio(log=log)
+    yield url, log
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture()
+def studio(server):
+    """The studio's URL; what it logs during a test is printed after it, so that a failed
+    test shows the server's side too."""
+    url, log = server
+    start = log.stat().st_size
+    yield url
+    with log.open(errors="replace") as text:
+        text.seek(start)
+        print(f"studio's log during the test:\n{text.read()}")
 
 
 @pytest.fixture()
@@ -162,6 +175,23 @@ def test_a_text_file_as_image_gives_a_message(page, tmp_path, inputs):
     browser.wait_for_text(page, "painterly studio", 60)
     _start(page, *inputs, 64, 5)
     browser.wait_for_text(page, "Done in", 180)
+
+
+def test_a_painting_that_fails_unexpectedly_tells_its_page(monkeypatch, caplog, inputs):
+    """A bug in a painting's thread reaches the visitor as one line (not a page waiting
+    forever for its next update) and the operator's log as a traceback."""
+    from painterly import studio
+    from painterly.settings import TransferSettings
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(studio, "stylize", broken)
+    job = studio._Job()
+    studio._run(job, inputs[0], [inputs[1]], TransferSettings(size=64))
+    kind, message, picture = job.updates.get_nowait()
+    assert (kind, message, picture) == ("error", "the painting failed: a bug", None)
+    assert "a painting failed" in caplog.text and "ValueError: a bug" in caplog.text
 
 
 def test_downloaded_png_carries_its_recipe(tmp_path, inputs):
