@@ -11,7 +11,8 @@ a response), and the inputs of the layers the losses read (a pool's output, at m
 quarter of its block's pixels); the second recomputes only the layers the losses read,
 from those inputs, and takes their slopes back through the kept bits, layer by layer.
 What the second pass recomputes is not kept: a read layer's ReLU bits (its responses
-hold them), the input of a read layer that follows another (conv4_2's).
+hold them), the input of a read layer that follows another (conv4_2's). Where a read
+layer's responses take no more bytes than its input, they are kept instead (conv5_1's).
 The gradient is autograd's to the bit where each response feeds one loss (rounding
 aside where several gradients meet at a layer: their order).
 
@@ -56,20 +57,51 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
         # A read layer's ReLU bits come from its recomputed responses (:func:`recompute`).
         total += values / 8 * (_pooled(layers, index, pools) or layer not in read)
         if _kept_input(layers, index, read, pools):
-            total += 2 * layer_channels(layers[index - 1]) / stride(layer) ** 2
+            total += _input_bytes(layers, index)
+        if _kept_response(layers, index, read, pools):
+            total += _response_bytes(layer)
     return total
+
+
+def _kept_response(layers: list[str], index: int, read: set[str] | frozenset[str],
+                   pools: bool) -> bool:
+    """Whether a record keeps the responses of ``layers[index]``, not recomputing them in
+    pass 2: where it would keep the layer's input (:func:`_needs_input`) and the
+    responses take no more bytes (conv5_1's: 4 bytes a pixel either way, and 9k
+    multiplications a pixel saved)."""
+    return (_needs_input(layers, index, read, pools)
+            and _response_bytes(layers[index]) <= _input_bytes(layers, index))
 
 
 def _kept_input(layers: list[str], index: int, read: set[str] | frozenset[str],
                 pools: bool) -> bool:
-    """Whether a record keeps the input of ``layers[index]``: a layer a loss reads, but
-    the first (its input is the crop) and one right after another read layer, unpooled
-    (its input is that layer's response, which the second pass recomputes anyway:
+    """Whether a record keeps the input of ``layers[index]``: where pass 2 needs it and
+    does not have the layer's responses kept instead."""
+    return (_needs_input(layers, index, read, pools)
+            and not _kept_response(layers, index, read, pools))
+
+
+def _needs_input(layers: list[str], index: int, read: set[str] | frozenset[str],
+                 pools: bool) -> bool:
+    """Whether pass 2 needs the input of ``layers[index]`` kept to recompute it: a layer
+    a loss reads, but the first (its input is the crop) and one right after another read
+    layer, unpooled (its input is that layer's response, which pass 2 has anyway:
     conv4_2's, 16 bytes a pixel of a deep part's)."""
     if layers[index] not in read or index == 0:
         return False
     before = layers[index - 1]
     return before not in read or _pooled(layers, index - 1, pools)
+
+
+def _response_bytes(layer: str) -> float:
+    """Bytes a pixel of the picture of a layer's bfloat16 responses."""
+    return 2 * layer_channels(layer) / stride(layer) ** 2
+
+
+def _input_bytes(layers: list[str], index: int) -> float:
+    """Bytes a pixel of the picture of the bfloat16 input of ``layers[index]`` (not the
+    first): the layer before's responses, pooled where the layer starts a block."""
+    return 2 * layer_channels(layers[index - 1]) / stride(layers[index]) ** 2
 
 
 @dataclass
@@ -86,6 +118,8 @@ class Record:
     relus: dict[str, np.ndarray] = field(default_factory=dict)
     #: The input of each layer a loss reads, where :func:`_kept_input` keeps it.
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: The responses of each layer a loss reads, where :func:`_kept_response` keeps them.
+    responses: dict[str, torch.Tensor] = field(default_factory=dict)
     #: Each layer's input shape (1, C, H, W), for its input gradient.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
@@ -93,7 +127,8 @@ class Record:
     def nbytes(self) -> int:
         """The bytes it holds: its bits and its kept inputs."""
         return (sum(bits.nbytes for bits in (*self.masks.values(), *self.relus.values()))
-                + sum(value.numel() * value.element_size() for value in self.inputs.values()))
+                + sum(value.numel() * value.element_size()
+                      for value in (*self.inputs.values(), *self.responses.values())))
 
 
 def _layers(start: str, deepest: str) -> list[str]:
@@ -127,6 +162,8 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
             x = extractor.respond(layer, x)
             if layer in read:
                 out[layer] = x
+            if _kept_response(layers, index, read, pools):
+                record.responses[layer] = x
             if _pooled(layers, index, pools):
                 x, record.masks[layer] = bitmasks.pool(x)
                 pooled = x
@@ -147,12 +184,15 @@ def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
         for index, layer in enumerate(layers):
             if layer not in read:
                 continue
-            if index == 0:
-                x = extractor.preprocess(crop) if record.start == LAYERS[0] else crop
+            if layer in record.responses:
+                out[layer] = record.responses[layer].detach()  # (pass 2 makes it a leaf)
             else:
-                x = record.inputs.get(layer)
-                x = out[layers[index - 1]] if x is None else x
-            out[layer] = extractor.respond(layer, x)
+                if index == 0:
+                    x = extractor.preprocess(crop) if record.start == LAYERS[0] else crop
+                else:
+                    x = record.inputs.get(layer)
+                    x = out[layers[index - 1]] if x is None else x
+                out[layer] = extractor.respond(layer, x)
             bits = record.relus if _pooled(layers, index, record.pools) else record.masks
             bits[layer] = bitmasks.relu_mask(out[layer])
     return out
@@ -172,18 +212,22 @@ def backward(extractor: VGG19Features, record: Record, slopes: dict[str, torch.T
             gradient = None if gradient is None else bitmasks.unpool(gradient,
                                                                     record.masks[layer])
             if slope is not None:
-                gradient = slope if gradient is None else gradient + slope
+                gradient = slope if gradient is None else gradient.add_(slope)
                 gradient = bitmasks.masked(gradient, record.relus[layer])
         else:
-            if slope is not None:
-                gradient = slope if gradient is None else gradient + slope
+            if slope is not None:  # (in place: a fresh crop-sized block costs its page faults)
+                gradient = slope if gradient is None else gradient.add_(slope)
             if gradient is not None:
                 gradient = bitmasks.masked(gradient, record.masks[layer])
         if gradient is None:  # nothing reaches below this layer yet
             continue
         weight = extractor.convs[layer].weight.to(torch.bfloat16)
+        # The input is read for its shape and layout only: channels-last, as the
+        # gradient is, or the gradient would be copied to NCHW first.
+        shape_only = torch.empty(record.shapes[layer], dtype=torch.bfloat16,
+                                 memory_format=torch.channels_last)
         gradient = torch.ops.aten.convolution_backward(
-            gradient, gradient.new_empty(1).expand(record.shapes[layer]), weight, None,
+            gradient, shape_only, weight, None,
             [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])[0]
     shape = record.shapes[layers[0]]
     if gradient is None:

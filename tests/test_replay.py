@@ -34,19 +34,21 @@ def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Te
             for layer, value in responses.items()}
 
 
-@pytest.mark.parametrize(("read", "start", "deepest", "pools", "size", "inputs"), [
+@pytest.mark.parametrize(("read", "start", "deepest", "pools", "size", "inputs", "kept"), [
     # A split's tiles: the style layers, CUT pooled for the deep part; odd sides.
     (("conv1_1", "conv2_1", "conv3_1"), LAYERS[0], CUT, True, (75, 101),
-     {"conv2_1", "conv3_1"}),
-    # A pooled layer a loss reads too, and the content layer after a style layer (whose
-    # response is conv2_2's input: recomputed, not kept).
+     {"conv2_1", "conv3_1"}, set()),
+    # A pooled layer a loss reads too (its responses kept: no larger than its input), and
+    # the content layer after a style layer (whose response is conv2_2's input:
+    # recomputed, not kept).
     (("conv1_2", "conv2_1", "conv2_2"), LAYERS[0], "conv2_2", False, (64, 48),
-     {"conv1_2", "conv2_1"}),
-    # A deep part from the cut's map (conv4_2's input is conv4_1's response).
+     {"conv2_1"}, {"conv1_2"}),
+    # A deep part from the cut's map (conv4_2's input is conv4_1's response; conv5_1's
+    # responses take the bytes its input would).
     (("conv4_1", "conv4_2", "conv5_1"), AFTER_CUT, "conv5_1", False, (19, 26),
-     {"conv5_1"})])
+     set(), {"conv5_1"})])
 def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
-                                                 size, inputs):
+                                                 size, inputs, kept):
     channels = 3 if start == LAYERS[0] else 256
     generator = torch.Generator().manual_seed(0)
     crop = torch.rand(1, channels, *size, generator=generator)
@@ -54,9 +56,9 @@ def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest
         crop = crop.to(BF16).contiguous(memory_format=torch.channels_last)
     read = frozenset(read)
     responses, pooled, record = replay.forward(extractor, crop, read, deepest, start, pools)
-    # It keeps the inputs it cannot recompute, and what it holds is what record_bytes
-    # counts.
-    assert set(record.inputs) == inputs
+    # It keeps the inputs it cannot recompute (or the responses, where no larger), and
+    # what it holds is what record_bytes counts.
+    assert set(record.inputs) == inputs and set(record.responses) == kept
     assert record.nbytes == pytest.approx(replay.record_bytes(read, deepest, start, pools)
                                  * size[0] * size[1] * (1 if start == LAYERS[0] else 64),
                                  rel=0.2)
