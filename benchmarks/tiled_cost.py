@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -26,36 +27,49 @@ from painterly.openmp import spin_less
 
 spin_less()  # as the command line does, before PyTorch loads (and for its runs)
 
+if TYPE_CHECKING:
+    import torch
+
+    from painterly.objective import Objective
+
 MODES = ("untiled, memory kept", "tiled, memory kept", "tiled, large blocks given back",
          "tiled and split, large blocks given back",
          "tiled and split with deep tiles, large blocks given back")
 RUN_MODES = ("large blocks given back", "memory kept", "memory kept, trimmed each iteration")
 
 
-def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
-    """Seconds of ``repeats`` evaluations in this process, set up as ``mode`` says; a
-    tiled one's as 'total:statistics pass:back-propagating pass'."""
+def default_objective(size: int, tile: int | None) -> tuple[Objective, torch.Tensor]:
+    """The default objective on the CPU, as a run on this CPU sets it up (bf16 or not),
+    for Tübingen at ``size`` px and Starry Night, its targets on tiles of ``tile`` px
+    (None: whole); and the photo, (1, 3, H, W)."""
     import torch
 
-    from painterly.allocator import keep_freed_memory, return_large_blocks
     from painterly.devices import resolve_precision, uses_winograd
     from painterly.images import fit_long_side, load_image, to_tensor
     from painterly.objective import build_objective
     from painterly.settings import TransferSettings
+    from painterly.vgg import load_extractor
+
+    settings, cpu = TransferSettings(), torch.device("cpu")
+    dtype = resolve_precision(settings.precision, cpu)
+    photo = to_tensor(fit_long_side(load_image(ROOT / "examples/content/tubingen.jpg"), size))
+    painting = to_tensor(load_image(ROOT / "examples/style/starry_night.jpg"))
+    extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(settings.precision, cpu))
+    return build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
+                           tile=tile), photo
+
+
+def evaluate(size: int, tile: int, mode: str, repeats: int) -> list[str]:
+    """Seconds of ``repeats`` evaluations in this process, set up as ``mode`` says; a
+    tiled one's as 'total:statistics pass:back-propagating pass'."""
+    from painterly.allocator import keep_freed_memory, return_large_blocks
     from painterly.tiles import Split
     from painterly.tiling import TiledObjective
-    from painterly.vgg import load_extractor
 
     keep_freed_memory()
     if "given back" in mode:
         return_large_blocks()
-    settings, cpu = TransferSettings(), torch.device("cpu")
-    dtype = resolve_precision(settings.precision, cpu)  # as a run on this CPU: bf16 or not
-    photo = to_tensor(fit_long_side(load_image(ROOT / "examples/content/tubingen.jpg"), size))
-    painting = to_tensor(load_image(ROOT / "examples/style/starry_night.jpg"))
-    extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(settings.precision, cpu))
-    objective = build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
-                                tile=tile)
+    objective, photo = default_objective(size, tile)
     passes: dict[str, float] = {}
 
     class Timed(TiledObjective):

@@ -39,28 +39,16 @@ def main() -> None:
 
     import speed
     import torch
+    from tiled_cost import default_objective
     from torch.profiler import ProfilerActivity, profile
 
     from painterly.allocator import keep_freed_memory
-    from painterly.devices import resolve_precision, uses_winograd
-    from painterly.images import fit_long_side, load_image, to_tensor
-    from painterly.objective import build_objective
-    from painterly.settings import TransferSettings
     from painterly.tiles import Split
     from painterly.tiling import TiledObjective
-    from painterly.vgg import load_extractor
 
     keep_freed_memory()
     speed.ALLOCATOR = "the CLI's"
-    settings, cpu = TransferSettings(), torch.device("cpu")
-    dtype = resolve_precision(settings.precision, cpu)
-    photo = to_tensor(fit_long_side(load_image(ROOT / "examples/content/tubingen.jpg"),
-                                    args.size))
-    painting = to_tensor(load_image(ROOT / "examples/style/starry_night.jpg"))
-    extractor = load_extractor(None, settings.pooling, cpu,
-                               uses_winograd(settings.precision, cpu))
-    objective = build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
-                                tile=args.tile)
+    objective, photo = default_objective(args.size, args.tile)
     evaluate = (objective if args.tile is None
                 else TiledObjective(objective, args.tile, Split.TILED, replay=True))
     megapixels = photo.shape[-1] * photo.shape[-2] / 1e6
@@ -82,7 +70,8 @@ def main() -> None:
     in_ops = sum(event.self_cpu_time_total for event in events) / 1e6 / megapixels
     how = "whole" if args.tile is None else f"on tiles of {args.tile} px, replayed"
     lines = [f"# One evaluation at {args.size} px, {how}: {seconds:.3f} s a megapixel", "",
-             f"painterly on {speed.machine(cpu)}; the default objective, Tübingen and Starry Night.",
+             (f"painterly on {speed.machine(torch.device('cpu'))}; the default objective, "
+              "Tübingen and Starry Night."),
              "Warm-up evaluations (s a megapixel, GB of fresh pages): "
              + ", ".join(f"{s:.3f} ({t:.2f})" for s, t in warm)
              + f"; the profiled one touched {touched:.2f} GB of fresh pages.", "",

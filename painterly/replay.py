@@ -48,7 +48,8 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
     from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
     layers: a bit a response of the layers the losses do not read and of the pooled ones,
     and the inputs of the read layers in bfloat16 where the second pass cannot recompute
-    them (:func:`_kept_input`)."""
+    them (:func:`_kept_input`), or their responses where those are no larger
+    (:func:`_kept_response`)."""
     layers = _layers(start, deepest)
     read = set(read)
     total = 0.0
@@ -125,7 +126,7 @@ class Record:
 
     @property
     def nbytes(self) -> int:
-        """The bytes it holds: its bits and its kept inputs."""
+        """The bytes it holds: its bits, its kept inputs and its kept responses."""
         return (sum(bits.nbytes for bits in (*self.masks.values(), *self.relus.values()))
                 + sum(value.numel() * value.element_size()
                       for value in (*self.inputs.values(), *self.responses.values())))
