@@ -61,6 +61,14 @@ OPTIMIZER_BYTES_PER_PIXEL = {"lbfgs": 0.78 * GB / 1e6, "lbfgs-b": 1.2 * GB / 1e6
 #: (session 28; two are 1.1 GB there): the image, its last step and gradients, the
 #: stage's start, photo and target are ~7.
 LBFGS_OTHER_VECTORS = 9
+#: The same in a replayed final stage whose deep layers run on tiles of their own (bf16),
+#: counted where it peaks since a finished stage's optimiser no longer outlives it
+#: (session 33). A census of the live tensors through the 4096 px command in 8 GB: at
+#: most 8 image-sized vectors (the image, the photo, a gradient, the next direction, two
+#: pairs) and the content map (1.33 of one in bf16), where 2 * 2 + 9 + 2 were counted;
+#: with 5, 11 are, room for the heap's fragments. (With the deep part whole, 1056 px
+#: tiles peaked at 7.55 GB where 9 count 8.0: the whole deep part's graph is more.)
+REPLAYED_OTHER_VECTORS = 5
 #: The smallest tile chosen for memory: below it the margins cost over 4x the work.
 AUTO_MIN_TILE = 256
 #: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
@@ -177,14 +185,17 @@ def _tiled_run_peaks(
         deep = {Split.NONE: 0.0,
                 Split.WHOLE: DEEP_BYTES_PER_PIXEL[dtype] * pixels,
                 Split.TILED: 2 * MAP_VALUES_PER_PIXEL * _itemsize(dtype) * pixels}[split_here]
+        replayed = replay and index == last
+        lean = replayed and split_here is Split.TILED
         per_pixel = OPTIMIZER_BYTES_PER_PIXEL[optimizer]
         if optimizer == "lbfgs":
             pairs = lbfgs_pairs if tiled else LBFGS_HISTORY
-            per_pixel = (2 * pairs + LBFGS_OTHER_VECTORS) * IMAGE_BYTES_PER_PIXEL
+            others = REPLAYED_OTHER_VECTORS if lean else LBFGS_OTHER_VECTORS
+            per_pixel = (2 * pairs + others) * IMAGE_BYTES_PER_PIXEL
         # A tiled stage keeps its gradient and the crop being evaluated beside the image.
         crop = 2 * IMAGE_BYTES_PER_PIXEL * pixels if tiled else 0
         kept = KEPT_BYTES + KEPT_BYTES_PER_PIXEL * pixels if tiled and keep else 0
-        between = replay and index == last and split_here is Split.WHOLE
+        between = replayed and split_here is Split.WHOLE
         held = max(per_seen * seen, deep) if between else per_seen * seen + deep
         peaks.append(BASE_BYTES + held + crop + kept + per_pixel * pixels)
     return peaks

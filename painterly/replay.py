@@ -12,7 +12,8 @@ quarter of its block's pixels); the second recomputes only the layers the losses
 from those inputs, and takes their slopes back through the kept bits, layer by layer.
 What the second pass recomputes is not kept: a read layer's ReLU bits (its responses
 hold them), the input of a read layer that follows another (conv4_2's). Where a read
-layer's responses take no more bytes than its input, they are kept instead (conv5_1's).
+layer's responses take few bytes (the deep layers': KEPT_RESPONSE_BYTES), or no more
+than its input, they are kept instead, and pass 2 does not recompute them.
 The gradient is autograd's to the bit where each response feeds one loss (rounding
 aside where several gradients meet at a layer: their order).
 
@@ -34,6 +35,14 @@ from .layers import LAYERS, layer_channels
 from .tiles import stride
 from .vgg import VGG19Features
 
+#: A read layer's responses are kept in its record, not recomputed by pass 2, where they
+#: take at most this many bytes a pixel of the picture: conv4_1's and conv4_2's 16 and
+#: conv5_1's 4 (bfloat16), 32 bytes a pixel more than their inputs and bits, for 55k of
+#: the 94k multiplications a pixel pass 2 would recompute: an evaluation at 4096 px on
+#: 1056 px tiles 4.5% faster (benchmarks/README.md, session 32). The shallow ones'
+#: (conv2_1's 64, conv3_1's 32) would cost 48 bytes more a pixel for 4% more.
+KEPT_RESPONSE_BYTES = 16
+
 
 def replays(pooling: str, dtype: torch.dtype | None, device: torch.device) -> bool:
     """Whether a tiled evaluation with ``pooling`` and the network in ``dtype`` on
@@ -48,7 +57,7 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
     from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
     layers: a bit a response of the layers the losses do not read and of the pooled ones,
     and the inputs of the read layers in bfloat16 where the second pass cannot recompute
-    them (:func:`_kept_input`), or their responses where those are no larger
+    them (:func:`_kept_input`), or their responses where those are small or no larger
     (:func:`_kept_response`)."""
     layers = _layers(start, deepest)
     read = set(read)
@@ -66,12 +75,16 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
 
 def _kept_response(layers: list[str], index: int, read: set[str] | frozenset[str],
                    pools: bool) -> bool:
-    """Whether a record keeps the responses of ``layers[index]``, not recomputing them in
-    pass 2: where it would keep the layer's input (:func:`_needs_input`) and the
-    responses take no more bytes (conv5_1's: 4 bytes a pixel either way, and 9k
-    multiplications a pixel saved)."""
-    return (_needs_input(layers, index, read, pools)
-            and _response_bytes(layers[index]) <= _input_bytes(layers, index))
+    """Whether a record keeps the responses of ``layers[index]``, a layer a loss reads,
+    not recomputing them in pass 2: where they take at most KEPT_RESPONSE_BYTES a pixel
+    of the picture, or no more than the input it would keep instead
+    (:func:`_needs_input`)."""
+    layer = layers[index]
+    if layer not in read:
+        return False
+    size = _response_bytes(layer)
+    return size <= KEPT_RESPONSE_BYTES or (_needs_input(layers, index, read, pools)
+                                           and size <= _input_bytes(layers, index))
 
 
 def _kept_input(layers: list[str], index: int, read: set[str] | frozenset[str],

@@ -169,17 +169,23 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     (8192, 1552, Split.TILED, True, False, 17.32),
     (4096, 928, Split.TILED, True, True, 6.97), (4096, 1536, Split.WHOLE, True, True, 8.83),
     (4096, 1056, Split.TILED, True, True, 6.96), (8192, 912, Split.TILED, False, True, 13.01),
-    (8192, 1488, Split.TILED, True, True, 18.81)])
+    (8192, 1488, Split.TILED, True, True, 18.81),
+    (4096, 1104, Split.TILED, True, True, 7.18), (4096, 1056, Split.WHOLE, True, True, 7.55),
+    (8192, 1120, Split.TILED, False, True, 12.06)])
 def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, split, keep,
                                                                     replay, measured_gb):
-    """The print-size commands with bf16 (sessions 28, 30 and 31,
-    benchmarks/results/print_*_s28*.md, print_4096_*_s30_{replay,tile_1536}.md and
-    print_*_s31.md: peak RSS of the whole process, large blocks given back or every
-    freed block kept, replayed; session 31's records keep no read layer's ReLU bits)."""
+    """The print-size commands with bf16 (sessions 28, 30, 31 and 33,
+    benchmarks/results/print_*_s28*.md, print_4096_*_s30_{replay,tile_1536}.md,
+    print_*_s31.md and print_*_s33*.md: peak RSS of the whole process, large blocks given
+    back or every freed block kept, replayed; session 31's records keep no read layer's
+    ReLU bits, session 33's keep the deep read layers' responses, and its runs no longer
+    hold a finished stage's optimiser). Within 1.25x, but 1.35x for a replayed stage
+    with blocks given back: its records go back tile by tile as pass 2 runs, where the
+    estimate counts them all beside a tile's peak."""
     settings = TransferSettings(size=size, precision="bf16")
     needed = memory_needed(settings, PHOTO, [(1024, 640)], torch.bfloat16, tile=tile,
                            split=split, keep=keep, replay=replay) / GB
-    assert measured_gb <= needed <= 1.25 * measured_gb
+    assert measured_gb <= needed <= (1.35 if replay and not keep else 1.25) * measured_gb
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, None], ids=["bf16", "fp32"])

@@ -14,7 +14,7 @@ from PIL import Image
 from painterly import TransferSettings, bitmasks, replay, stylize, tiling_plan
 from painterly.layers import LAYERS
 from painterly.objective import build_objective
-from painterly.tiles import AFTER_CUT, CUT, Split
+from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, tile_grid
 from painterly.tiling import TiledObjective
 from painterly.vgg import load_extractor
 
@@ -43,10 +43,13 @@ def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Te
     # recomputed, not kept).
     (("conv1_2", "conv2_1", "conv2_2"), LAYERS[0], "conv2_2", False, (64, 48),
      {"conv2_1"}, {"conv1_2"}),
-    # A deep part from the cut's map (conv4_2's input is conv4_1's response; conv5_1's
-    # responses take the bytes its input would).
+    # A deep part from the cut's map: every read layer's responses are small and kept.
     (("conv4_1", "conv4_2", "conv5_1"), AFTER_CUT, "conv5_1", False, (19, 26),
-     set(), {"conv5_1"})])
+     set(), {"conv4_1", "conv4_2", "conv5_1"}),
+    # The whole network on a tile: the shallow read layers from their inputs, the deep
+    # ones kept (conv4_2's input, conv4_1's response, is not kept twice).
+    (("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"), LAYERS[0], "conv5_1",
+     False, (64, 80), {"conv2_1", "conv3_1"}, {"conv4_1", "conv4_2", "conv5_1"})])
 def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
                                                  size, inputs, kept):
     channels = 3 if start == LAYERS[0] else 256
@@ -144,6 +147,28 @@ def test_replayed_tiles_run_their_deep_layers_once(extractor):
             hook.remove()
     tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
     assert calls == {"conv1_1": 2 * tiles, "conv1_2": tiles, CUT: tiles}
+
+
+def test_replayed_deep_tiles_keep_their_read_layers_responses(extractor):
+    """On tiles of its own, the deep part runs conv4_1 and conv4_2 once a tile: pass 2
+    takes their responses from the records (KEPT_RESPONSE_BYTES)."""
+    generator = torch.Generator().manual_seed(6)
+    photo = torch.rand(1, 3, 150, 230, generator=generator)
+    painting = torch.rand(1, 3, 130, 242, generator=generator)
+    objective = build_objective(extractor, photo, [painting], (1.0,), TransferSettings(), BF16,
+                                tile=112)
+    deep_tiles = len(tile_grid(150, 230, 112 * DEEP_TILE_FACTOR, "conv5_1", AFTER_CUT))
+    assert deep_tiles > 1  # (one tile keeps its graph instead)
+    calls: Counter[str] = Counter()
+    hooks = [extractor.convs[layer].register_forward_hook(
+        lambda *_, layer=layer: calls.update([layer])) for layer in ("conv4_1", "conv4_2")]
+    try:
+        pixels = photo.clone().requires_grad_(True)
+        TiledObjective(objective, 112, Split.TILED, replay=True)(pixels).total.backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls == {"conv4_1": deep_tiles, "conv4_2": deep_tiles}
 
 
 def test_a_bf16_run_on_tiles_replays_and_paints_the_same_picture(content_path, style_path,
