@@ -128,9 +128,9 @@ def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settin
     assert difference < tolerance
 
 
-def test_replayed_tiles_run_their_deep_layers_once(extractor):
-    """Each tile runs to conv3_4 once; pass 2 runs again only the layers its losses read
-    (conv1_1, conv2_1, conv3_1 from their kept inputs)."""
+def _conv_runs(extractor, layers: tuple[str, ...], split: Split) -> Counter[str]:
+    """How often each of ``layers`` runs its convolution in one replayed evaluation of a
+    150 x 230 px picture on tiles of 112 px, its deep layers where ``split`` says."""
     generator = torch.Generator().manual_seed(5)
     photo = torch.rand(1, 3, 150, 230, generator=generator)
     painting = torch.rand(1, 3, 130, 242, generator=generator)
@@ -138,37 +138,31 @@ def test_replayed_tiles_run_their_deep_layers_once(extractor):
                                 tile=112)
     calls: Counter[str] = Counter()
     hooks = [extractor.convs[layer].register_forward_hook(
-        lambda *_, layer=layer: calls.update([layer])) for layer in ("conv1_1", "conv1_2", CUT)]
+        lambda *_, layer=layer: calls.update([layer])) for layer in layers]
     try:
         pixels = photo.clone().requires_grad_(True)
-        TiledObjective(objective, 112, Split.WHOLE, replay=True)(pixels).total.backward()
+        TiledObjective(objective, 112, split, replay=True)(pixels).total.backward()
     finally:
         for hook in hooks:
             hook.remove()
+    return calls
+
+
+def test_replayed_tiles_run_their_deep_layers_once(extractor):
+    """Each tile runs to conv3_4 once; pass 2 runs again only the layers its losses read
+    (conv1_1, conv2_1, conv3_1 from their kept inputs)."""
     tiles = 6  # 150 x 230 px on cores of 112 px: 2 rows, 3 columns
-    assert calls == {"conv1_1": 2 * tiles, "conv1_2": tiles, CUT: tiles}
+    assert _conv_runs(extractor, ("conv1_1", "conv1_2", CUT), Split.WHOLE) == {
+        "conv1_1": 2 * tiles, "conv1_2": tiles, CUT: tiles}
 
 
 def test_replayed_deep_tiles_keep_their_read_layers_responses(extractor):
     """On tiles of its own, the deep part runs conv4_1 and conv4_2 once a tile: pass 2
     takes their responses from the records (KEPT_RESPONSE_BYTES)."""
-    generator = torch.Generator().manual_seed(6)
-    photo = torch.rand(1, 3, 150, 230, generator=generator)
-    painting = torch.rand(1, 3, 130, 242, generator=generator)
-    objective = build_objective(extractor, photo, [painting], (1.0,), TransferSettings(), BF16,
-                                tile=112)
     deep_tiles = len(tile_grid(150, 230, 112 * DEEP_TILE_FACTOR, "conv5_1", AFTER_CUT))
     assert deep_tiles > 1  # (one tile keeps its graph instead)
-    calls: Counter[str] = Counter()
-    hooks = [extractor.convs[layer].register_forward_hook(
-        lambda *_, layer=layer: calls.update([layer])) for layer in ("conv4_1", "conv4_2")]
-    try:
-        pixels = photo.clone().requires_grad_(True)
-        TiledObjective(objective, 112, Split.TILED, replay=True)(pixels).total.backward()
-    finally:
-        for hook in hooks:
-            hook.remove()
-    assert calls == {"conv4_1": deep_tiles, "conv4_2": deep_tiles}
+    assert _conv_runs(extractor, ("conv4_1", "conv4_2"), Split.TILED) == {
+        "conv4_1": deep_tiles, "conv4_2": deep_tiles}
 
 
 def test_a_bf16_run_on_tiles_replays_and_paints_the_same_picture(content_path, style_path,
