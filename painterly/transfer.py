@@ -298,9 +298,13 @@ class _ProgressCounter:
         def checkpoint() -> Checkpoint:
             return Checkpoint(stage, done, step.image.detach().cpu().clone(), step.state())
 
+        # The closures refer to locals, not to self, which keeps the last Progress: a
+        # cycle would hold the finished run's optimiser until the cycle collector ran.
+        luminance = self.luminance
+
         def picture(photo: torch.Tensor | None = self.photo) -> Image.Image:
             image = step.image.detach()
-            if self.luminance and photo is not None:
+            if luminance and photo is not None:
                 image = with_chroma_of(image, photo)
             return to_pil(image)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,8 @@ from PIL import Image
 from painterly import Progress, SettingsError, TransferSettings, stylize
 from painterly.errors import PainterlyError
 from painterly.events import Interrupted, StopRequested
-from painterly.optimizers import BLOW_UP
+from painterly.objective import Objective
+from painterly.optimizers import _LBFGS, BLOW_UP
 
 FAST = {"size": 64, "iterations": 30}
 
@@ -228,3 +230,21 @@ def test_a_carried_video_frame_is_moved_to_the_runs_device(small_content, small_
     assert torch.equal(previous.warped, kept)  # the run painted a copy of the frame
     on_meta = previous.to(torch.device("meta"))
     assert on_meta.warped.is_meta and on_meta.reliable.is_meta and on_meta.weight == 3.0
+
+
+def test_a_finished_painting_frees_its_optimiser_without_the_cycle_collector(small_content,
+                                                                             small_style):
+    # The last Progress's closures referred to the run's counter, which keeps it: a cycle
+    # that held the final stage's optimiser (its history) and objective after stylize
+    # returned, until the cycle collector ran; a studio or batch process paints on.
+    def held() -> int:
+        return sum(isinstance(item, _LBFGS | Objective) for item in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        stylize(small_content, small_style, TransferSettings(size=64, iterations=3, scales=(32,)),
+                callback=lambda progress: None)
+        assert held() == 0
+    finally:
+        gc.enable()
