@@ -73,7 +73,7 @@ def stage_replays(tiling: Tiling, tiles: Sequence[int | None], pooling: str,
                   dtype: torch.dtype | None, device: torch.device) -> tuple[bool, ...]:
     """Whether each stage's tiles (``tiles``: each stage's side, None where whole)
     replay their second pass: the final stage's as ``tiling`` says, and a smaller tiled
-    stage's wherever the network can. A smaller stage's records (~70 bytes a pixel) fit
+    stage's wherever the network can. A smaller stage's records (~105 bytes a pixel) fit
     in what its fewer pixels spare of L-BFGS's vectors (13 image-sized vectors and more,
     ~160 bytes for each pixel less): at 8192 px in 15 GB the 4096 px stage replays,
     though the final one's records do not fit."""
