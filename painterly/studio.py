@@ -125,7 +125,7 @@ class Studio:
         self.lock = threading.Lock()
         self.blocks = self._build()
 
-    def _build(self):  # noqa: ANN202 - gradio's Blocks
+    def _build(self):
         import gradio as gr
 
         photos, paintings = bundled_examples("content"), bundled_examples("style")
@@ -147,15 +147,7 @@ class Studio:
                 start = gr.Button("Start", variant="primary", elem_id="start")
                 cancel = gr.Button("Cancel", elem_id="cancel")
             status = gr.Markdown("", elem_id="status")
-            with gr.Row():
-                picture = gr.Image(
-                    label="Painting", type="pil", format="png", interactive=False, elem_id="picture"
-                )
-                with gr.Column():
-                    download = gr.File(label="Download (PNG with its recipe)", interactive=False,
-                                       elem_id="download")
-                    gallery = gr.Gallery(label="This session's paintings", columns=3,
-                                         elem_id="gallery")
+            picture, download, gallery = _result_controls(gr)
             history = gr.State([])
             # One secret token per page: a visitor's Cancel finds their job by it, and their
             # paintings live under it until the page closes or the time is up.
@@ -202,7 +194,7 @@ class Studio:
         )
 
     def _paint(self, photo: Path, paintings: list[Path], settings: TransferSettings,
-               history: list, session: str, progress) -> Iterator[tuple]:  # noqa: ANN001
+               history: list, session: str, progress) -> Iterator[tuple]:
         """Paint in a thread and turn its updates into the page's outputs."""
         import gradio as gr
 
@@ -269,7 +261,19 @@ class Studio:
         return save_image(picture, path, encode(recipe))
 
 
-def _source_controls(gr, photos: dict, paintings: dict) -> list:  # noqa: ANN001
+def _result_controls(gr) -> tuple:
+    """The painting as it is painted, its download, and the session's gallery."""
+    with gr.Row():
+        picture = gr.Image(label="Painting", type="pil", format="png", interactive=False,
+                           elem_id="picture")
+        with gr.Column():
+            download = gr.File(label="Download (PNG with its recipe)", interactive=False,
+                               elem_id="download")
+            gallery = gr.Gallery(label="This session's paintings", columns=3, elem_id="gallery")
+    return picture, download, gallery
+
+
+def _source_controls(gr, photos: dict, paintings: dict) -> list:
     """The photo and the paintings: uploads, or the bundled examples by name."""
     photo = gr.File(label="Photo", file_types=["image"], elem_id="photo")
     photo_example = gr.Dropdown(["(upload)", *photos], value="(upload)",
@@ -284,7 +288,7 @@ def _source_controls(gr, photos: dict, paintings: dict) -> list:  # noqa: ANN001
     return [photo, styles, photo_example, style_example, masks]
 
 
-def _settings_controls(gr) -> list:  # noqa: ANN001
+def _settings_controls(gr) -> list:
     """The settings the page offers, at the CLI's defaults; ids for the browser test."""
     defaults = TransferSettings()
     return [
@@ -309,7 +313,7 @@ def _settings_controls(gr) -> list:  # noqa: ANN001
     ]
 
 
-def _chosen(upload, example: str, examples: dict[str, Path], what: str):  # noqa: ANN001, ANN202
+def _chosen(upload, example: str, examples: dict[str, Path], what: str):
     """The uploaded file(s), else the named example; never a path from the browser."""
     if upload:
         if isinstance(upload, list):

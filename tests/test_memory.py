@@ -171,7 +171,7 @@ def test_stages_that_fit_whole_beside_the_final_tiles_are_painted_whole():
     (4096, 1056, Split.TILED, True, True, 6.96), (8192, 912, Split.TILED, False, True, 13.01),
     (8192, 1488, Split.TILED, True, True, 18.81),
     (4096, 1104, Split.TILED, True, True, 7.18), (4096, 1056, Split.WHOLE, True, True, 7.55),
-    (8192, 1120, Split.TILED, False, True, 12.06)])
+    (8192, 1120, Split.TILED, False, True, 12.06), (8192, 1632, Split.TILED, True, True, 18.95)])
 def test_tiled_estimates_are_on_the_safe_side_of_the_measured_peaks(size, tile, split, keep,
                                                                     replay, measured_gb):
     """The print-size commands with bf16 (sessions 28, 30, 31 and 33,
