@@ -237,14 +237,15 @@ def test_a_finished_painting_frees_its_optimiser_without_the_cycle_collector(sma
     # The last Progress's closures referred to the run's counter, which keeps it: a cycle
     # that held the final stage's optimiser (its history) and objective after stylize
     # returned, until the cycle collector ran; a studio or batch process paints on.
-    def held() -> int:
-        return sum(isinstance(item, _LBFGS | Objective) for item in gc.get_objects())
+    def held() -> list:
+        return [item for item in gc.get_objects() if isinstance(item, _LBFGS | Objective)]
 
     gc.collect()
+    before = held()  # other tests' (held here: their ids stay theirs)
     gc.disable()
     try:
         stylize(small_content, small_style, TransferSettings(size=64, iterations=3, scales=(32,)),
                 callback=lambda progress: None)
-        assert held() == 0
+        assert not [item for item in held() if not any(item is old for old in before)]
     finally:
         gc.enable()
