@@ -18,6 +18,7 @@ import argparse
 import collections
 import ctypes
 import gc
+import itertools
 import resource
 import sys
 from pathlib import Path
@@ -78,8 +79,8 @@ def census(image_shape: torch.Size, record_bytes: int) -> list[str]:
             storage.nbytes())
     one = image_shape.numel() * 4
     rows = [f"| all tensors | {sum(groups.values()) / GIB:.2f} | |",
-            f"| the tiles' records, to conv3_4 (their tensors among those above) | "
-            f"{record_bytes / GIB:.2f} | |"]
+            (f"| the tiles' records, to conv3_4 (their tensors among those above) | "
+            f"{record_bytes / GIB:.2f} | |")]
     rows += [f"| {kind} | {size / GIB:.3f} | {size / one:.2f} |"
              for kind, size in groups.most_common(12)]
     return rows
@@ -98,15 +99,14 @@ def main() -> None:
              f"{args.max_memory:g} GB"), "", f"painterly on {speed.machine(torch.device('cpu'))}",
              ""]
     first_pass = TiledObjective._statistics
-    evaluations = []
+    evaluations = itertools.count(1)
 
     def counted(self, image, tiles, size, *rest):
         result = first_pass(self, image, tiles, size, *rest)
         if self.start == LAYERS[0] and max(size) >= args.size:  # the final stage's tiles
-            evaluations.append(None)
             records = sum(terms.record.nbytes for terms in result[2]
                           if terms is not None and terms.record is not None)
-            lines.extend([(f"Evaluation {len(evaluations)}, its first pass done: malloc's bytes "
+            lines.extend([(f"Evaluation {next(evaluations)}, its first pass done: malloc's bytes "
                           f"in use {_malloc_in_use():.2f} GiB, RSS {_rss():.2f} GiB"), "",
                           "| what | GiB | image-sized vectors |", "|---|---|---|",
                           *census(image.shape, records), ""])
