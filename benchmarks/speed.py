@@ -33,6 +33,7 @@ from PIL import Image
 
 from painterly import Progress, TransferSettings, __version__, graphs, matching, stylize  # noqa: E402
 from painterly.allocator import keep_freed_memory  # noqa: E402
+from painterly.arithmetic import resolved  # noqa: E402
 from painterly.devices import (
     cpu_has_native_bf16,
     resolve_device,
@@ -63,7 +64,8 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     bf16 = "native bf16" if cpu_has_native_bf16() else "no bf16 instructions"
-    return (f"{cpu_name()} ({platform.machine()}, {bf16}), {torch.get_num_threads()} threads, "
+    return (f"{cpu_name()} ({platform.machine()}, {bf16}; auto arithmetic: "
+            f"{resolved('auto', device)}), {torch.get_num_threads()} threads, "
             f"malloc: {ALLOCATOR}")
 
 
@@ -240,8 +242,9 @@ def memory(args: argparse.Namespace) -> None:
     for size, loss in ((size, loss) for size in args.sizes for loss in args.style_losses):
         settings = TransferSettings(size=size, iterations=iterations, device=args.device,
                                     style_loss=loss)
-        dtype = resolve_precision(settings.precision, resolve_device(args.device))
-        winograd = uses_winograd(settings.precision, resolve_device(args.device))
+        device = resolve_device(args.device)
+        precision = resolved(settings.precision, device)
+        dtype, winograd = resolve_precision(precision, device), uses_winograd(precision, device)
         estimate = memory_needed(settings, photo, [painting], dtype, winograd)
         keep = "from painterly.allocator import keep_freed_memory; keep_freed_memory(); " * (
             ALLOCATOR != "glibc defaults")
@@ -352,7 +355,9 @@ def main() -> None:
     if args.allocator == "keep":
         keep_memory_as_the_cli()
     if args.precisions is None:
-        native = resolve_precision("auto", resolve_device(args.device)) is not None
+        device = resolve_device(args.device)
+        native = (torch.cuda.is_bf16_supported() if device.type == "cuda"
+                  else cpu_has_native_bf16())
         args.precisions = ["fp32", "winograd"] + (["bf16"] if native else [])
     if args.iterations is None:
         args.iterations = 25 if args.what == "memory" else 40

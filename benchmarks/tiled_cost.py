@@ -44,6 +44,7 @@ def default_objective(size: int, tile: int | None) -> tuple[Objective, torch.Ten
     (None: whole); and the photo, (1, 3, H, W)."""
     import torch
 
+    from painterly.arithmetic import resolved
     from painterly.devices import resolve_precision, uses_winograd
     from painterly.images import fit_long_side, load_image, to_tensor
     from painterly.objective import build_objective
@@ -51,10 +52,11 @@ def default_objective(size: int, tile: int | None) -> tuple[Objective, torch.Ten
     from painterly.vgg import load_extractor
 
     settings, cpu = TransferSettings(), torch.device("cpu")
-    dtype = resolve_precision(settings.precision, cpu)
+    precision = resolved(settings.precision, cpu)
+    dtype = resolve_precision(precision, cpu)
     photo = to_tensor(fit_long_side(load_image(ROOT / "examples/content/tubingen.jpg"), size))
     painting = to_tensor(load_image(ROOT / "examples/style/starry_night.jpg"))
-    extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(settings.precision, cpu))
+    extractor = load_extractor(None, settings.pooling, cpu, uses_winograd(precision, cpu))
     return build_objective(extractor, photo, [painting], (1.0,), settings, dtype=dtype,
                            tile=tile), photo
 

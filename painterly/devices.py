@@ -1,6 +1,6 @@
-"""Where a run computes and in what arithmetic: the device, and the network's precision
-(bf16 only where the hardware runs it natively, else fp32, by Winograd convolutions on
-the CPU)."""
+"""Where a run computes and in what arithmetic: the device, a concrete precision's
+autocast dtype and convolutions, and whether the CPU has bf16 instructions
+(:mod:`painterly.arithmetic` chooses what ``auto`` means)."""
 
 from __future__ import annotations
 
@@ -29,22 +29,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a precision setting on a device (None: plain fp32)."""
-    if precision in ("fp32", "winograd"):
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if cpu_has_native_bf16() else None
+    """The autocast dtype of a concrete precision, 'fp32', 'winograd' or 'bf16' (None:
+    plain fp32); :func:`painterly.arithmetic.resolved` makes ``auto`` concrete."""
+    _check_concrete(precision)
+    return torch.bfloat16 if precision == "bf16" else None
 
 
 def uses_winograd(precision: str, device: torch.device) -> bool:
-    """Whether the network's fp32 convolutions run by Winograd's method (NNPACK): asked
-    for, or ``auto`` on a CPU without bf16 instructions, where NNPACK is available."""
-    if device.type != "cpu" or not winograd.available():
-        return False
-    return precision == "winograd" or (precision == "auto" and not cpu_has_native_bf16())
+    """Whether the network's fp32 convolutions run by Winograd's method (NNPACK): for
+    the concrete precision 'winograd' on a CPU, where NNPACK is available."""
+    _check_concrete(precision)
+    return precision == "winograd" and device.type == "cpu" and winograd.available()
+
+
+def _check_concrete(precision: str) -> None:
+    if precision == "auto":  # a caller's mistake, not a user's
+        raise ValueError("'auto' is made concrete first, by painterly.arithmetic.resolved")
 
 
 def cpu_has_native_bf16() -> bool:

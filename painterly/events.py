@@ -51,6 +51,9 @@ class Plan:
     # Whether a tiled run keeps the memory it frees (faster) rather than giving large
     # blocks back (painterly.allocator.allocate_for): the estimate counts it.
     keeps_memory: bool = False
+    # The network's arithmetic, concrete: 'fp32', 'winograd' or 'bf16'
+    # (painterly.arithmetic.resolved).
+    precision: str = "fp32"
 
     @property
     def tiled(self) -> bool:
@@ -63,7 +66,8 @@ class Plan:
         final = self.stages[-1]
         sizes = ", ".join(f"{max(s.width, s.height)}" for s in self.stages)
         line = (f"{final.width}x{final.height} px, stages {sizes} px, "
-                f"{sum(s.iterations for s in self.stages)} iterations")
+                f"{sum(s.iterations for s in self.stages)} iterations in "
+                f"{_ARITHMETIC[self.precision]}")
         if self.tiled:
             first = next(s for s in self.stages if s.tile is not None)
             line += (f"; from {max(first.width, first.height)} px the network sees "
@@ -80,6 +84,9 @@ class Plan:
         if self.seconds is not None:
             line += f" and {_duration(self.seconds)} (timed on this machine)"
         return line
+
+
+_ARITHMETIC = {"fp32": "fp32", "winograd": "fp32 (Winograd's convolutions)", "bf16": "bf16"}
 
 
 def _duration(seconds: float) -> str:

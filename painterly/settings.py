@@ -65,11 +65,12 @@ class RunSettings:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     precision: str = field(
         default="auto",
-        metadata={"help": "the network's arithmetic: auto (bf16 where the device runs it "
-                  "natively, else winograd on a CPU and fp32 on a GPU), fp32 (direct "
-                  "convolutions), winograd (fp32, by Winograd's method on the CPU: ~1.4x "
-                  "faster, relative error ~1e-5 a layer), or bf16; losses are always fp32 "
-                  "(default: auto)"},
+        metadata={"help": "the network's arithmetic: auto (on a GPU bf16 where it is "
+                  "supported, else fp32; on a CPU whichever of fp32, winograd and bf16 runs "
+                  "the network fastest, measured once a machine: a CPU's bf16 instructions "
+                  "are not always the faster), fp32 (direct convolutions), winograd (fp32, "
+                  "by Winograd's method on the CPU, relative error ~1e-5 a layer), or bf16; "
+                  "losses are always fp32 (default: auto)"},
     )
     max_input_pixels: int = field(
         default=MAX_INPUT_PIXELS,

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .allocator import keeping_freed_memory
+from .arithmetic import resolved
 from .color import with_chroma_of
 from .cost import iteration_cost
 from .devices import read_back, resolve_device, resolve_precision, uses_winograd
@@ -111,12 +112,13 @@ def paint(
     """:func:`stylize` on pictures already decoded by :func:`painterly.images.load_image`."""
     blend = settings.normalized_style_blend(len(inputs.paintings))
     device = resolve_device(settings.device)
-    dtype = resolve_precision(settings.precision, device)
     sizes = settings.stage_sizes()
     _check_sides(inputs, settings)
     inputs = _prepared(inputs, settings, device)
-    winograd = uses_winograd(settings.precision, device)
-    plan = _plan(inputs, settings, device, dtype, winograd)
+    precision = resolved(settings.precision, device)
+    dtype = resolve_precision(precision, device)
+    winograd = uses_winograd(precision, device)
+    plan = _plan(inputs, settings, device, precision)
     if resume is not None and not 0 <= resume.stage < len(sizes):
         raise PainterlyError(f"the checkpoint's stage {resume.stage} is not one of these settings'")
     extractor = load_extractor(settings.weights, settings.pooling, device, winograd)
@@ -199,9 +201,11 @@ def _timed(plan: Plan, extractor: VGG19Features, settings: TransferSettings,
 
 
 def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
-          dtype: torch.dtype | None, winograd: bool) -> Plan:
-    """Each stage's size, iterations and tiles, and the memory they need: refused here,
-    before any work, if it is more than the run may use."""
+          precision: str) -> Plan:
+    """Each stage's size, iterations and tiles, and the memory they need in the concrete
+    ``precision``: refused here, before any work, if it is more than the run may use."""
+    dtype = resolve_precision(precision, device)
+    winograd = uses_winograd(precision, device)
     painting_sizes = [painting.size for painting in inputs.paintings]
     tiling = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
     tile, split, keep, replay = tiling
@@ -214,7 +218,8 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
                                    split if tiled is not None else Split.NONE, replayed))
     memory = memory_needed(settings, inputs.photo.size, painting_sizes, dtype, winograd, tile,
                            split, keep, replay)
-    return Plan(tuple(stages), memory, memory_limit(settings, device), keeps_memory=keep)
+    return Plan(tuple(stages), memory, memory_limit(settings, device), keeps_memory=keep,
+                precision=precision)
 
 
 def _check_resume(resume: Checkpoint, target: torch.Tensor) -> None:

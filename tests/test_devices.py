@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from painterly import SettingsError, TransferSettings
-from painterly.devices import bf16_is_emulated, resolve_device, resolve_precision
+from painterly.devices import (
+    bf16_is_emulated,
+    cpu_has_native_bf16,
+    resolve_device,
+    resolve_precision,
+    uses_winograd,
+)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() > 98, reason="that GPU is here")
@@ -39,41 +45,40 @@ def test_bf16_is_emulated_only_on_a_cpu_without_its_instructions(monkeypatch, na
     assert bf16_is_emulated("bf16", cpu) is not native
     assert not bf16_is_emulated("fp32", cpu) and not bf16_is_emulated("auto", cpu)
     assert not bf16_is_emulated("bf16", torch.device("cuda"))
-    assert resolve_precision("auto", cpu) is (torch.bfloat16 if native else None)
 
 
-def test_precision_resolves_per_device():
+def test_a_concrete_precision_resolves_to_its_dtype():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) is None
+    assert resolve_precision("winograd", cpu) is None  # fp32 arithmetic
     assert resolve_precision("bf16", cpu) is torch.bfloat16
     with pytest.raises(SettingsError):
         TransferSettings(precision="fp8")
 
 
+def test_auto_must_be_made_concrete_first():
+    # painterly.arithmetic.resolved measures what auto means; devices never guesses it.
+    for ask in (resolve_precision, uses_winograd):
+        with pytest.raises(ValueError, match="arithmetic"):
+            ask("auto", torch.device("cpu"))
+
+
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64",
                     reason="reads the CPU's flags from Linux's /proc/cpuinfo")
-def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_instructions():
-    # oneDNN emulates bf16 on plain AVX-512 at several times the cost of fp32, so auto
-    # must follow the instruction flags the kernel reports, not oneDNN's support check.
+def test_native_bf16_follows_the_cpus_instruction_flags():
+    # oneDNN emulates bf16 on plain AVX-512 at several times the cost of fp32, so the
+    # check must follow the instruction flags the kernel reports, not oneDNN's own.
     flags = set()
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("flags"):
             flags.update(line.split(":", 1)[1].split())
-    native = bool(flags & {"avx512_bf16", "amx_bf16"})
-    expected = torch.bfloat16 if native else None
-    assert resolve_precision("auto", torch.device("cpu")) is expected
+    assert cpu_has_native_bf16() is bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+def test_winograd_only_when_asked_on_a_cpu_with_nnpack():
+    from painterly import winograd
 
-@pytest.mark.parametrize("native", [True, False])
-def test_winograd_on_cpus_without_bf16_or_when_asked(monkeypatch, native):
-    from painterly import devices, winograd
-
-    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
-    have = winograd.available()
-    assert devices.uses_winograd("auto", cpu) == (have and not native)
-    assert devices.uses_winograd("winograd", cpu) == have
-    assert not devices.uses_winograd("fp32", cpu) and not devices.uses_winograd("bf16", cpu)
-    assert not devices.uses_winograd("winograd", torch.device("cuda"))
-    assert resolve_precision("winograd", cpu) is None  # fp32 arithmetic
+    assert uses_winograd("winograd", cpu) == winograd.available()
+    assert not uses_winograd("fp32", cpu) and not uses_winograd("bf16", cpu)
+    assert not uses_winograd("winograd", torch.device("cuda"))

@@ -100,7 +100,9 @@ def test_the_plan_line_says_the_time_when_there_is_one():
     assert "timed" not in plan_line(plan)
     line = plan_line(Plan(stages, 7 * 1024**3, 8 * 1024**3, seconds=1054.0))
     assert line.endswith("about 7.0 GB of 8.0 GB and 18 min (timed on this machine)")
-    assert "4096x3072 px, stages 4096 px, 5 iterations; from 4096 px the network sees tiles of 1360 px;" in line
+    assert "4096x3072 px, stages 4096 px, 5 iterations in fp32; from 4096 px the network sees tiles of 1360 px;" in line
+    for precision, said in (("bf16", "in bf16;"), ("winograd", "in fp32 (Winograd's convolutions);")):
+        assert said in Plan(stages, 1, 2, precision=precision).summary()
     assert "and 45 s (timed" in plan_line(Plan(stages, 1, 2, seconds=45.0))
     assert "and 2.1 h (timed" in plan_line(Plan(stages, 1, 2, seconds=7600.0))
     assert line == f"painterly: {Plan(stages, 7 * 1024**3, 8 * 1024**3, seconds=1054.0).summary()}"

@@ -148,8 +148,8 @@ def _paint(
     checkpoint_path = _check_outputs(args, output, [content, *styles], settings)
     if bf16_is_emulated(settings.precision, resolve_device(settings.device)):
         print("painterly: note: this CPU has no bf16 instructions, so --precision bf16 is "
-              "emulated and several times slower than fp32 (--precision auto picks fp32 "
-              "arithmetic here)",
+              "emulated and several times slower than fp32 (--precision auto measures "
+              "which arithmetic is fastest here)",
               file=sys.stderr)
 
     def save_checkpoint(checkpoint: Checkpoint) -> None:
