@@ -108,14 +108,30 @@ def _timed_pass(name: str, extractor: VGG19Features) -> Callable[[], float]:
     return seconds
 
 
+def measures_first(precision: str, device: torch.device) -> bool:
+    """Whether making ``precision`` concrete on ``device`` will measure first (a few
+    seconds): ``auto`` on a CPU with a choice this machine has not made yet."""
+    if precision != "auto" or device.type != "cpu" or len(names := candidates()) == 1:
+        return False
+    path = _cache_path()
+    return path is None or _kept(_read(path), _machine_key(), names) is None
+
+
+def _kept(known: dict, key: str, names: tuple[str, ...]) -> str | None:
+    """The choice kept under ``key``, if it is one of ``names``."""
+    entry = known.get(key)
+    if isinstance(entry, dict) and entry.get("precision") in names:
+        return entry["precision"]
+    return None
+
+
 @functools.cache
 def _remembered(key: str, names: tuple[str, ...]) -> str:
     """The choice kept under ``key`` if it is one of ``names``; else measured and kept."""
     path = _cache_path()
     known = _read(path) if path is not None else {}
-    entry = known.get(key)
-    if isinstance(entry, dict) and entry.get("precision") in names:
-        return entry["precision"]
+    if (kept := _kept(known, key, names)) is not None:
+        return kept
     seconds = measure(names)
     choice = choose(seconds)
     if path is not None:

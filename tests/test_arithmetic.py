@@ -122,3 +122,12 @@ def test_a_real_measurement_times_each_arithmetic_asked():
     seconds = arithmetic.measure(["fp32"])
     assert list(seconds) == ["fp32"]
     assert math.isfinite(seconds["fp32"]) and 0 < seconds["fp32"] < 60
+
+
+def test_measures_first_only_auto_on_a_cpu_not_yet_measured(cache):
+    cpu = torch.device("cpu")
+    assert arithmetic.measures_first("auto", cpu)
+    assert not arithmetic.measures_first("fp32", cpu)
+    assert not arithmetic.measures_first("auto", torch.device("cuda"))
+    arithmetic.cpu_precision()
+    assert not arithmetic.measures_first("auto", cpu)

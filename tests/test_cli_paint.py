@@ -41,6 +41,26 @@ def test_bf16_on_a_cpu_without_bf16_instructions_gets_a_note(tmp_path, inputs, c
     assert read_recipe(out)["settings"]["precision"] == "bf16"
 
 
+def test_the_first_auto_painting_on_a_machine_says_it_times_the_cpu(tmp_path, inputs, capsys,
+                                                                    monkeypatch):
+    from painterly import arithmetic
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(arithmetic, "candidates", lambda: ("fp32", "bf16"))
+    monkeypatch.setattr(arithmetic, "measure", lambda names: {"fp32": 1.0, "bf16": 2.0})
+    arithmetic._remembered.cache_clear()
+    argv = ["transfer", *map(str, inputs), "--size", "32", "--iterations", "1",
+            "--scales", "none", "--device", "cpu"]
+    try:
+        for run, note in ((1, True), (2, False)):
+            assert main([*argv, "-o", str(tmp_path / f"{run}.png")]) == 0
+            err = capsys.readouterr().err
+            assert ("timing this CPU's arithmetics once" in err) is note
+            assert "1 iterations in fp32;" in err  # the plan names what was chosen
+    finally:
+        arithmetic._remembered.cache_clear()
+
+
 def test_jpeg_output_and_default_name(tmp_path, inputs, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["transfer", *map(str, inputs), "-q", *FAST]) == 0

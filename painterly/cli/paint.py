@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..allocator import allocate_for
+from ..arithmetic import measures_first
 from ..checkpoints import CheckpointFile, check_checkpoint_path, read_checkpoint, write_checkpoint
 from ..devices import bf16_is_emulated, resolve_device
 from ..errors import PainterlyError
@@ -151,6 +152,9 @@ def _paint(
               "emulated and several times slower than fp32 (--precision auto measures "
               "which arithmetic is fastest here)",
               file=sys.stderr)
+    if not args.quiet and measures_first(settings.precision, resolve_device(settings.device)):
+        print("painterly: timing this CPU's arithmetics once, to paint in the fastest "
+              "(a few seconds; remembered for this machine)", file=sys.stderr)
 
     def save_checkpoint(checkpoint: Checkpoint) -> None:
         if checkpoint_path is None:
