@@ -274,7 +274,7 @@ def memory_needed(
     # swd also keeps each painting's sketches (fp32, at most SKETCH values a layer).
     sketches = 4 * SKETCH * len(settings.style_layers) * len(painting_sizes) if swd else 0
     if replay and tiles[-1] is not None:
-        held += _record_bytes(settings, dims[-1], tiles[-1], split)
+        held += _record_bytes(settings, dims[-1], tiles[-1], split, _itemsize(dtype))
     return int(held + sketches) + estimate_bytes(
         stages, deepest, dtype, settings.optimizer, winograd,
         [*network[:-1], network[-1] + extra], _lbfgs_pairs(settings), swd, split, keep,
@@ -282,17 +282,20 @@ def memory_needed(
 
 
 def _record_bytes(settings: TransferSettings, size: tuple[int, int], tile: int,
-                  split: Split) -> float:
-    """What a tiled stage's records hold at once (:func:`painterly.replay.record_bytes`):
-    its tiles', and a split's deep tiles' beside them."""
+                  split: Split, itemsize: int) -> float:
+    """What a tiled stage's records hold at once (:func:`painterly.replay.record_bytes`,
+    the network's values of ``itemsize`` bytes): its tiles', and a split's deep tiles'
+    beside them."""
     width, height = size
     read = settings.layers_needed()
     deepest = deepest_layer(read)
     if split is Split.NONE or not splits(deepest):
-        return record_bytes(read, deepest) * seen_pixels(height, width, tile, deepest)
-    held = record_bytes(read, CUT, pools=True) * seen_pixels(height, width, tile, CUT)
+        return record_bytes(read, deepest, itemsize=itemsize) * seen_pixels(
+            height, width, tile, deepest)
+    held = record_bytes(read, CUT, pools=True, itemsize=itemsize) * seen_pixels(
+        height, width, tile, CUT)
     if split is Split.TILED:
-        held += record_bytes(read, deepest, AFTER_CUT) * seen_pixels(
+        held += record_bytes(read, deepest, AFTER_CUT, itemsize=itemsize) * seen_pixels(
             height, width, tile * DEEP_TILE_FACTOR, deepest, AFTER_CUT)
     return held
 

@@ -12,18 +12,19 @@ quarter of its block's pixels); the second recomputes only the layers the losses
 from those inputs, and takes their slopes back through the kept bits, layer by layer.
 What the second pass recomputes is not kept: a read layer's ReLU bits (its responses
 hold them), the input of a read layer that follows another (conv4_2's). Where a read
-layer's responses take few bytes (the deep layers': KEPT_RESPONSE_BYTES), or no more
+layer's responses are few (the deep layers': KEPT_RESPONSE_VALUES), or no more
 than its input, they are kept instead, and pass 2 does not recompute them.
 The gradient is autograd's to the bit where each response feeds one loss (rounding
 aside where several gradients meet at a layer: their order).
 
-It serves the network in bfloat16 on the CPU with numba and max pools (the bits are of
-bfloat16's responses in the channels-last layout, which that path runs); elsewhere the
-tiles run their forward again.
+It serves the network in bfloat16 or in float32 by direct convolutions on the CPU, with
+numba and max pools (the bits are of responses in the channels-last layout, which those
+paths run); elsewhere (Winograd's convolutions, a GPU) the tiles run their forward again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -36,27 +37,30 @@ from .tiles import stride
 from .vgg import VGG19Features
 
 #: A read layer's responses are kept in its record, not recomputed by pass 2, where they
-#: take at most this many bytes a pixel of the picture: conv4_1's and conv4_2's 16 and
-#: conv5_1's 4 (bfloat16), 32 bytes a pixel more than their inputs and bits, for 55k of
+#: take at most this many values a pixel of the picture: conv4_1's and conv4_2's 8 and
+#: conv5_1's 2, in bfloat16 32 bytes a pixel more than their inputs and bits, for 55k of
 #: the 94k multiplications a pixel pass 2 would recompute: an evaluation at 4096 px on
 #: 1056 px tiles 4.5% faster (benchmarks/README.md, session 32). The shallow ones'
-#: (conv2_1's 64, conv3_1's 32) would cost 48 bytes more a pixel for 4% more.
-KEPT_RESPONSE_BYTES = 16
+#: (conv2_1's 32 values, conv3_1's 16) would cost 48 bytes more a pixel for 4% more.
+KEPT_RESPONSE_VALUES = 8
 
 
-def replays(pooling: str, dtype: torch.dtype | None, device: torch.device) -> bool:
-    """Whether a tiled evaluation with ``pooling`` and the network in ``dtype`` on
-    ``device`` can take its second pass from kept bits."""
-    return (bitmasks.available() and dtype == torch.bfloat16 and device.type == "cpu"
-            and pooling == "max")
+def replays(pooling: str, dtype: torch.dtype | None, device: torch.device,
+            winograd: bool = False) -> bool:
+    """Whether a tiled evaluation with ``pooling`` and the network in ``dtype`` (None:
+    float32; ``winograd``: by Winograd's convolutions) on ``device`` can take its second
+    pass from kept bits."""
+    return (bitmasks.available() and (dtype or torch.float32) in bitmasks.DTYPES
+            and device.type == "cpu" and pooling == "max" and not winograd)
 
 
 def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
-                 pools: bool = False) -> float:
+                 pools: bool = False, itemsize: int = 2) -> float:
     """Bytes a :class:`Record` holds a pixel of the picture its crop covers, for a run
     from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
     layers: a bit a response of the layers the losses do not read and of the pooled ones,
-    and the inputs of the read layers in bfloat16 where the second pass cannot recompute
+    and the inputs of the read layers (``itemsize`` bytes a value: 2 in bfloat16, 4 in
+    float32) where the second pass cannot recompute
     them (:func:`_kept_input`), or their responses where those are small or no larger
     (:func:`_kept_response`)."""
     layers = _layers(start, deepest)
@@ -67,24 +71,24 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
         # A read layer's ReLU bits come from its recomputed responses (:func:`recompute`).
         total += values / 8 * (_pooled(layers, index, pools) or layer not in read)
         if _kept_input(layers, index, read, pools):
-            total += _input_bytes(layers, index)
+            total += _input_values(layers, index) * itemsize
         if _kept_response(layers, index, read, pools):
-            total += _response_bytes(layer)
+            total += _response_values(layer) * itemsize
     return total
 
 
 def _kept_response(layers: list[str], index: int, read: set[str] | frozenset[str],
                    pools: bool) -> bool:
     """Whether a record keeps the responses of ``layers[index]``, a layer a loss reads,
-    not recomputing them in pass 2: where they take at most KEPT_RESPONSE_BYTES a pixel
+    not recomputing them in pass 2: where they take at most KEPT_RESPONSE_VALUES a pixel
     of the picture, or no more than the input it would keep instead
     (:func:`_needs_input`)."""
     layer = layers[index]
     if layer not in read:
         return False
-    size = _response_bytes(layer)
-    return size <= KEPT_RESPONSE_BYTES or (_needs_input(layers, index, read, pools)
-                                           and size <= _input_bytes(layers, index))
+    size = _response_values(layer)
+    return size <= KEPT_RESPONSE_VALUES or (_needs_input(layers, index, read, pools)
+                                            and size <= _input_values(layers, index))
 
 
 def _kept_input(layers: list[str], index: int, read: set[str] | frozenset[str],
@@ -100,22 +104,22 @@ def _needs_input(layers: list[str], index: int, read: set[str] | frozenset[str],
     """Whether pass 2 needs the input of ``layers[index]`` kept to recompute it: a layer
     a loss reads, but the first (its input is the crop) and one right after another read
     layer, unpooled (its input is that layer's response, which pass 2 has anyway:
-    conv4_2's, 16 bytes a pixel of a deep part's)."""
+    conv4_2's, 8 values a pixel of a deep part's)."""
     if layers[index] not in read or index == 0:
         return False
     before = layers[index - 1]
     return before not in read or _pooled(layers, index - 1, pools)
 
 
-def _response_bytes(layer: str) -> float:
-    """Bytes a pixel of the picture of a layer's bfloat16 responses."""
-    return 2 * layer_channels(layer) / stride(layer) ** 2
+def _response_values(layer: str) -> float:
+    """Values a pixel of the picture of a layer's responses."""
+    return layer_channels(layer) / stride(layer) ** 2
 
 
-def _input_bytes(layers: list[str], index: int) -> float:
-    """Bytes a pixel of the picture of the bfloat16 input of ``layers[index]`` (not the
-    first): the layer before's responses, pooled where the layer starts a block."""
-    return 2 * layer_channels(layers[index - 1]) / stride(layers[index]) ** 2
+def _input_values(layers: list[str], index: int) -> float:
+    """Values a pixel of the picture of the input of ``layers[index]`` (not the first):
+    the layer before's responses, pooled where the layer starts a block."""
+    return layer_channels(layers[index - 1]) / stride(layers[index]) ** 2
 
 
 @dataclass
@@ -125,6 +129,7 @@ class Record:
     start: str
     deepest: str
     pools: bool  # whether the deepest layer's pool ran (a split's cut)
+    dtype: torch.dtype  # the network's: bfloat16 or float32
     #: Each layer's ReLU bits; where a pool follows, the pool's (its choice, if let
     #: through). A layer a loss reads has its ReLU bits from :func:`recompute`.
     masks: dict[str, np.ndarray] = field(default_factory=dict)
@@ -157,17 +162,17 @@ def _pooled(layers: list[str], index: int, pools: bool) -> bool:
 
 
 def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], deepest: str,
-            start: str = LAYERS[0], pools: bool = False
+            start: str = LAYERS[0], pools: bool = False, dtype: torch.dtype = torch.bfloat16
             ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, Record]:
     """The responses of the ``read`` layers to ``crop`` (a picture's pixels, or from
-    ``start`` on its map), the network run in bfloat16 to ``deepest``; with ``pools``,
+    ``start`` on its map), the network run in ``dtype`` to ``deepest``; with ``pools``,
     also the deepest layer's pool (else None); and the :class:`Record` of the run.
     Without gradients; the same responses as the extractor's, to the bit."""
-    record = Record(start, deepest, pools)
+    record = Record(start, deepest, pools, dtype)
     layers = _layers(start, deepest)
     out: dict[str, torch.Tensor] = {}
     pooled = None
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), _arithmetic(dtype):
         x = extractor.preprocess(crop) if start == LAYERS[0] else crop
         for index, layer in enumerate(layers):
             if _kept_input(layers, index, read, pools):
@@ -186,6 +191,13 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
     return out, pooled if pools else None, record
 
 
+def _arithmetic(dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """The network in ``dtype``: bfloat16 by autocast, float32 as it is."""
+    if dtype == torch.bfloat16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
               read: frozenset[str]) -> dict[str, torch.Tensor]:
     """The ``read`` layers' responses again, each from its kept input, the crop or the
@@ -194,7 +206,7 @@ def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
     it here, for :func:`backward`."""
     out: dict[str, torch.Tensor] = {}
     layers = _layers(record.start, record.deepest)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), _arithmetic(record.dtype):
         for index, layer in enumerate(layers):
             if layer not in read:
                 continue
@@ -223,22 +235,22 @@ def backward(extractor: VGG19Features, record: Record, slopes: dict[str, torch.T
         layer = layers[index]
         slope = slopes.get(layer)
         if _pooled(layers, index, record.pools):
-            gradient = None if gradient is None else bitmasks.unpool(gradient,
-                                                                    record.masks[layer])
+            gradient = None if gradient is None else bitmasks.unpool(
+                gradient, record.masks[layer], record.dtype)
             if slope is not None:
                 gradient = slope if gradient is None else gradient.add_(slope)
-                gradient = bitmasks.masked(gradient, record.relus[layer])
+                gradient = bitmasks.masked(gradient, record.relus[layer], record.dtype)
         else:
             if slope is not None:  # (in place: a fresh crop-sized block costs its page faults)
                 gradient = slope if gradient is None else gradient.add_(slope)
             if gradient is not None:
-                gradient = bitmasks.masked(gradient, record.masks[layer])
+                gradient = bitmasks.masked(gradient, record.masks[layer], record.dtype)
         if gradient is None:  # nothing reaches below this layer yet
             continue
-        weight = extractor.convs[layer].weight.to(torch.bfloat16)
+        weight = extractor.convs[layer].weight.to(record.dtype)
         # The input is read for its shape and layout only: channels-last, as the
         # gradient is, or the gradient would be copied to NCHW first.
-        shape_only = torch.empty(record.shapes[layer], dtype=torch.bfloat16,
+        shape_only = torch.empty(record.shapes[layer], dtype=record.dtype,
                                  memory_format=torch.channels_last)
         gradient = torch.ops.aten.convolution_backward(
             gradient, shape_only, weight, None,

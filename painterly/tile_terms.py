@@ -78,7 +78,8 @@ class TileReader:
         crop = self.crop(image, tile)
         features, pooled, record = replay.forward(
             self.objective.extractor, crop, self.read, deepest_layer(self.layers), self.start,
-            pools=self.split is not Split.NONE)
+            pools=self.split is not Split.NONE,
+            dtype=self.objective.compute_dtype or torch.float32)
         with torch.no_grad():
             cut = None if pooled is None else core_of(pooled, AFTER_CUT, tile, size).contiguous(
                 memory_format=torch.channels_last)

@@ -53,7 +53,8 @@ def fit_tiling(
     options = [Tiling(tile)]
     # A GPU's allocator keeps what it frees in any case: nothing to weigh there.
     keeps = (False, True) if device.type == "cpu" else (False,)
-    replays_here = (False, True) if replays(settings.pooling, dtype, device) else (False,)
+    can_replay = replays(settings.pooling, dtype, device, winograd)
+    replays_here = (False, True) if can_replay else (False,)
     for split in (Split.NONE, Split.WHOLE, Split.TILED) if splits(deepest) else (Split.NONE,):
         for keep, replay in itertools.product(keeps, replays_here):
             if split is Split.NONE and not keep and not replay:
@@ -70,14 +71,15 @@ def fit_tiling(
 
 
 def stage_replays(tiling: Tiling, tiles: Sequence[int | None], pooling: str,
-                  dtype: torch.dtype | None, device: torch.device) -> tuple[bool, ...]:
+                  dtype: torch.dtype | None, device: torch.device,
+                  winograd: bool = False) -> tuple[bool, ...]:
     """Whether each stage's tiles (``tiles``: each stage's side, None where whole)
     replay their second pass: the final stage's as ``tiling`` says, and a smaller tiled
     stage's wherever the network can. A smaller stage's records (~105 bytes a pixel) fit
     in what its fewer pixels spare of L-BFGS's vectors (13 image-sized vectors and more,
     ~160 bytes for each pixel less): at 8192 px in 15 GB the 4096 px stage replays,
     though the final one's records do not fit."""
-    can = replays(pooling, dtype, device)
+    can = replays(pooling, dtype, device, winograd)
     last = len(tiles) - 1
     return tuple(tile is not None and (tiling.replay if index == last else can)
                  for index, tile in enumerate(tiles))

@@ -210,7 +210,7 @@ def _plan(inputs: Inputs, settings: TransferSettings, device: torch.device,
     tiling = fit_tiling(settings, inputs.photo.size, painting_sizes, device, dtype, winograd)
     tile, split, keep, replay = tiling
     tiles = stage_tiles(settings, inputs.photo.size, dtype, winograd, tile, split, keep)
-    replays = stage_replays(tiling, tiles, settings.pooling, dtype, device)
+    replays = stage_replays(tiling, tiles, settings.pooling, dtype, device, winograd)
     stages = []
     for stage, tiled, replayed in zip(settings.stages(), tiles, replays, strict=True):
         width, height = fitted_size(inputs.photo.size, stage.size)

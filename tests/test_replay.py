@@ -21,6 +21,8 @@ from painterly.vgg import load_extractor
 pytestmark = pytest.mark.skipif(not bitmasks.available(), reason="numba is not installed")
 
 BF16 = torch.bfloat16
+#: The network's arithmetics replay serves: bfloat16 by autocast, float32 as it is.
+DTYPES = pytest.mark.parametrize("dtype", [BF16, torch.float32], ids=["bf16", "fp32"])
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +30,10 @@ def extractor():
     return load_extractor(None, "max", "cpu")
 
 
-def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+def _slopes(responses: dict[str, torch.Tensor], seed: int,
+            dtype: torch.dtype) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    return {layer: torch.randn(value.shape, generator=generator).to(BF16)
+    return {layer: torch.randn(value.shape, generator=generator).to(dtype)
             for layer, value in responses.items()}
 
 
@@ -50,19 +53,22 @@ def _slopes(responses: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Te
     # ones kept (conv4_2's input, conv4_1's response, is not kept twice).
     (("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"), LAYERS[0], "conv5_1",
      False, (64, 80), {"conv2_1", "conv3_1"}, {"conv4_1", "conv4_2", "conv5_1"})])
+@DTYPES
 def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
-                                                 size, inputs, kept):
+                                                 size, inputs, kept, dtype):
     channels = 3 if start == LAYERS[0] else 256
     generator = torch.Generator().manual_seed(0)
     crop = torch.rand(1, channels, *size, generator=generator)
     if start != LAYERS[0]:
-        crop = crop.to(BF16).contiguous(memory_format=torch.channels_last)
+        crop = crop.to(dtype).contiguous(memory_format=torch.channels_last)
     read = frozenset(read)
-    responses, pooled, record = replay.forward(extractor, crop, read, deepest, start, pools)
+    responses, pooled, record = replay.forward(extractor, crop, read, deepest, start, pools,
+                                               dtype)
     # It keeps the inputs it cannot recompute (or the responses, where no larger), and
     # what it holds is what record_bytes counts.
     assert set(record.inputs) == inputs and set(record.responses) == kept
-    assert record.nbytes == pytest.approx(replay.record_bytes(read, deepest, start, pools)
+    assert record.nbytes == pytest.approx(replay.record_bytes(read, deepest, start, pools,
+                                                              dtype.itemsize)
                                  * size[0] * size[1] * (1 if start == LAYERS[0] else 64),
                                  rel=0.2)
     # Recomputed from the record (which takes the read layers' ReLU bits from them), the
@@ -71,16 +77,16 @@ def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest
     assert all(torch.equal(again[layer], responses[layer]) for layer in read)
     # The extractor's own responses, and its gradient through autograd.
     leaf = crop.clone().requires_grad_(True)
-    with torch.autocast("cpu", dtype=BF16):
+    with torch.autocast("cpu", dtype=BF16, enabled=dtype == BF16):
         expected = extractor(leaf, [*read, deepest], start=start)
     for layer in read:
         assert torch.equal(responses[layer], expected[layer])
-    slopes = _slopes(responses, 1)
+    slopes = _slopes(responses, 1, dtype)
     total = sum((expected[layer].float() * slopes[layer].float()).sum() for layer in read)
     pooled_slope = None
     if pools:
         assert torch.equal(pooled, extractor.pool(expected[deepest]))
-        pooled_slope = _slopes({"pool": pooled}, 2)["pool"]
+        pooled_slope = _slopes({"pool": pooled}, 2, dtype)["pool"]
         total = total + (extractor.pool(expected[deepest]).float() * pooled_slope.float()).sum()
     total.backward()
     gradient = replay.backward(extractor, record, slopes, pooled_slope, crop.dtype)
@@ -100,8 +106,9 @@ SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep 
     (TransferSettings(content_weight=0.0), False)],
     ids=["defaults", "gram and tv", "shallow layers", "w2, two regions", "content only",
          "style only"])
+@DTYPES
 def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, regions,
-                                                              split):
+                                                              split, dtype):
     generator = torch.Generator().manual_seed(3)
     photo = torch.rand(1, 3, 150, 230, generator=generator)
     painting = torch.rand(1, 3, 130, 242, generator=generator)
@@ -110,8 +117,8 @@ def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settin
     if regions:  # a soft-edged left region and the rest, each its own painting
         ramp = torch.linspace(-3, 3, 230).sigmoid().view(1, 1, 1, -1).expand(1, 1, 150, 230)
         paintings, blend, masks = [painting, painting.flip(-1)], (0.5, 0.5), [1 - ramp, ramp]
-    objective = build_objective(extractor, photo, paintings, blend, settings, BF16, tile=112,
-                                masks=masks)
+    objective = build_objective(extractor, photo, paintings, blend, settings,
+                                dtype if dtype == BF16 else None, tile=112, masks=masks)
     results = []
     for replayed in (False, True):
         pixels = image.clone().requires_grad_(True)
@@ -122,8 +129,9 @@ def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settin
     for part in ("total", "content", "style", "tv", "outside"):
         torch.testing.assert_close(getattr(terms, part).detach(),
                                    getattr(expected, part).detach(), rtol=1e-6, atol=1e-9)
-    # Deep tiles add their crops' gradients into a bf16 map in another order.
-    tolerance = 2e-3 if split is Split.TILED else 1e-5
+    # Deep tiles add their crops' gradients into a map of the network's type in another
+    # order.
+    tolerance = (2e-3 if dtype == BF16 else 1e-5) if split is Split.TILED else 1e-5
     difference = (gradient - expected_gradient).norm() / expected_gradient.norm()
     assert difference < tolerance
 
@@ -158,7 +166,7 @@ def test_replayed_tiles_run_their_deep_layers_once(extractor):
 
 def test_replayed_deep_tiles_keep_their_read_layers_responses(extractor):
     """On tiles of its own, the deep part runs conv4_1 and conv4_2 once a tile: pass 2
-    takes their responses from the records (KEPT_RESPONSE_BYTES)."""
+    takes their responses from the records (KEPT_RESPONSE_VALUES)."""
     deep_tiles = len(tile_grid(150, 230, 112 * DEEP_TILE_FACTOR, "conv5_1", AFTER_CUT))
     assert deep_tiles > 1  # (one tile keeps its graph instead)
     assert _conv_runs(extractor, ("conv4_1", "conv4_2"), Split.TILED) == {

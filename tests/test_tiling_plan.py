@@ -129,11 +129,13 @@ def test_a_tiled_run_replays_its_second_pass_where_its_records_fit(monkeypatch):
     assert not fit_tiling(replace(large, max_memory=15.0), PHOTO, painting, CPU, bf16).replay
 
 
-@pytest.mark.parametrize(("pooling", "dtype", "device", "replays"), [
-    ("max", torch.bfloat16, "cpu", True), ("avg", torch.bfloat16, "cpu", False),
-    ("max", None, "cpu", False), ("max", torch.bfloat16, "cuda", False)])
-def test_only_bf16_max_pools_on_the_cpu_replay(pooling, dtype, device, replays):
-    assert tiling_plan.replays(pooling, dtype, torch.device(device)) is (
+@pytest.mark.parametrize(("pooling", "dtype", "device", "winograd", "replays"), [
+    ("max", torch.bfloat16, "cpu", False, True), ("avg", torch.bfloat16, "cpu", False, False),
+    ("max", None, "cpu", False, True), ("max", None, "cpu", True, False),
+    ("max", torch.float16, "cpu", False, False), ("max", torch.bfloat16, "cuda", False, False)])
+def test_max_pools_on_the_cpu_by_direct_convolutions_replay(pooling, dtype, device, winograd,
+                                                            replays):
+    assert tiling_plan.replays(pooling, dtype, torch.device(device), winograd) is (
         replays and matching.available())
 
 
