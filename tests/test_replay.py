@@ -99,14 +99,16 @@ SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep 
 
 
 @SPLITS
-@pytest.mark.parametrize(("settings", "regions"), [
-    (TransferSettings(), False), (TransferSettings(style_loss="gram", tv_weight=1.0), False),
-    (TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1")), False),
-    (TransferSettings(style_loss="w2"), True), (TransferSettings(style_weight=0.0), False),
-    (TransferSettings(content_weight=0.0), False)],
+@pytest.mark.parametrize(("settings", "regions", "dtype"), [
+    (TransferSettings(), False, BF16),
+    (TransferSettings(style_loss="gram", tv_weight=1.0), False, BF16),
+    (TransferSettings(content_layer="conv2_2", style_layers=("conv1_1", "conv3_1")), False, BF16),
+    (TransferSettings(style_loss="w2"), True, BF16), (TransferSettings(style_weight=0.0), False, BF16),
+    (TransferSettings(content_weight=0.0), False, BF16),
+    # fp32 takes the same path in another type: the defaults and the regions suffice.
+    (TransferSettings(), False, torch.float32), (TransferSettings(style_loss="w2"), True, torch.float32)],
     ids=["defaults", "gram and tv", "shallow layers", "w2, two regions", "content only",
-         "style only"])
-@DTYPES
+         "style only", "fp32 defaults", "fp32 w2, two regions"])
 def test_a_replayed_tiled_objective_is_the_one_that_runs_again(extractor, settings, regions,
                                                               split, dtype):
     generator = torch.Generator().manual_seed(3)
