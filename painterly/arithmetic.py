@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from . import winograd
 from .devices import cpu_has_native_bf16
 from .objective import extract
+from .outputs import atomic_write
 from .vgg import VGG19Features
 from .weights import load_weights
 
@@ -183,12 +183,6 @@ def _write(path: Path, known: dict) -> None:
     written is no error: the next process measures again."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        atomic_write(path, lambda file: file.write(json.dumps(known, indent=1).encode()))
     except OSError:
-        return
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(known, file, indent=1)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
+        pass

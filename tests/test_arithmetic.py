@@ -112,7 +112,7 @@ def test_a_cache_that_cannot_be_written_is_no_error(cache, monkeypatch):
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(arithmetic.json, "dump", full_disk)
+    monkeypatch.setattr(arithmetic.json, "dumps", full_disk)
     assert arithmetic.cpu_precision() == "bf16"
     assert len(calls) == 1
     assert list(path.parent.iterdir()) == []  # neither a cache nor a temporary file
