@@ -24,7 +24,6 @@ paths run); elsewhere (Winograd's convolutions, a GPU) the tiles run their forwa
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -60,9 +59,8 @@ def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
     from ``start`` to ``deepest`` (``pools``: and its pool) whose losses read the ``read``
     layers: a bit a response of the layers the losses do not read and of the pooled ones,
     and the inputs of the read layers (``itemsize`` bytes a value: 2 in bfloat16, 4 in
-    float32) where the second pass cannot recompute
-    them (:func:`_kept_input`), or their responses where those are small or no larger
-    (:func:`_kept_response`)."""
+    float32) where the second pass cannot recompute them (:func:`_kept_input`), or their
+    responses where those are small or no larger (:func:`_kept_response`)."""
     layers = _layers(start, deepest)
     read = set(read)
     total = 0.0
@@ -172,7 +170,7 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
     layers = _layers(start, deepest)
     out: dict[str, torch.Tensor] = {}
     pooled = None
-    with torch.no_grad(), _arithmetic(dtype):
+    with torch.no_grad(), _autocast(dtype):
         x = extractor.preprocess(crop) if start == LAYERS[0] else crop
         for index, layer in enumerate(layers):
             if _kept_input(layers, index, read, pools):
@@ -191,11 +189,9 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
     return out, pooled if pools else None, record
 
 
-def _arithmetic(dtype: torch.dtype) -> contextlib.AbstractContextManager:
+def _autocast(dtype: torch.dtype) -> torch.autocast:
     """The network in ``dtype``: bfloat16 by autocast, float32 as it is."""
-    if dtype == torch.bfloat16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
 
 
 def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
@@ -206,7 +202,7 @@ def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
     it here, for :func:`backward`."""
     out: dict[str, torch.Tensor] = {}
     layers = _layers(record.start, record.deepest)
-    with torch.no_grad(), _arithmetic(record.dtype):
+    with torch.no_grad(), _autocast(record.dtype):
         for index, layer in enumerate(layers):
             if layer not in read:
                 continue
