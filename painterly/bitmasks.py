@@ -6,17 +6,15 @@ A tiled evaluation's second pass needs, to take a gradient back through the netw
 layers to the pixels, only which responses a ReLU let through and which position of each
 2x2 window a pool took: a convolution's input gradient needs its weights, not its input.
 :mod:`painterly.replay` keeps those as bits in the first pass (a bit a value, where a
-bfloat16 response takes 16, a float32 one 32) instead of running the forward pass
-again.
+bfloat16 response takes 16, a float32 one 32) instead of running the forward pass again.
 
 Maps come as their values' bits (uint16 or uint32), (H, W, C) for a (1, C, H, W)
-channels-last tensor,
-C a multiple of 8; a mask holds 8 channels a byte, (H, W, C // 8). A response is let
-through where it is not 0 (ReLU's outputs are 0 or above, or NaN, which PyTorch's ReLU
-gradient lets through too); a pool takes the first largest of its window in row order, a
-NaN above all (as PyTorch's max pool on the CPU), and its bit is set only where that
-response is let through too. Each loop works on a share of
-rows and releases the GIL: the callers hand shares to threads (:func:`painterly.sliced.by_rows`).
+channels-last tensor, C a multiple of 8; a mask holds 8 channels a byte, (H, W, C // 8).
+A response is let through where it is not 0 (ReLU's outputs are 0 or above, or NaN,
+which PyTorch's ReLU gradient lets through too); a pool takes the first largest of its
+window in row order, a NaN above all (as PyTorch's max pool on the CPU), and its bit is
+set only where that response is let through too. Each loop works on a share of rows and
+releases the GIL: the callers hand shares to threads (:func:`painterly.sliced.by_rows`).
 """
 
 from __future__ import annotations
