@@ -3,12 +3,14 @@
 A CPU's bf16 instructions do not make bf16 the faster: on a Zen 5 EPYC with avx512_bf16
 a pass of VGG19 takes about half fp32's time, on an Intel Xeon with avx512_bf16 and no
 AMX (the 2-core machine of session 34) 1.9 times fp32's; Winograd's convolutions are
-~1.4x faster than direct ones on an AVX2 EPYC and slower on that Xeon
-(benchmarks/README.md, "Which arithmetic auto means"). So on a CPU, ``auto`` times one
+~1.4x faster than direct ones on an AVX2 EPYC (NNPACK's), and on that Xeon slower by
+NNPACK's, faster by painterly's own (benchmarks/README.md, "Which arithmetic auto
+means", and session 35). So on a CPU, ``auto`` times one
 forward and backward pass of the network in each arithmetic the CPU runs without
 emulation and takes the fastest. The answer is kept in the user's cache directory, keyed
 by the CPU, its flags, torch's version and the thread count: measured once a machine, and
-the same command paints the same picture there.
+the same command paints the same picture there; a new painterly whose arithmetics run
+differently (:data:`GENERATION`) measures again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 
 import torch
 
-from . import winograd
 from .devices import cpu_has_native_bf16
 from .objective import extract
 from .outputs import atomic_write
@@ -40,6 +41,9 @@ _ROUNDS = 3
 #: Another arithmetic is chosen over fp32 only if it takes under this share of fp32's
 #: time: fp32 is exact and needs no Winograd workspace, and a near tie must not decide.
 _MARGIN = 0.9
+#: The arithmetics' implementations, part of the cache's key: raised when one changes
+#: (2: painterly's own Winograd's convolutions on CPUs with AVX-512, session 35).
+GENERATION = 2
 #: The cache file's name, and the most machines it remembers (a shared home directory).
 _FILE = "arithmetic.json"
 _MOST_ENTRIES = 32
@@ -67,10 +71,9 @@ def cpu_precision() -> str:
 
 
 def candidates() -> tuple[str, ...]:
-    """fp32, Winograd's convolutions where NNPACK is here, bf16 where the CPU has its
-    instructions (elsewhere oneDNN emulates it, several times slower than fp32)."""
-    return (("fp32",) + (("winograd",) if winograd.available() else ())
-            + (("bf16",) if cpu_has_native_bf16() else ()))
+    """fp32, Winograd's convolutions, and bf16 where the CPU has its instructions
+    (elsewhere oneDNN emulates it, several times slower than fp32)."""
+    return ("fp32", "winograd") + (("bf16",) if cpu_has_native_bf16() else ())
 
 
 def choose(seconds: dict[str, float]) -> str:
@@ -142,7 +145,8 @@ def _remembered(key: str, names: tuple[str, ...]) -> str:
 
 
 def _machine_key() -> str:
-    """The CPU's model and flags, torch's version and the thread count, hashed."""
+    """The CPU's model and flags, torch's version, the thread count and
+    :data:`GENERATION`, hashed."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
@@ -151,7 +155,7 @@ def _machine_key() -> str:
                        for field in ("model name", "flags", "Features"))
     except OSError:
         pass
-    text = f"{cpu}|{torch.__version__}|{torch.get_num_threads()}"
+    text = f"{cpu}|{torch.__version__}|{torch.get_num_threads()}|{GENERATION}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -8,7 +8,6 @@ import platform
 
 import torch
 
-from . import winograd
 from .errors import SettingsError
 
 
@@ -36,10 +35,11 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 
 
 def uses_winograd(precision: str, device: torch.device) -> bool:
-    """Whether the network's fp32 convolutions run by Winograd's method (NNPACK): for
-    the concrete precision 'winograd' on a CPU, where NNPACK is available."""
+    """Whether the network's fp32 convolutions run by Winograd's method where it is the
+    faster (:class:`painterly.vgg.VGG19Features`): for the concrete precision 'winograd'
+    on a CPU."""
     _check_concrete(precision)
-    return precision == "winograd" and device.type == "cpu" and winograd.available()
+    return precision == "winograd" and device.type == "cpu"
 
 
 def _check_concrete(precision: str) -> None:

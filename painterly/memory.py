@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import torch
 
+from . import nnpack
 from .errors import MemoryRefused
 from .images import fitted_size
 from .layers import LAYERS, MIN_SIDE, deepest_layer, layer_channels
@@ -40,6 +41,7 @@ from .tiles import (
     stage_tile,
     stride,
 )
+from .winograd import BAND_VALUES
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -71,13 +73,16 @@ LBFGS_OTHER_VECTORS = 9
 REPLAYED_OTHER_VECTORS = 5
 #: The smallest tile chosen for memory: below it the margins cost over 4x the work.
 AUTO_MIN_TILE = 256
-#: Bytes per pixel of the final image for NNPACK's workspace, which Winograd's
+#: Bytes per pixel of the final image for NNPACK's workspace, which its Winograd's
 #: convolutions need and PyTorch keeps for the process: the transformed tiles of the
 #: largest one (conv1_2 at full size, 64 channels in and out). A forward and backward pass
 #: peaked 0.77 GB higher than with direct convolutions at 1024x768, 2.47 GB at 2048x1536
 #: (session 6).
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
-#: The same per pixel a tile's crop holds: 4096 px in 8 GB (session 24) held ~0.4 GB a
+#: painterly's own Winograd's convolutions (on CPUs with AVX-512) hold a few bands of
+#: transformed values at once, at most ~6 of BAND_VALUES fp32 values, at any size.
+OWN_WINOGRAD_BYTES = 6 * 4 * BAND_VALUES
+#: NNPACK's per pixel a tile's crop holds: 4096 px in 8 GB (session 24) held ~0.4 GB a
 #: megapixel more on its crops than the untiled constants say, split (1056 x 1088 px:
 #: 3.8 GB a megapixel against 3.37 with swd's distances) and unsplit (848 x 992 px).
 WINOGRAD_TILE_BYTES_PER_PIXEL = 1.40 * GB / 1e6
@@ -140,16 +145,18 @@ def estimate_bytes(
     ``keep``: whether a run with tiled stages keeps the memory it frees; ``replay``:
     whether its final stage's tiles replay their second pass (the records aside)."""
     network = stage_pixels if network_pixels is None else network_pixels
+    own = OWN_WINOGRAD_BYTES * (winograd and not nnpack.preferred())
+    winograd = winograd and nnpack.preferred()  # from here: NNPACK's workspace
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
-        return int(max(_tiled_run_peaks(stage_pixels, network, deepest, dtype, optimizer,
-                                        winograd, lbfgs_pairs, seen_bytes_per_pixel, split,
-                                        keep, replay)))
+        return int(own + max(_tiled_run_peaks(stage_pixels, network, deepest, dtype,
+                                              optimizer, winograd, lbfgs_pairs,
+                                              seen_bytes_per_pixel, split, keep, replay)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
     # command line keeps it, for speed).
     activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
     per_seen = WINOGRAD_BYTES_PER_PIXEL * winograd + seen_bytes_per_pixel
     optimizer_bytes = OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1]
-    return int(BASE_BYTES + activations + per_seen * max(network) + optimizer_bytes)
+    return int(BASE_BYTES + own + activations + per_seen * max(network) + optimizer_bytes)
 
 
 def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> float:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import winograd
+from . import nnpack, winograd
 from .layers import LAYERS, layer_channels
 from .weights import VGGWeights, load_weights
 
@@ -30,8 +30,10 @@ class VGG19Features(nn.Module):
 
     ``forward(image, layers)`` runs only as deep as the deepest requested layer. The
     weights are frozen: gradients flow to the image only. With ``winograd``, fp32 CPU
-    images go through NNPACK's Winograd convolutions (:mod:`painterly.winograd`);
-    anything else (a GPU, bf16 autocast) through the direct ones.
+    images go through Winograd's convolutions where they are faster: NNPACK's on CPUs
+    without AVX-512 (:mod:`painterly.nnpack`), painterly's own elsewhere
+    (:mod:`painterly.winograd`); anything else (a GPU, bf16 autocast) through the direct
+    ones.
     """
 
     def __init__(self, weights: VGGWeights, pooling: str = "max", winograd: bool = False) -> None:
@@ -66,32 +68,36 @@ class VGG19Features(nn.Module):
         # Channels-last convolutions run about 1.3x faster on CPU (oneDNN) and on GPUs.
         self.to(memory_format=torch.channels_last)
         self.eval()
-        # layer -> NCHW (kernel, gradient kernel) for Winograd's convolutions
-        self._winograd_kernels: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # (layer, transformed) -> its NCHW kernel and gradient kernel (NNPACK's), or both
+        # transformed (painterly.winograd's)
+        self._winograd_kernels: dict[tuple[str, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _use_winograd(self, x: torch.Tensor) -> bool:
         return (self.winograd and x.device.type == "cpu" and x.dtype == torch.float32
-                and not torch.is_autocast_enabled("cpu") and winograd.available())
+                and not torch.is_autocast_enabled("cpu"))
 
     def _methods(self, x: torch.Tensor, deepest: int, first: int = 0) -> list[str]:
         """How each layer from ``first`` (whose input ``x`` is) up to ``deepest``
-        convolves its input: "winograd"
-        (NCHW) where Winograd's method is faster, else directly, in "nchw" where the next
-        layer is Winograd's and "channels_last" otherwise. A change of layout between
-        layers costs more than channels-last gains: at 512 px, conv1_1's channels-last
-        output took 77 ms to transpose for conv1_2, and the gradients met in mixed
-        layouts, which made the ReLU's and the adds' passes strided (benchmarks/README.md)."""
+        convolves its input: by Winograd's method where it is faster, NNPACK's ("nnpack",
+        NCHW) or painterly's ("winograd", channels-last), else directly, in "nchw" where
+        the next layer is NNPACK's and "channels_last" otherwise. A change of layout
+        between layers costs more than channels-last gains: at 512 px, conv1_1's
+        channels-last output took 77 ms to transpose for conv1_2, and the gradients met in
+        mixed layouts, which made the ReLU's and the adds' passes strided
+        (benchmarks/README.md)."""
         height, width = x.shape[-2:]
         fast = self._use_winograd(x)
+        ours = nnpack if nnpack.preferred() else winograd
+        name = "winograd" if ours is winograd else "nnpack"
         methods = []
         for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):
             if index > first and layer.endswith("_1"):
                 height, width = height // 2, width // 2
             conv = self.convs[layer]
-            methods.append("winograd" if fast and winograd.worthwhile(
+            methods.append(name if fast and ours.worthwhile(
                 conv.in_channels, conv.out_channels, height * width) else "channels_last")
         for index in range(len(methods) - 1):
-            if methods[index] != "winograd" and methods[index + 1] == "winograd":
+            if methods[index] != "nnpack" and methods[index + 1] == "nnpack":
                 methods[index] = "nchw"
         return methods
 
@@ -100,12 +106,15 @@ class VGG19Features(nn.Module):
         conv = self.convs[layer]
         if method == "channels_last":  # about 1.3x faster than NCHW on oneDNN
             return conv(x.contiguous(memory_format=torch.channels_last))
-        kernels = self._winograd_kernels.get(layer)
+        transformed = method == "winograd"
+        kernels = self._winograd_kernels.get((layer, transformed))
         if kernels is None:  # made on first use, on the device the module is on by then
-            kernels = (conv.weight.contiguous(), winograd.gradient_kernel(conv.weight))
-            self._winograd_kernels[layer] = kernels
+            kernels = _kernels(conv.weight, transformed)
+            self._winograd_kernels[layer, transformed] = kernels
         if method == "nchw":
             return F.conv2d(x.contiguous(), kernels[0], conv.bias, padding=1)
+        if method == "nnpack":
+            return nnpack.conv3x3(x, *kernels, conv.bias)
         return winograd.conv3x3(x, *kernels, conv.bias)
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
@@ -152,6 +161,15 @@ class VGG19Features(nn.Module):
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """The pool that starts each block after the first."""
         return F.max_pool2d(x, 2) if self.pooling == "max" else F.avg_pool2d(x, 2)
+
+
+def _kernels(weight: torch.Tensor, transformed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's kernel and its gradient's: NCHW, as NNPACK takes them, or
+    ``transformed`` as :func:`painterly.winograd.conv3x3` does."""
+    backward = winograd.gradient_kernel(weight)
+    if not transformed:
+        return weight.contiguous(), backward
+    return winograd.transformed(weight), winograd.transformed(backward)
 
 
 @functools.lru_cache(maxsize=2)

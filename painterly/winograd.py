@@ -1,48 +1,60 @@
-"""3x3 convolutions by Winograd's minimal filtering (NNPACK) on the CPU, with their input
-gradient: about 1.6x faster than oneDNN's direct fp32 convolutions for VGG19's forward and
-backward on AVX2 CPUs (``benchmarks/README.md``), at a relative error near 1e-5 per layer.
+"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3), in PyTorch's own
+operations, with their input gradient: on CPUs with AVX-512, whose direct fp32
+convolutions (oneDNN's) already run near the cores' peak, VGG19's deep layers about twice
+as fast (benchmarks/README.md, session 35).
 
-PyTorch ships NNPACK but uses it only for batches of 16 or more and has no backward for
-it. An image's gradient through a 3x3, stride-1, padding-1 convolution is itself such a
-convolution of the output's gradient, with the kernel transposed (in and out channels
-swapped) and rotated by 180 degrees, so both directions run through NNPACK. The kernels'
-gradients are never needed: the network's weights are frozen.
+Each 4x4 block of the output is a 6x6 block of the input transformed (``B^T d B``),
+multiplied channel by channel with the kernel's transform (``G g G^T``) and transformed
+back (``A^T m A``): 36 multiplications per channel pair instead of 144 (Lavin and Gray,
+*Fast Algorithms for Convolutional Neural Networks*, 2016). The products are 36 matrix
+products over all blocks at once, which the BLAS runs at its peak; the transforms are a
+few sums: compiled loops (numba, the ``[fast]`` extra) that read each value once, or
+without numba PyTorch's operations on strided slices, several passes over memory. Those
+sums, not the products, are what stop it paying on small channel counts: ``worthwhile``
+keeps it to the layers it was measured faster on.
 
-NNPACK transforms the kernel at every call, a cost that does not shrink with the image:
-on small images or few channels the direct convolution wins. ``worthwhile`` says where
-Winograd's is at least ~1.2x faster, by thresholds measured on a 2-core AMD EPYC with
-AVX2 (benchmarks/README.md).
+Its relative error is ~1e-5 a layer in fp32 (direct: ~2e-6). The network's weights are
+frozen, so only the input's gradient is needed: itself such a convolution of the output's
+gradient with the kernel transposed and rotated by 180 degrees (:func:`gradient_kernel`).
+The blocks go in bands of rows, so that the transformed values held at once stay bounded
+(:data:`BAND_VALUES`) whatever the picture's size.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
+from . import matching
+from .matching import _compiled
+from .sliced import by_rows
 
-@functools.cache
-def available() -> bool:
-    """Whether this torch build has NNPACK and this CPU runs it (the call initialises it:
-    NNPACK fails every convolution until it has been made)."""
-    try:
-        return bool(torch._nnpack_available())
-    except (AttributeError, RuntimeError):
-        return False
+# Lavin and Gray's F(4x4, 3x3), points 0, +-1, +-2 and infinity; _G's fractions are exact
+# in float64, where the kernel transforms are made.
+_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+                  dtype=torch.float64)
 
+#: Transformed values (36 per block and channel) a band holds at most: bands of ~16 MB
+#: in fp32 keep the transforms' temporaries a few such bands, at any picture size.
+BAND_VALUES = 4 * 2**20
 
-#: (in, out) channels -> the fewest output positions (H * W) where NNPACK beats oneDNN's
-#: direct convolution by ~1.2x or more; layers not listed (conv1_1's 3 channels) never do.
-_MIN_POSITIONS = {(64, 64): 288 * 384, (64, 128): 64 * 85, (128, 128): 48 * 64,
-                  (128, 256): 48 * 64, (256, 256): 32 * 42, (256, 512): 32 * 42,
-                  (512, 512): 32 * 42}
+#: The fewest input channels where it beats oneDNN's direct convolutions on AVX-512:
+#: 256 -> 256 channels 1.3-1.7x, 512 -> 512 1.7-2.2x; 128 -> 256 within 10%, 128 -> 128
+#: 0.55x, 64 -> 64 0.2x (a 2-core Xeon, session 35).
+_MIN_IN_CHANNELS = 256
+#: ... and the fewest output positions (H * W).
+_MIN_POSITIONS = 64
 
 
 def worthwhile(in_channels: int, out_channels: int, positions: int) -> bool:
     """Whether a 3x3 convolution of these channels over ``positions`` output pixels is
-    faster by Winograd's method than by the direct one."""
-    least = _MIN_POSITIONS.get((in_channels, out_channels))
-    return least is not None and positions >= least
+    faster by this Winograd's method than by the direct one."""
+    return in_channels >= _MIN_IN_CHANNELS and positions >= _MIN_POSITIONS
 
 
 def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:
@@ -50,23 +62,219 @@ def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:
     return weight.transpose(0, 1).flip(2, 3).contiguous()
 
 
+def transformed(weight: torch.Tensor) -> torch.Tensor:
+    """A kernel (out, in, 3, 3) as :func:`conv3x3` takes it: ``G g G^T`` for each channel
+    pair, (36, in, out), made in float64 and returned in ``weight``'s dtype."""
+    u = _G @ weight.detach().double() @ _G.T  # (out, in, 6, 6)
+    u = u.permute(2, 3, 1, 0).reshape(36, weight.shape[1], weight.shape[0])
+    return u.to(weight.dtype).contiguous()  # (the reshape is a view: bmm would copy it)
+
+
 class _Conv3x3(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, backward_weight: torch.Tensor,
-                bias: torch.Tensor) -> torch.Tensor:
-        ctx.backward_weight = backward_weight
-        return torch._nnpack_spatial_convolution(x.contiguous(), weight, bias, [1, 1])
+    def forward(ctx, x: torch.Tensor, kernel: torch.Tensor, backward_kernel: torch.Tensor,
+                bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.backward_kernel = backward_kernel
+        return _convolve(x, kernel, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
-        grad_x = torch._nnpack_spatial_convolution(grad.contiguous(), ctx.backward_weight, None,
-                                                   [1, 1])
-        return grad_x, None, None, None
+        return _convolve(grad, ctx.backward_kernel, None), None, None, None
 
 
-def conv3x3(x: torch.Tensor, weight: torch.Tensor, backward_weight: torch.Tensor,
-            bias: torch.Tensor) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias, padding=1)`` for fp32 CPU tensors, x (N, C, H, W) and
-    weight (C', C, 3, 3); differentiable in ``x`` only. ``backward_weight`` is
-    ``gradient_kernel(weight)``, made once by the caller. Call :func:`available` first."""
-    return _Conv3x3.apply(x, weight, backward_weight, bias)
+def conv3x3(x: torch.Tensor, kernel: torch.Tensor, backward_kernel: torch.Tensor,
+            bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` for x (N, C, H, W), returned channels-last;
+    ``kernel`` is ``transformed(weight)`` and ``backward_kernel``
+    ``transformed(gradient_kernel(weight))``, made once by the caller. Differentiable in
+    ``x`` only."""
+    return _Conv3x3.apply(x, kernel, backward_kernel, bias)
+
+
+def _convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The convolution of x (N, C, H, W) with a transformed kernel (36, C, K), image by
+    image and band by band of 4-pixel rows, into a channels-last (N, K, H, W)."""
+    count, channels, height, width = x.shape
+    out_channels = kernel.shape[2]
+    rows, columns = -(-height // 4), -(-width // 4)
+    out = torch.empty(count, out_channels, height, width, dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last)
+    transform = _looped if _compiles(x) else _sliced
+    band = max(1, BAND_VALUES // (36 * columns * max(channels, out_channels)))
+    for index in range(count):
+        pixels = x[index].permute(1, 2, 0)  # (H, W, C): a view of a channels-last x
+        if not pixels.is_contiguous():
+            pixels = pixels.contiguous()
+        image = out[index].permute(1, 2, 0)  # (H, W, K), the same memory
+        for first in range(0, rows, band):
+            last = min(rows, first + band)
+            top, bottom = 4 * first - 1, 4 * last + 1  # input rows this band reads
+            padded = F.pad(pixels[max(top, 0): min(bottom, height)],
+                           (0, 0, 1, 4 * columns + 1 - width,
+                            max(-top, 0), max(bottom - height, 0)))
+            blocks = torch.bmm(transform.input(padded, last - first, columns), kernel)
+            values = transform.output(blocks.view(6, 6, last - first, columns, out_channels))
+            target = image[4 * first: min(4 * last, height)]
+            values = values.view(4 * (last - first), 4 * columns, out_channels)
+            values = values[: target.shape[0], :width]
+            if bias is None:
+                target.copy_(values)
+            else:
+                torch.add(values, bias, out=target)
+    return out
+
+
+def _compiles(x: torch.Tensor) -> bool:
+    """Whether the compiled loops serve ``x``: on the CPU, in float32 or float64, with
+    numba installed."""
+    return (matching.available() and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64))
+
+
+def _sliced_input(padded: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
+    """``B^T d B`` of every 6x6 block (stride 4) of padded (4 rows + 2, 4 columns + 2, C):
+    (36, rows * columns, C), by PyTorch's operations on strided slices."""
+    channels = padded.shape[2]
+    half = padded.new_empty(6, rows, 4 * columns + 2, channels)
+    _b_transpose([padded[i: i + 4 * rows: 4] for i in range(6)], list(half))
+    blocks = padded.new_empty(36, rows * columns, channels)
+    grid = blocks.view(6, 6, rows, columns, channels)
+    _b_transpose([half[:, :, j: j + 4 * columns: 4] for j in range(6)],
+                 [grid[:, b] for b in range(6)])
+    return blocks
+
+
+def _sliced_output(blocks: torch.Tensor) -> torch.Tensor:
+    """``A^T m A`` of blocks (6, 6, rows, columns, K): (rows, 4, columns, 4, K), by
+    PyTorch's operations on strided slices."""
+    _, _, rows, columns, channels = blocks.shape
+    half = blocks.new_empty(6, 4, rows, columns, channels)
+    _a_transpose([blocks[:, b] for b in range(6)], [half[:, s] for s in range(4)])
+    values = blocks.new_empty(rows, 4, columns, 4, channels)
+    _a_transpose(list(half), [values[:, r].permute(2, 0, 1, 3) for r in range(4)])
+    return values
+
+
+def _b_transpose(d: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> None:
+    """out[a] = sum_i B^T[a, i] d[i], B^T's rows (4 0 -5 0 1 0), (0 -4 -4 1 1 0),
+    (0 4 -4 -1 1 0), (0 -2 -1 2 1 0), (0 2 -1 -2 1 0), (0 4 0 -5 0 1), sharing sums."""
+    p = torch.add(d[4], d[2], alpha=-4)
+    q = torch.add(d[3], d[1], alpha=-4)
+    r = d[4] - d[2]
+    s = d[3] - d[1]
+    torch.add(torch.add(d[4], d[2], alpha=-5), d[0], alpha=4, out=out[0])
+    torch.add(p, q, out=out[1])
+    torch.sub(p, q, out=out[2])
+    torch.add(r, s, alpha=2, out=out[3])
+    torch.add(r, s, alpha=-2, out=out[4])
+    torch.add(torch.add(d[5], d[3], alpha=-5), d[1], alpha=4, out=out[5])
+
+
+def _a_transpose(m: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> None:
+    """out[s] = sum_b A^T[s, b] m[b], A^T's rows (1 1 1 1 1 0), (0 1 -1 2 -2 0),
+    (0 1 1 4 4 0), (0 1 -1 8 -8 1), sharing sums."""
+    u = m[1] + m[2]
+    v = m[1] - m[2]
+    w = m[3] + m[4]
+    z = m[3] - m[4]
+    torch.add(m[0] + u, w, out=out[0])
+    torch.add(v, z, alpha=2, out=out[1])
+    torch.add(u, w, alpha=4, out=out[2])
+    torch.add(torch.add(v, z, alpha=8), m[5], out=out[3])
+
+
+def _looped_input(padded: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
+    """:func:`_sliced_input` by the compiled loop, a share of the block rows a thread."""
+    blocks = padded.new_empty(36, rows, columns, padded.shape[2])
+    source, target = padded.numpy(), blocks.numpy()
+    by_rows(rows, lambda part: _input_loop(source[4 * part.start: 4 * part.stop + 2],
+                                           target[:, part]), blocks.numel())
+    return blocks.view(36, rows * columns, padded.shape[2])
+
+
+def _looped_output(blocks: torch.Tensor) -> torch.Tensor:
+    """:func:`_sliced_output` by the compiled loop, a share of the block rows a thread."""
+    _, _, rows, columns, channels = blocks.shape
+    values = blocks.new_empty(rows, 4, columns, 4, channels)
+    source, target = blocks.numpy().reshape(36, rows, columns, channels), values.numpy()
+    by_rows(rows, lambda part: _output_loop(source[:, part], target[part]), blocks.numel())
+    return values
+
+
+class _Transforms(NamedTuple):
+    input: Callable[[torch.Tensor, int, int], torch.Tensor]
+    output: Callable[[torch.Tensor], torch.Tensor]
+
+
+_sliced = _Transforms(_sliced_input, _sliced_output)
+_looped = _Transforms(_looped_input, _looped_output)
+
+# The transforms' constants as float32: a float32 value times them stays float32 in the
+# loops (a Python number would widen it to float64), a float64 one float64.
+_TWO, _FOUR, _FIVE, _EIGHT = (np.float32(n) for n in (2, 4, 5, 8))
+
+
+@_compiled
+def _input_loop(padded, blocks):
+    """blocks[6a + b, t, u] = (B^T d B)[a, b] for the 6x6 block d at (4t, 4u) of padded
+    (4 rows + 2, 4 columns + 2, C); blocks (36, rows, columns, C). Each channel's loop is
+    straight arithmetic over contiguous values, which the compiler vectorises."""
+    columns, channels = blocks.shape[2], blocks.shape[3]
+    half = np.empty((6, 6, channels), dtype=blocks.dtype)
+    for t in range(blocks.shape[1]):
+        for u in range(columns):
+            y, x = 4 * t, 4 * u
+            for j in range(6):  # B^T down each column of the block
+                column = x + j
+                for c in range(channels):
+                    d0, d1 = padded[y, column, c], padded[y + 1, column, c]
+                    d2, d3 = padded[y + 2, column, c], padded[y + 3, column, c]
+                    d4, d5 = padded[y + 4, column, c], padded[y + 5, column, c]
+                    p, q, r, s = d4 - _FOUR * d2, d3 - _FOUR * d1, d4 - d2, d3 - d1
+                    half[0, j, c] = _FOUR * d0 - _FIVE * d2 + d4
+                    half[1, j, c] = p + q
+                    half[2, j, c] = p - q
+                    half[3, j, c] = r + _TWO * s
+                    half[4, j, c] = r - _TWO * s
+                    half[5, j, c] = _FOUR * d1 - _FIVE * d3 + d5
+            for a in range(6):  # and B along each row
+                for c in range(channels):
+                    d0, d1, d2 = half[a, 0, c], half[a, 1, c], half[a, 2, c]
+                    d3, d4, d5 = half[a, 3, c], half[a, 4, c], half[a, 5, c]
+                    p, q, r, s = d4 - _FOUR * d2, d3 - _FOUR * d1, d4 - d2, d3 - d1
+                    blocks[6 * a, t, u, c] = _FOUR * d0 - _FIVE * d2 + d4
+                    blocks[6 * a + 1, t, u, c] = p + q
+                    blocks[6 * a + 2, t, u, c] = p - q
+                    blocks[6 * a + 3, t, u, c] = r + _TWO * s
+                    blocks[6 * a + 4, t, u, c] = r - _TWO * s
+                    blocks[6 * a + 5, t, u, c] = _FOUR * d1 - _FIVE * d3 + d5
+
+
+@_compiled
+def _output_loop(blocks, values):
+    """values[t, r, u, s] = (A^T m A)[r, s] for the blocks m (36, rows, columns, K);
+    values (rows, 4, columns, 4, K)."""
+    columns, channels = blocks.shape[2], blocks.shape[3]
+    half = np.empty((6, 4, channels), dtype=blocks.dtype)
+    for t in range(blocks.shape[1]):
+        for u in range(columns):
+            for a in range(6):  # A^T along each row of the block
+                row = 6 * a
+                for c in range(channels):
+                    m0, m1 = blocks[row, t, u, c], blocks[row + 1, t, u, c]
+                    m2, m3 = blocks[row + 2, t, u, c], blocks[row + 3, t, u, c]
+                    m4, m5 = blocks[row + 4, t, u, c], blocks[row + 5, t, u, c]
+                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                    half[a, 0, c] = m0 + p + r
+                    half[a, 1, c] = q + _TWO * s
+                    half[a, 2, c] = p + _FOUR * r
+                    half[a, 3, c] = q + _EIGHT * s + m5
+            for k in range(4):  # and A down each column
+                for c in range(channels):
+                    m0, m1, m2 = half[0, k, c], half[1, k, c], half[2, k, c]
+                    m3, m4, m5 = half[3, k, c], half[4, k, c], half[5, k, c]
+                    p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+                    values[t, 0, u, k, c] = m0 + p + r
+                    values[t, 1, u, k, c] = q + _TWO * s
+                    values[t, 2, u, k, c] = p + _FOUR * r
+                    values[t, 3, u, k, c] = q + _EIGHT * s + m5

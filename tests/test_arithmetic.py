@@ -51,16 +51,12 @@ def test_a_concrete_precision_is_kept_and_a_gpu_needs_no_measurement(monkeypatch
         assert arithmetic.resolved("auto", torch.device("cuda")) == expected
 
 
-@pytest.mark.parametrize(("native", "nnpack", "expected"), [
-    (True, True, ("fp32", "winograd", "bf16")),
-    (False, True, ("fp32", "winograd")),
-    (True, False, ("fp32", "bf16")),
-    (False, False, ("fp32",)),
+@pytest.mark.parametrize(("native", "expected"), [
+    (True, ("fp32", "winograd", "bf16")),
+    (False, ("fp32", "winograd")),
 ])
-def test_candidates_leave_out_emulated_bf16_and_absent_nnpack(monkeypatch, native, nnpack,
-                                                              expected):
+def test_candidates_leave_out_emulated_bf16(monkeypatch, native, expected):
     monkeypatch.setattr(arithmetic, "cpu_has_native_bf16", lambda: native)
-    monkeypatch.setattr(arithmetic.winograd, "available", lambda: nnpack)
     assert arithmetic.candidates() == expected
 
 

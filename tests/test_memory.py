@@ -7,11 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from painterly import TransferSettings
+from painterly import TransferSettings, nnpack
 from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
     DEEP_BYTES_PER_PIXEL,
     GB,
+    OWN_WINOGRAD_BYTES,
     _activation_bytes_per_pixel,
     _activations_per_pixel,
     estimate_bytes,
@@ -59,8 +60,14 @@ def test_fp32_estimate_is_on_the_safe_side_of_the_measured_peak(size, measured_g
     assert measured_gb <= needed <= 1.1 * measured_gb
 
 
+@pytest.fixture
+def nnpack_preferred(monkeypatch):
+    """Winograd's convolutions by NNPACK, as on the CPU without AVX-512 measured below."""
+    monkeypatch.setattr(nnpack, "preferred", lambda: True)
+
+
 @pytest.mark.parametrize(("size", "measured_gb"), [(1024, 4.02), (2048, 13.40)])
-def test_winograd_estimate_counts_nnpack_workspace(size, measured_gb):
+def test_winograd_estimate_counts_nnpack_workspace(nnpack_preferred, size, measured_gb):
     # Measured on a 2-core AMD EPYC without bf16 (peak RSS of a whole process: defaults,
     # --precision auto, so Winograd's convolutions, 3 iterations a scale, freed memory
     # kept; benchmarks/results/speed_memory_epyc_avx2.md; the larger of two runs, which
@@ -71,6 +78,16 @@ def test_winograd_estimate_counts_nnpack_workspace(size, measured_gb):
     needed = memory_needed(settings, PHOTO, [(1024, 640)], None, winograd=True) / GB
     assert measured_gb <= needed <= 1.3 * measured_gb
     assert needed > memory_needed(settings, PHOTO, [(1024, 640)], None) / GB
+
+
+def test_our_winograd_holds_the_same_few_bands_at_any_size(monkeypatch):
+    # NNPACK's workspace grows with the picture (the tests above); ours is a few bands.
+    monkeypatch.setattr(nnpack, "preferred", lambda: False)
+    for size in (512, 4096):
+        settings = TransferSettings(size=size, precision="winograd")
+        extra = (memory_needed(settings, PHOTO, [PHOTO], None, winograd=True)
+                 - memory_needed(settings, PHOTO, [PHOTO], None))
+        assert extra == pytest.approx(OWN_WINOGRAD_BYTES, abs=1)
 
 
 def test_too_much_for_the_whole_picture_is_painted_on_tiles():
@@ -124,7 +141,8 @@ def test_max_memory_must_be_positive():
 
 
 @pytest.mark.parametrize(("size", "measured_gb"), [(1024, 4.70), (2048, 15.58)])
-def test_swd_estimate_is_on_the_safe_side_of_the_measured_peak(size, measured_gb):
+def test_swd_estimate_is_on_the_safe_side_of_the_measured_peak(nnpack_preferred, size,
+                                                               measured_gb):
     # Measured on a 2-core AMD EPYC without bf16 (peak RSS of a whole process: defaults,
     # swd, Winograd's convolutions, 3 iterations a scale, freed memory kept; the larger of
     # two runs at 1024 px, 4.33-4.70 GB; benchmarks/results/speed_memory_losses_epyc_avx2.md).

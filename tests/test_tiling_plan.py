@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from painterly import TransferSettings, matching, memory, tiling_plan
+from painterly import TransferSettings, matching, memory, nnpack, tiling_plan
 from painterly.cost import iteration_cost
 from painterly.errors import MemoryRefused
 from painterly.memory import GB, KEPT_BYTES, KEPT_BYTES_PER_PIXEL, fit_memory, memory_needed
@@ -48,7 +48,7 @@ def test_tiles_run_their_deep_layers_whole_where_that_fits_and_costs_less():
 
 
 @pytest.mark.usefixtures("without_replay")
-def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
+def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own(monkeypatch):
     """8192 px in 16 GB: the deep part whole would need ~13 GB of it; on tiles twice the
     side, after the shallow ones, it needs only the map and its gradient beside them."""
     bf16, painting = torch.bfloat16, [(1024, 640)]
@@ -62,8 +62,9 @@ def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
                          keep=keep) <= 16 * GB
     assert iteration_cost(6144, 8192, tile, "conv5_1", split, keep) < iteration_cost(
         6144, 8192, unsplit, "conv5_1")
-    # In fp32 with Winograd's convolutions too, their crops counted at what they held:
-    # 4096 px on tiles of 1024 px peaked at 8.05 GB in 8 GB (session 24).
+    # In fp32 with NNPACK's Winograd convolutions too, their crops counted at what they
+    # held: 4096 px on tiles of 1024 px peaked at 8.05 GB in 8 GB (session 24).
+    monkeypatch.setattr(nnpack, "preferred", lambda: True)
     fp32 = replace(settings, size=4096, max_memory=8.0, precision="winograd")
     tile, split, _keep, _ = fit_tiling(fp32, PHOTO, painting, CPU, None, True)
     assert split is Split.TILED and tile is not None and tile < 1024
@@ -71,7 +72,7 @@ def test_where_the_deep_part_whole_does_not_fit_it_runs_on_tiles_of_its_own():
 
 
 @pytest.mark.usefixtures("without_replay")
-def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room():
+def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room(monkeypatch):
     bf16, painting = torch.bfloat16, [(1024, 640)]
     settings = TransferSettings(size=4096, precision="bf16", max_memory=8.0)
     tile, split, keep, _ = fit_tiling(settings, PHOTO, painting, CPU, bf16)
@@ -85,7 +86,9 @@ def test_a_tiled_run_keeps_what_it_frees_where_the_limit_leaves_room():
     assert given_back is not None and tile < given_back
     assert iteration_cost(3072, 4096, tile, "conv5_1", split, True) < iteration_cost(
         3072, 4096, given_back, "conv5_1", split)
-    # Where keeping would need tiles so small that their margins cost more than it saves.
+    # Where keeping would need tiles so small that their margins cost more than it saves
+    # (NNPACK's Winograd convolutions, whose workspace grows with a tile).
+    monkeypatch.setattr(nnpack, "preferred", lambda: True)
     fp32 = replace(settings, size=8192, max_memory=16.0, precision="winograd")
     assert not fit_tiling(fp32, PHOTO, painting, CPU, None, True).keep
     # A GPU's caching allocator keeps what it frees whatever the plan says.

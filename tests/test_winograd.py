@@ -1,5 +1,6 @@
-"""Winograd's convolutions (NNPACK) against float64 direct ones, forward and backward,
-and the extractor that uses them against the direct extractor."""
+"""painterly's own Winograd's convolutions, F(4x4, 3x3), against direct ones in float64
+(forward, the input's gradient, gradcheck), band by band, and the extractor that uses
+them (on CPUs with AVX-512) against the direct extractor."""
 
 from __future__ import annotations
 
@@ -7,20 +8,42 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painterly import winograd
+from painterly import matching, nnpack, winograd
 from painterly.layers import LAYERS
 from painterly.objective import extract
 from painterly.vgg import load_extractor
 
-pytestmark = pytest.mark.skipif(not winograd.available(), reason="this torch has no NNPACK")
+
+@pytest.fixture
+def ours(monkeypatch):
+    """The extractor's choice on a CPU with AVX-512, on any CPU."""
+    monkeypatch.setattr(nnpack, "preferred", lambda: False)
+
+
+@pytest.fixture(params=["compiled", "sliced"])
+def transforms(request, monkeypatch):
+    """Each test both ways: the transforms as numba's loops and as PyTorch's operations."""
+    if request.param == "sliced":
+        monkeypatch.setattr(winograd, "_compiles", lambda x: False)
+    elif not matching.available():
+        pytest.skip("numba is not installed")
 
 
 def _relative(value: torch.Tensor, reference: torch.Tensor) -> float:
     return float((value.detach().double() - reference).norm() / reference.norm())
 
 
+def _conv(weight: torch.Tensor):
+    kernels = (winograd.transformed(weight),
+               winograd.transformed(winograd.gradient_kernel(weight)))
+    return lambda x, bias=None: winograd.conv3x3(x, *kernels, bias)
+
+
+# Sides that are and are not multiples of the 4-pixel blocks, a 1x1 image, one channel.
 @pytest.mark.parametrize(("c_in", "c_out", "h", "w"), [(3, 8, 9, 7), (16, 32, 24, 20),
-                                                      (64, 16, 5, 33)])
+                                                      (64, 16, 5, 33), (1, 1, 1, 1),
+                                                      (4, 6, 2, 3)])
+@pytest.mark.usefixtures("transforms")
 def test_forward_and_input_gradient_match_float64(c_in, c_out, h, w):
     generator = torch.Generator().manual_seed(c_in)
     x = torch.randn(1, c_in, h, w, generator=generator)
@@ -33,11 +56,42 @@ def test_forward_and_input_gradient_match_float64(c_in, c_out, h, w):
     (reference_grad,) = torch.autograd.grad(reference, x64, upstream.double())
 
     x32 = x.clone().requires_grad_(True)
-    ours = winograd.conv3x3(x32, weight, winograd.gradient_kernel(weight), bias)
+    ours = _conv(weight)(x32, bias)
     (grad,) = torch.autograd.grad(ours, x32, upstream)
     assert ours.shape == reference.shape and grad.shape == x.shape
+    assert ours.is_contiguous(memory_format=torch.channels_last)
     assert _relative(ours, reference.detach()) < 1e-5
     assert _relative(grad, reference_grad) < 1e-5
+
+
+@pytest.mark.usefixtures("transforms")
+def test_float64_is_exact_to_rounding_and_passes_gradcheck():
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(4, 3, 3, 3, generator=generator, dtype=torch.float64)
+    x = torch.randn(1, 3, 6, 5, generator=generator, dtype=torch.float64, requires_grad=True)
+    conv = _conv(weight)
+    assert torch.allclose(conv(x), F.conv2d(x, weight, padding=1), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(conv, (x,))
+
+
+@pytest.mark.usefixtures("transforms")
+def test_a_batch_is_each_of_its_images_convolved():
+    generator = torch.Generator().manual_seed(5)
+    weight = torch.randn(4, 3, 3, 3, generator=generator, dtype=torch.float64)
+    x = torch.randn(2, 3, 7, 6, generator=generator, dtype=torch.float64)
+    assert torch.allclose(_conv(weight)(x), F.conv2d(x, weight, padding=1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.usefixtures("transforms")
+def test_bands_give_the_same_convolution(monkeypatch):
+    generator = torch.Generator().manual_seed(4)
+    weight = torch.randn(8, 16, 3, 3, generator=generator, dtype=torch.float64)
+    x = torch.randn(1, 16, 37, 21, generator=generator, dtype=torch.float64)
+    whole = _conv(weight)(x)
+    monkeypatch.setattr(winograd, "BAND_VALUES", 36 * 6 * 16 * 2)  # two block rows a band
+    banded = _conv(weight)(x)
+    assert torch.allclose(banded, whole, rtol=0, atol=1e-12)
+    assert torch.allclose(banded, F.conv2d(x, weight, padding=1), rtol=0, atol=1e-12)
 
 
 def test_the_gradient_kernel_is_the_adjoint():
@@ -52,18 +106,20 @@ def test_the_gradient_kernel_is_the_adjoint():
 
 
 def test_worthwhile_only_where_it_was_measured_faster():
-    assert not winograd.worthwhile(3, 64, 10**7)  # conv1_1: never
-    assert not winograd.worthwhile(512, 512, 16 * 21)  # conv5_1 at 256 px: too small
-    assert winograd.worthwhile(512, 512, 48 * 64)  # conv4_x at 512 px
-    assert winograd.worthwhile(256, 256, 96 * 128)
+    assert not winograd.worthwhile(64, 64, 10**7)  # conv1_2: the transforms cost more
+    assert not winograd.worthwhile(128, 128, 10**6)  # conv2_2
+    assert winograd.worthwhile(256, 256, 96 * 128)  # conv3_x at 512 px
+    assert winograd.worthwhile(512, 512, 12 * 16)  # conv4_x at 128 px
+    assert not winograd.worthwhile(512, 512, 6 * 8)  # conv5_1 at 128 px: too small
 
 
-def test_the_winograd_extractor_matches_the_direct_one():
+def test_the_extractor_matches_the_direct_one(ours):
     direct, fast = load_extractor(), load_extractor(winograd=True)
-    assert fast is not direct and fast is load_extractor(winograd=True)
+    methods = fast._methods(torch.rand(1, 3, 192, 256), LAYERS.index("conv5_1"))
+    assert methods[:5] == ["channels_last"] * 5  # conv1_1 .. conv3_1: direct, no NCHW
+    assert set(methods[5:]) == {"winograd"}  # conv3_2 .. conv5_1 (12x16 positions)
     layers = ["conv1_1", "conv3_1", "conv4_2", "conv5_1"]
-    generator = torch.Generator().manual_seed(2)
-    image = torch.rand(1, 3, 384, 512, generator=generator)  # big enough to use NNPACK
+    image = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(2))
     grads, features = [], []
     for extractor in (direct, fast):
         x = image.clone().requires_grad_(True)
@@ -73,20 +129,8 @@ def test_the_winograd_extractor_matches_the_direct_one():
         features.append(out)
     for layer in layers:
         assert _relative(features[1][layer].detach(), features[0][layer].detach().double()) < 1e-4
-    assert _relative(grads[1], grads[0].double()) < 5e-3
-
-
-def test_a_direct_layer_before_a_winograd_one_keeps_its_layout():
-    fast = load_extractor(winograd=True)
-    methods = fast._methods(torch.rand(1, 3, 384, 512), LAYERS.index("conv5_1"))
-    assert methods[:4] == ["nchw", "winograd", "winograd", "winograd"]  # conv1_1 .. conv2_2
-    assert methods[-1] == "channels_last"  # conv5_1 at 24x32: too small to gain
-    out = fast(torch.rand(1, 3, 384, 512), ["conv1_1", "conv5_1"])
-    assert out["conv1_1"].is_contiguous()
-    assert out["conv5_1"].is_contiguous(memory_format=torch.channels_last)
-    small = fast._methods(torch.rand(1, 3, 64, 64), LAYERS.index("conv5_1"))
-    assert set(small) == {"channels_last"}
-    assert set(load_extractor()._methods(torch.rand(1, 3, 384, 512), 3)) == {"channels_last"}
+        assert features[1][layer].is_contiguous(memory_format=torch.channels_last)
+    assert _relative(grads[1], grads[0].double()) < 1e-3
 
 
 def test_bf16_autocast_and_gpus_use_the_direct_convolutions():
