@@ -17,9 +17,10 @@ than its input, they are kept instead, and pass 2 does not recompute them.
 The gradient is autograd's to the bit where each response feeds one loss (rounding
 aside where several gradients meet at a layer: their order).
 
-It serves the network in bfloat16 or in float32 by direct convolutions on the CPU, with
-numba and max pools (the bits are of responses in the channels-last layout, which those
-paths run); elsewhere (Winograd's convolutions, a GPU) the tiles run their forward again.
+It serves the network in bfloat16 or in float32 on the CPU, by direct convolutions or
+painterly's own Winograd's, with numba and max pools (the bits are of responses in the
+channels-last layout, which those paths run); elsewhere (NNPACK's Winograd convolutions,
+NCHW; a GPU) the tiles run their forward again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import bitmasks
+from . import bitmasks, nnpack
 from .layers import LAYERS, layer_channels
 from .tiles import stride
 from .vgg import VGG19Features
@@ -48,9 +49,10 @@ def replays(pooling: str, dtype: torch.dtype | None, device: torch.device,
             winograd: bool = False) -> bool:
     """Whether a tiled evaluation with ``pooling`` and the network in ``dtype`` (None:
     float32; ``winograd``: by Winograd's convolutions) on ``device`` can take its second
-    pass from kept bits."""
+    pass from kept bits: not by NNPACK's (NCHW)."""
     return (bitmasks.available() and (dtype or torch.float32) in bitmasks.DTYPES
-            and device.type == "cpu" and pooling == "max" and not winograd)
+            and device.type == "cpu" and pooling == "max"
+            and not (winograd and nnpack.preferred()))
 
 
 def record_bytes(read: Iterable[str], deepest: str, start: str = LAYERS[0],
@@ -139,6 +141,8 @@ class Record:
     responses: dict[str, torch.Tensor] = field(default_factory=dict)
     #: Each layer's input shape (1, C, H, W), for its input gradient.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: How each layer convolved (VGG19Features.methods): its gradient goes back the same way.
+    methods: list[str] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
@@ -172,11 +176,12 @@ def forward(extractor: VGG19Features, crop: torch.Tensor, read: frozenset[str], 
     pooled = None
     with torch.no_grad(), _autocast(dtype):
         x = extractor.preprocess(crop) if start == LAYERS[0] else crop
+        record.methods = extractor.methods(x, LAYERS.index(deepest), LAYERS.index(start))
         for index, layer in enumerate(layers):
             if _kept_input(layers, index, read, pools):
                 record.inputs[layer] = x
             record.shapes[layer] = tuple(x.shape)
-            x = extractor.respond(layer, x)
+            x = extractor.respond(layer, x, record.methods[index])
             if layer in read:
                 out[layer] = x
             if _kept_response(layers, index, read, pools):
@@ -214,7 +219,7 @@ def recompute(extractor: VGG19Features, crop: torch.Tensor, record: Record,
                 else:
                     x = record.inputs.get(layer)
                     x = out[layers[index - 1]] if x is None else x
-                out[layer] = extractor.respond(layer, x)
+                out[layer] = extractor.respond(layer, x, record.methods[index])
             bits = record.relus if _pooled(layers, index, record.pools) else record.masks
             bits[layer] = bitmasks.relu_mask(out[layer])
     return out
@@ -243,20 +248,30 @@ def backward(extractor: VGG19Features, record: Record, slopes: dict[str, torch.T
                 gradient = bitmasks.masked(gradient, record.masks[layer], record.dtype)
         if gradient is None:  # nothing reaches below this layer yet
             continue
-        weight = extractor.convs[layer].weight.to(record.dtype)
-        # The input is read for its shape and layout only: channels-last, as the
-        # gradient is, or the gradient would be copied to NCHW first.
-        shape_only = torch.empty(record.shapes[layer], dtype=record.dtype,
-                                 memory_format=torch.channels_last)
-        gradient = torch.ops.aten.convolution_backward(
-            gradient, shape_only, weight, None,
-            [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])[0]
+        gradient = _input_gradient(extractor, record, layer, gradient,
+                                   record.methods[index] == "winograd")
     shape = record.shapes[layers[0]]
     if gradient is None:
         return torch.zeros(shape, dtype=crop_dtype)
     if record.start != LAYERS[0]:
         return gradient.to(crop_dtype)
     return extractor.preprocess_gradient(gradient.float()).to(crop_dtype)
+
+
+def _input_gradient(extractor: VGG19Features, record: Record, layer: str,
+                    gradient: torch.Tensor, winograd: bool) -> torch.Tensor:
+    """The gradient at ``layer``'s input from ``gradient`` at its convolution's output,
+    as autograd takes it back through the way the layer convolved."""
+    if winograd:
+        return extractor.input_gradient(layer, gradient)
+    weight = extractor.convs[layer].weight.to(record.dtype)
+    # The input is read for its shape and layout only: channels-last, as the gradient
+    # is, or the gradient would be copied to NCHW first.
+    shape_only = torch.empty(record.shapes[layer], dtype=record.dtype,
+                             memory_format=torch.channels_last)
+    return torch.ops.aten.convolution_backward(
+        gradient, shape_only, weight, None,
+        [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, False, False])[0]
 
 
 def pooled_shape(record: Record) -> tuple[int, ...]:

@@ -76,7 +76,7 @@ class VGG19Features(nn.Module):
         return (self.winograd and x.device.type == "cpu" and x.dtype == torch.float32
                 and not torch.is_autocast_enabled("cpu"))
 
-    def _methods(self, x: torch.Tensor, deepest: int, first: int = 0) -> list[str]:
+    def methods(self, x: torch.Tensor, deepest: int, first: int = 0) -> list[str]:
         """How each layer from ``first`` (whose input ``x`` is) up to ``deepest``
         convolves its input: by Winograd's method where it is faster, NNPACK's ("nnpack",
         NCHW) or painterly's ("winograd", channels-last), else directly, in "nchw" where
@@ -102,20 +102,30 @@ class VGG19Features(nn.Module):
         return methods
 
     def _conv(self, layer: str, x: torch.Tensor, method: str) -> torch.Tensor:
-        """One layer's convolution by ``method`` (:meth:`_methods`)."""
+        """One layer's convolution by ``method`` (:meth:`methods`)."""
         conv = self.convs[layer]
         if method == "channels_last":  # about 1.3x faster than NCHW on oneDNN
             return conv(x.contiguous(memory_format=torch.channels_last))
-        transformed = method == "winograd"
-        kernels = self._winograd_kernels.get((layer, transformed))
-        if kernels is None:  # made on first use, on the device the module is on by then
-            kernels = _kernels(conv.weight, transformed)
-            self._winograd_kernels[layer, transformed] = kernels
+        kernels = self._kernels(layer, transformed=method == "winograd")
         if method == "nchw":
             return F.conv2d(x.contiguous(), kernels[0], conv.bias, padding=1)
         if method == "nnpack":
             return nnpack.conv3x3(x, *kernels, conv.bias)
         return winograd.conv3x3(x, *kernels, conv.bias)
+
+    def _kernels(self, layer: str, transformed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        kernels = self._winograd_kernels.get((layer, transformed))
+        if kernels is None:  # made on first use, on the device the module is on by then
+            kernels = _kernels(self.convs[layer].weight, transformed)
+            self._winograd_kernels[layer, transformed] = kernels
+        return kernels
+
+    def input_gradient(self, layer: str, gradient: torch.Tensor) -> torch.Tensor:
+        """The gradient at ``layer``'s input from ``gradient`` at its convolution's
+        output, by painterly's Winograd's method: what autograd computes for a layer
+        convolved by it ("winograd"), for a second pass that replays it
+        (:mod:`painterly.replay`)."""
+        return winograd.input_gradient(gradient, self._kernels(layer, transformed=True)[1])
 
     def preprocess(self, image: torch.Tensor) -> torch.Tensor:
         """(1, 3, H, W) RGB in [0, 1] -> the input the weights were trained on."""
@@ -125,7 +135,7 @@ class VGG19Features(nn.Module):
     def respond(self, layer: str, x: torch.Tensor, method: str = "channels_last"
                 ) -> torch.Tensor:
         """A layer's responses, after its ReLU, to its input ``x``, convolved by
-        ``method`` (:meth:`_methods`; bfloat16 autocast always runs "channels_last")."""
+        ``method`` (:meth:`methods`; bfloat16 autocast always runs "channels_last")."""
         # In place is safe: conv's backward needs its input, not its output.
         return F.relu_(self._conv(layer, x, method))
 
@@ -147,7 +157,7 @@ class VGG19Features(nn.Module):
         if not wanted:
             return {}
         deepest = max(LAYERS.index(layer) for layer in wanted)
-        methods = self._methods(image, deepest, first)
+        methods = self.methods(image, deepest, first)
         x = self.preprocess(image) if first == 0 else image
         out: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):

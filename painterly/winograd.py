@@ -79,7 +79,7 @@ class _Conv3x3(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
-        return _convolve(grad, ctx.backward_kernel, None), None, None, None
+        return input_gradient(grad, ctx.backward_kernel), None, None, None
 
 
 def conv3x3(x: torch.Tensor, kernel: torch.Tensor, backward_kernel: torch.Tensor,
@@ -89,6 +89,12 @@ def conv3x3(x: torch.Tensor, kernel: torch.Tensor, backward_kernel: torch.Tensor
     ``transformed(gradient_kernel(weight))``, made once by the caller. Differentiable in
     ``x`` only."""
     return _Conv3x3.apply(x, kernel, backward_kernel, bias)
+
+
+def input_gradient(gradient: torch.Tensor, backward_kernel: torch.Tensor) -> torch.Tensor:
+    """The gradient at a :func:`conv3x3`'s input from ``gradient`` at its output (what
+    autograd computes), channels-last; ``backward_kernel`` as :func:`conv3x3` takes it."""
+    return _convolve(gradient, backward_kernel, None)
 
 
 def _convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

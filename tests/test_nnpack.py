@@ -73,12 +73,12 @@ def test_the_nnpack_extractor_matches_the_direct_one(nnpack_preferred):
 
 def test_a_direct_layer_before_an_nnpack_one_keeps_its_layout(nnpack_preferred):
     fast = load_extractor(winograd=True)
-    methods = fast._methods(torch.rand(1, 3, 384, 512), LAYERS.index("conv5_1"))
+    methods = fast.methods(torch.rand(1, 3, 384, 512), LAYERS.index("conv5_1"))
     assert methods[:4] == ["nchw", "nnpack", "nnpack", "nnpack"]  # conv1_1 .. conv2_2
     assert methods[-1] == "channels_last"  # conv5_1 at 24x32: too small to gain
     out = fast(torch.rand(1, 3, 384, 512), ["conv1_1", "conv5_1"])
     assert out["conv1_1"].is_contiguous()
     assert out["conv5_1"].is_contiguous(memory_format=torch.channels_last)
-    small = fast._methods(torch.rand(1, 3, 64, 64), LAYERS.index("conv5_1"))
+    small = fast.methods(torch.rand(1, 3, 64, 64), LAYERS.index("conv5_1"))
     assert set(small) == {"channels_last"}
-    assert set(load_extractor()._methods(torch.rand(1, 3, 384, 512), 3)) == {"channels_last"}
+    assert set(load_extractor().methods(torch.rand(1, 3, 384, 512), 3)) == {"channels_last"}

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly import TransferSettings, bitmasks, replay, stylize, tiling_plan
+from painterly import TransferSettings, bitmasks, nnpack, replay, stylize, tiling_plan
 from painterly.layers import LAYERS
 from painterly.objective import build_objective
 from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, tile_grid
@@ -21,13 +21,18 @@ from painterly.vgg import load_extractor
 pytestmark = pytest.mark.skipif(not bitmasks.available(), reason="numba is not installed")
 
 BF16 = torch.bfloat16
-#: The network's arithmetics replay serves: bfloat16 by autocast, float32 as it is.
-DTYPES = pytest.mark.parametrize("dtype", [BF16, torch.float32], ids=["bf16", "fp32"])
 
 
 @pytest.fixture(scope="module")
 def extractor():
     return load_extractor(None, "max", "cpu")
+
+
+@pytest.fixture
+def winograd_extractor(monkeypatch):
+    """The extractor by painterly's own Winograd's convolutions (as on a CPU with AVX-512)."""
+    monkeypatch.setattr(nnpack, "preferred", lambda: False)
+    return load_extractor(None, "max", "cpu", winograd=True)
 
 
 def _slopes(responses: dict[str, torch.Tensor], seed: int,
@@ -53,9 +58,12 @@ def _slopes(responses: dict[str, torch.Tensor], seed: int,
     # ones kept (conv4_2's input, conv4_1's response, is not kept twice).
     (("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv4_2", "conv5_1"), LAYERS[0], "conv5_1",
      False, (64, 80), {"conv2_1", "conv3_1"}, {"conv4_1", "conv4_2", "conv5_1"})])
-@DTYPES
-def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest, pools,
-                                                 size, inputs, kept, dtype):
+@pytest.mark.parametrize(("dtype", "winograd"), [(BF16, False), (torch.float32, False),
+                                               (torch.float32, True)],
+                         ids=["bf16", "fp32", "fp32 winograd"])
+def test_the_gradient_from_a_record_is_autograds(request, read, start, deepest, pools,
+                                                 size, inputs, kept, dtype, winograd):
+    extractor = request.getfixturevalue("winograd_extractor" if winograd else "extractor")
     channels = 3 if start == LAYERS[0] else 256
     generator = torch.Generator().manual_seed(0)
     crop = torch.rand(1, channels, *size, generator=generator)
@@ -93,6 +101,8 @@ def test_the_gradient_from_a_record_is_autograds(extractor, read, start, deepest
     assert gradient.dtype == crop.dtype and gradient.shape == crop.shape
     # The same arithmetic, to the bit (two gradients meeting at a layer add either way).
     assert torch.equal(gradient, leaf.grad)
+    if winograd and LAYERS.index(deepest) >= LAYERS.index("conv3_2"):
+        assert "winograd" in record.methods  # (its own convolutions ran there)
 
 
 SPLITS = pytest.mark.parametrize("split", list(Split), ids=lambda split: f"deep {split.value}")

@@ -134,11 +134,13 @@ def test_a_tiled_run_replays_its_second_pass_where_its_records_fit(monkeypatch):
 
 @pytest.mark.parametrize(("pooling", "dtype", "device", "winograd", "replays"), [
     ("max", torch.bfloat16, "cpu", False, True), ("avg", torch.bfloat16, "cpu", False, False),
-    ("max", None, "cpu", False, True), ("max", None, "cpu", True, False),
+    ("max", None, "cpu", False, True), ("max", None, "cpu", "ours", True),
+    ("max", None, "cpu", "NNPACK's", False),
     ("max", torch.float16, "cpu", False, False), ("max", torch.bfloat16, "cuda", False, False)])
-def test_max_pools_on_the_cpu_by_direct_convolutions_replay(pooling, dtype, device, winograd,
-                                                            replays):
-    assert tiling_plan.replays(pooling, dtype, torch.device(device), winograd) is (
+def test_max_pools_on_the_cpu_by_channels_last_convolutions_replay(monkeypatch, pooling, dtype,
+                                                                   device, winograd, replays):
+    monkeypatch.setattr(nnpack, "preferred", lambda: winograd == "NNPACK's")
+    assert tiling_plan.replays(pooling, dtype, torch.device(device), bool(winograd)) is (
         replays and matching.available())
 
 

@@ -115,7 +115,7 @@ def test_worthwhile_only_where_it_was_measured_faster():
 
 def test_the_extractor_matches_the_direct_one(ours):
     direct, fast = load_extractor(), load_extractor(winograd=True)
-    methods = fast._methods(torch.rand(1, 3, 192, 256), LAYERS.index("conv5_1"))
+    methods = fast.methods(torch.rand(1, 3, 192, 256), LAYERS.index("conv5_1"))
     assert methods[:5] == ["channels_last"] * 5  # conv1_1 .. conv3_1: direct, no NCHW
     assert set(methods[5:]) == {"winograd"}  # conv3_2 .. conv5_1 (12x16 positions)
     layers = ["conv1_1", "conv3_1", "conv4_2", "conv5_1"]
