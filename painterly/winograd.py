@@ -1,7 +1,7 @@
 """3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3), in PyTorch's own
 operations, with their input gradient: on CPUs with AVX-512, whose direct fp32
-convolutions (oneDNN's) already run near the cores' peak, VGG19's deep layers about twice
-as fast (benchmarks/README.md, session 35).
+convolutions (oneDNN's) already run near the cores' peak, VGG19's layers from 128
+channels up 1.5-2.3x as fast forward and back (benchmarks/README.md, session 35).
 
 Each 4x4 block of the output is a 6x6 block of the input transformed (``B^T d B``),
 multiplied channel by channel with the kernel's transform (``G g G^T``) and transformed
@@ -43,18 +43,20 @@ _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 /
 #: in fp32 keep the transforms' temporaries a few such bands, at any picture size.
 BAND_VALUES = 4 * 2**20
 
-#: The fewest input channels where it beats oneDNN's direct convolutions on AVX-512:
-#: 256 -> 256 channels 1.3-1.7x, 512 -> 512 1.7-2.2x; 128 -> 256 within 10%, 128 -> 128
-#: 0.55x, 64 -> 64 0.2x (a 2-core Xeon, session 35).
-_MIN_IN_CHANNELS = 256
-#: ... and the fewest output positions (H * W).
-_MIN_POSITIONS = 64
+#: Input channels -> the fewest output positions (H * W) where a layer's forward pass and
+#: input gradient beat oneDNN's direct ones on AVX-512 (a 2-core Xeon, session 35,
+#: benchmarks/results/speed_convolutions_*_xeon_emr_s35.md): 512 -> 512 channels at 64x48
+#: 2.3x, at 32x24 2.1x, at 16x12 1.1x; 256 -> 256 at 128x96 1.9x, at 32x24 1.4x; 128 ->
+#: 256 at 128x96 1.6x, at 32x24 1.06x; 128 -> 128 at 256x192 1.45x, at 128x96 1.01x.
+#: Fewer channels (64) never: their transforms cost more than the products save.
+_MIN_POSITIONS = {512: 768, 256: 768, 128: 64 * 48}
 
 
 def worthwhile(in_channels: int, out_channels: int, positions: int) -> bool:
     """Whether a 3x3 convolution of these channels over ``positions`` output pixels is
     faster by this Winograd's method than by the direct one."""
-    return in_channels >= _MIN_IN_CHANNELS and positions >= _MIN_POSITIONS
+    least = _MIN_POSITIONS.get(in_channels)
+    return least is not None and positions >= least
 
 
 def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:

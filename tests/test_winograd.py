@@ -107,17 +107,20 @@ def test_the_gradient_kernel_is_the_adjoint():
 
 def test_worthwhile_only_where_it_was_measured_faster():
     assert not winograd.worthwhile(64, 64, 10**7)  # conv1_2: the transforms cost more
-    assert not winograd.worthwhile(128, 128, 10**6)  # conv2_2
-    assert winograd.worthwhile(256, 256, 96 * 128)  # conv3_x at 512 px
-    assert winograd.worthwhile(512, 512, 12 * 16)  # conv4_x at 128 px
-    assert not winograd.worthwhile(512, 512, 6 * 8)  # conv5_1 at 128 px: too small
+    assert not winograd.worthwhile(64, 128, 10**7)  # conv2_1
+    assert winograd.worthwhile(128, 128, 192 * 256)  # conv2_2 at 512 px
+    assert not winograd.worthwhile(128, 256, 24 * 32)  # conv3_1 at 128 px: a tie
+    assert winograd.worthwhile(256, 256, 24 * 32)  # conv3_x at 128 px
+    assert winograd.worthwhile(512, 512, 24 * 32)  # conv5_1 at 512 px
+    assert not winograd.worthwhile(512, 512, 12 * 16)  # conv4_x at 128 px: a tie
 
 
 def test_the_extractor_matches_the_direct_one(ours):
     direct, fast = load_extractor(), load_extractor(winograd=True)
     methods = fast.methods(torch.rand(1, 3, 192, 256), LAYERS.index("conv5_1"))
-    assert methods[:5] == ["channels_last"] * 5  # conv1_1 .. conv3_1: direct, no NCHW
-    assert set(methods[5:]) == {"winograd"}  # conv3_2 .. conv5_1 (12x16 positions)
+    assert methods[:3] == ["channels_last"] * 3  # conv1_1 .. conv2_1: direct, no NCHW
+    assert set(methods[3:-1]) == {"winograd"}  # conv2_2 (96x128) .. conv4_4 (24x32)
+    assert methods[-1] == "channels_last"  # conv5_1 at 12x16: too small
     layers = ["conv1_1", "conv3_1", "conv4_2", "conv5_1"]
     image = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(2))
     grads, features = [], []
