@@ -41,7 +41,7 @@ from .tiles import (
     stage_tile,
     stride,
 )
-from .winograd import BAND_VALUES
+from .winograd import BAND_VALUES, kernel_bytes
 
 GB = 1024**3
 #: The process with torch and the network loaded, and its inputs.
@@ -80,8 +80,9 @@ AUTO_MIN_TILE = 256
 #: (session 6).
 WINOGRAD_BYTES_PER_PIXEL = 0.98 * GB / 1e6
 #: painterly's own Winograd's convolutions (on CPUs with AVX-512) hold a few bands of
-#: transformed values at once, at most ~6 of BAND_VALUES fp32 values, at any size.
-OWN_WINOGRAD_BYTES = 6 * 4 * BAND_VALUES
+#: transformed values at once, at most ~6 of BAND_VALUES fp32 values, at any size, beside
+#: their transformed kernels (painterly.winograd.kernel_bytes).
+OWN_WINOGRAD_BAND_BYTES = 6 * 4 * BAND_VALUES
 #: NNPACK's per pixel a tile's crop holds: 4096 px in 8 GB (session 24) held ~0.4 GB a
 #: megapixel more on its crops than the untiled constants say, split (1056 x 1088 px:
 #: 3.8 GB a megapixel against 3.37 with swd's distances) and unsplit (848 x 992 px).
@@ -145,7 +146,8 @@ def estimate_bytes(
     ``keep``: whether a run with tiled stages keeps the memory it frees; ``replay``:
     whether its final stage's tiles replay their second pass (the records aside)."""
     network = stage_pixels if network_pixels is None else network_pixels
-    own = OWN_WINOGRAD_BYTES * (winograd and not nnpack.preferred())
+    own = ((OWN_WINOGRAD_BAND_BYTES + kernel_bytes(deepest))
+           * (winograd and not nnpack.preferred()))
     winograd = winograd and nnpack.preferred()  # from here: NNPACK's workspace
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(own + max(_tiled_run_peaks(stage_pixels, network, deepest, dtype,

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from . import matching
+from .layers import LAYERS, layer_channels
 from .matching import _compiled
 from .sliced import by_rows
 
@@ -57,6 +58,15 @@ def worthwhile(in_channels: int, out_channels: int, positions: int) -> bool:
     faster by this Winograd's method than by the direct one."""
     least = _MIN_POSITIONS.get(in_channels)
     return least is not None and positions >= least
+
+
+def kernel_bytes(deepest: str) -> int:
+    """The bytes of the transformed kernels, forward and gradient, that VGG19's layers up
+    to ``deepest`` hold where they may run by this method (fp32): 410 MB to conv5_1."""
+    layers = LAYERS[: LAYERS.index(deepest) + 1]
+    return sum(2 * 36 * 4 * channels * layer_channels(layer)
+               for layer, channels in zip(layers[1:], (layer_channels(x) for x in layers))
+               if channels in _MIN_POSITIONS)
 
 
 def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from painterly.errors import MemoryRefused, SettingsError
 from painterly.memory import (
     DEEP_BYTES_PER_PIXEL,
     GB,
-    OWN_WINOGRAD_BYTES,
+    OWN_WINOGRAD_BAND_BYTES,
     _activation_bytes_per_pixel,
     _activations_per_pixel,
     estimate_bytes,
@@ -21,6 +21,7 @@ from painterly.memory import (
     stage_tiles,
 )
 from painterly.tiles import AFTER_CUT, CUT, DEEP_TILE_FACTOR, Split, crop_side
+from painterly.winograd import kernel_bytes
 
 CPU = torch.device("cpu")
 PHOTO = (1024, 768)
@@ -80,6 +81,14 @@ def test_winograd_estimate_counts_nnpack_workspace(nnpack_preferred, size, measu
     assert needed > memory_needed(settings, PHOTO, [(1024, 640)], None) / GB
 
 
+def test_the_transformed_kernels_count_their_bytes():
+    # By hand: conv2_2 128 x 128, conv3_1 128 x 256, conv3_2-4 256 x 256, conv4_1 256 x 512,
+    # conv4_2-4 and conv5_1 512 x 512; 36 values a pair, forward and gradient, 4 bytes.
+    pairs = 128 * 128 + 128 * 256 + 3 * 256 * 256 + 256 * 512 + 4 * 512 * 512
+    assert kernel_bytes("conv5_1") == 2 * 36 * 4 * pairs
+    assert kernel_bytes("conv2_1") == 0 and kernel_bytes("conv2_2") == 2 * 36 * 4 * 128 * 128
+
+
 def test_our_winograd_holds_the_same_few_bands_at_any_size(monkeypatch):
     # NNPACK's workspace grows with the picture (the tests above); ours is a few bands.
     monkeypatch.setattr(nnpack, "preferred", lambda: False)
@@ -87,7 +96,7 @@ def test_our_winograd_holds_the_same_few_bands_at_any_size(monkeypatch):
         settings = TransferSettings(size=size, precision="winograd")
         extra = (memory_needed(settings, PHOTO, [PHOTO], None, winograd=True)
                  - memory_needed(settings, PHOTO, [PHOTO], None))
-        assert extra == pytest.approx(OWN_WINOGRAD_BYTES, abs=1)
+        assert extra == pytest.approx(OWN_WINOGRAD_BAND_BYTES + kernel_bytes("conv5_1"), abs=1)
 
 
 def test_too_much_for_the_whole_picture_is_painted_on_tiles():
