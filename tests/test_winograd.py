@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from convolutions import errors, extractors_compared
 
 from painterly import matching, nnpack, winograd
 from painterly.layers import LAYERS
-from painterly.objective import extract
 from painterly.vgg import load_extractor
 
 
@@ -29,10 +29,6 @@ def transforms(request, monkeypatch):
         pytest.skip("numba is not installed")
 
 
-def _relative(value: torch.Tensor, reference: torch.Tensor) -> float:
-    return float((value.detach().double() - reference).norm() / reference.norm())
-
-
 def _conv(weight: torch.Tensor):
     kernels = (winograd.transformed(weight),
                winograd.transformed(winograd.gradient_kernel(weight)))
@@ -45,23 +41,13 @@ def _conv(weight: torch.Tensor):
                                                       (4, 6, 2, 3)])
 @pytest.mark.usefixtures("transforms")
 def test_forward_and_input_gradient_match_float64(c_in, c_out, h, w):
-    generator = torch.Generator().manual_seed(c_in)
-    x = torch.randn(1, c_in, h, w, generator=generator)
-    weight = torch.randn(c_out, c_in, 3, 3, generator=generator) / (3 * c_in**0.5)
-    bias = torch.randn(c_out, generator=generator)
-    upstream = torch.randn(1, c_out, h, w, generator=generator)
+    def convolve(x, weight, bias):
+        out = _conv(weight)(x, bias)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        return out
 
-    x64 = x.double().requires_grad_(True)
-    reference = F.conv2d(x64, weight.double(), bias.double(), padding=1)
-    (reference_grad,) = torch.autograd.grad(reference, x64, upstream.double())
-
-    x32 = x.clone().requires_grad_(True)
-    ours = _conv(weight)(x32, bias)
-    (grad,) = torch.autograd.grad(ours, x32, upstream)
-    assert ours.shape == reference.shape and grad.shape == x.shape
-    assert ours.is_contiguous(memory_format=torch.channels_last)
-    assert _relative(ours, reference.detach()) < 1e-5
-    assert _relative(grad, reference_grad) < 1e-5
+    output, gradient = errors(convolve, c_in, c_out, h, w)
+    assert output < 1e-5 and gradient < 1e-5
 
 
 @pytest.mark.usefixtures("transforms")
@@ -116,24 +102,17 @@ def test_worthwhile_only_where_it_was_measured_faster():
 
 
 def test_the_extractor_matches_the_direct_one(ours):
-    direct, fast = load_extractor(), load_extractor(winograd=True)
+    fast = load_extractor(winograd=True)
     methods = fast.methods(torch.rand(1, 3, 192, 256), LAYERS.index("conv5_1"))
     assert methods[:3] == ["channels_last"] * 3  # conv1_1 .. conv2_1: direct, no NCHW
     assert set(methods[3:-1]) == {"winograd"}  # conv2_2 (96x128) .. conv4_4 (24x32)
     assert methods[-1] == "channels_last"  # conv5_1 at 12x16: too small
-    layers = ["conv1_1", "conv3_1", "conv4_2", "conv5_1"]
     image = torch.rand(1, 3, 192, 256, generator=torch.Generator().manual_seed(2))
-    grads, features = [], []
-    for extractor in (direct, fast):
-        x = image.clone().requires_grad_(True)
-        out = extract(extractor, x, layers, None)
-        sum(o.pow(2).mean() for o in out.values()).backward()
-        grads.append(x.grad)
-        features.append(out)
-    for layer in layers:
-        assert _relative(features[1][layer].detach(), features[0][layer].detach().double()) < 1e-4
-        assert features[1][layer].is_contiguous(memory_format=torch.channels_last)
-    assert _relative(grads[1], grads[0].double()) < 1e-3
+    features, responses, gradient = extractors_compared(image, ["conv1_1", "conv3_1",
+                                                                "conv4_2", "conv5_1"])
+    assert max(responses.values()) < 1e-4 and gradient < 1e-3
+    assert all(value.is_contiguous(memory_format=torch.channels_last)
+               for value in features.values())
 
 
 def test_bf16_autocast_and_gpus_use_the_direct_convolutions():
