@@ -1,5 +1,5 @@
-"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3), in PyTorch's own
-operations, with their input gradient: on CPUs with AVX-512, whose direct fp32
+"""3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3), of painterly's own, with
+their input gradient: on CPUs with AVX-512, whose direct fp32
 convolutions (oneDNN's) already run near the cores' peak, VGG19's layers from 128
 channels up 1.5-2.3x as fast forward and back (benchmarks/README.md, session 35).
 
@@ -34,8 +34,8 @@ from .layers import LAYERS, layer_channels
 from .matching import _compiled
 from .sliced import by_rows
 
-# Lavin and Gray's F(4x4, 3x3), points 0, +-1, +-2 and infinity; _G's fractions are exact
-# in float64, where the kernel transforms are made.
+# Lavin and Gray's F(4x4, 3x3), points 0, +-1, +-2 and infinity; the kernels' transforms
+# are made in float64, so that only their final rounding to fp32 remains.
 _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
                   dtype=torch.float64)
@@ -79,7 +79,7 @@ def transformed(weight: torch.Tensor) -> torch.Tensor:
     """A kernel (out, in, 3, 3) as :func:`conv3x3` takes it: ``G g G^T`` for each channel
     pair, (36, in, out), made in float64 and returned in ``weight``'s dtype."""
     out_channels, in_channels = weight.shape[:2]
-    # One matrix product, (G kron G) times every pair's 9 values: 0.18 s -> ~0.02 s for a
+    # One matrix product, (G kron G) times every pair's 9 values: 0.18 s -> ~0.05 s for a
     # 512 x 512 kernel, against G g G^T as 262144 products of 3x3 matrices.
     pairs = weight.detach().double().reshape(out_channels * in_channels, 9)
     u = (_G_KRON_G @ pairs.T).view(36, out_channels, in_channels).transpose(1, 2)
