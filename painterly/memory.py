@@ -146,17 +146,16 @@ def estimate_bytes(
     ``keep``: whether a run with tiled stages keeps the memory it frees; ``replay``:
     whether its final stage's tiles replay their second pass (the records aside)."""
     network = stage_pixels if network_pixels is None else network_pixels
-    own = ((OWN_WINOGRAD_BAND_BYTES + kernel_bytes(deepest))
-           * (winograd and not nnpack.preferred()))
-    winograd = winograd and nnpack.preferred()  # from here: NNPACK's workspace
+    by_nnpack = winograd and nnpack.preferred()
+    own = (OWN_WINOGRAD_BAND_BYTES + kernel_bytes(deepest)) * (winograd and not by_nnpack)
     if any(seen < pixels for pixels, seen in zip(stage_pixels, network)):
         return int(own + max(_tiled_run_peaks(stage_pixels, network, deepest, dtype,
-                                              optimizer, winograd, lbfgs_pairs,
+                                              optimizer, by_nnpack, lbfgs_pairs,
                                               seen_bytes_per_pixel, split, keep, replay)))
     # Without tiles the stages add up: memory a stage frees stays with the process (the
     # command line keeps it, for speed).
     activations = _activation_bytes_per_pixel(deepest, dtype) * sum(network)
-    per_seen = WINOGRAD_BYTES_PER_PIXEL * winograd + seen_bytes_per_pixel
+    per_seen = WINOGRAD_BYTES_PER_PIXEL * by_nnpack + seen_bytes_per_pixel
     optimizer_bytes = OPTIMIZER_BYTES_PER_PIXEL[optimizer] * stage_pixels[-1]
     return int(BASE_BYTES + own + activations + per_seen * max(network) + optimizer_bytes)
 
@@ -169,7 +168,7 @@ def _activation_bytes_per_pixel(deepest: str, dtype: torch.dtype | None) -> floa
 
 def _tiled_run_peaks(
     stage_pixels: Sequence[int], network: Sequence[int], deepest: str,
-    dtype: torch.dtype | None, optimizer: str, winograd: bool, lbfgs_pairs: int,
+    dtype: torch.dtype | None, optimizer: str, by_nnpack: bool, lbfgs_pairs: int,
     seen_bytes_per_pixel: float, split: Split = Split.NONE, keep: bool = False,
     replay: bool = False,
 ) -> list[float]:
@@ -180,7 +179,8 @@ def _tiled_run_peaks(
     stage's tiles reach CUT, and its deep part runs whole beside them (counted as if at
     once: the last tile's graph is kept while it runs), or on tiles of its own, after
     them, with the map. Where the final stage's tiles replay (``replay``), none keeps a
-    graph: a whole deep part runs between the tiles, not beside one."""
+    graph: a whole deep part runs between the tiles, not beside one. ``by_nnpack``: the
+    convolutions are NNPACK's, whose workspace grows with what the network sees."""
     peaks = []
     last = len(stage_pixels) - 1
     for index, (pixels, seen) in enumerate(zip(stage_pixels, network)):
@@ -190,7 +190,7 @@ def _tiled_run_peaks(
                                                 dtype)
                     + seen_bytes_per_pixel
                     + (WINOGRAD_TILE_BYTES_PER_PIXEL if tiled else WINOGRAD_BYTES_PER_PIXEL)
-                    * winograd)
+                    * by_nnpack)
         deep = {Split.NONE: 0.0,
                 Split.WHOLE: DEEP_BYTES_PER_PIXEL[dtype] * pixels,
                 Split.TILED: 2 * MAP_VALUES_PER_PIXEL * _itemsize(dtype) * pixels}[split_here]

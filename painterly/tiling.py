@@ -32,12 +32,12 @@ deep part does not fit (8192 px), it is itself a tiled objective from AFTER_CUT'
 on that map (``start``), on tiles DEEP_TILE_FACTOR times the side: its margins are the
 deep layers' reach only (48 px), and its two passes run a 64th of the pixels.
 
-*Replayed* (``replay``: the network in bfloat16 or float32 by direct convolutions on the
-CPU, where the records fit), pass 1 keeps of each tile what its gradient needs
-(:mod:`painterly.replay`: the ReLUs' and pools' decisions as bits, the inputs of the
-layers the losses read), and pass 2 recomputes only those layers and takes the slopes
-back by hand: no tile's forward runs twice (at 4096 px an iteration 0.86x). What one tile
-contributes, run or replayed, is :mod:`painterly.tile_terms`'s.
+*Replayed* (``replay``: the network in bfloat16 or float32 on the CPU, by any
+convolutions but NNPACK's, where the records fit), pass 1 keeps of each tile what its
+gradient needs (:mod:`painterly.replay`: the ReLUs' and pools' decisions as bits, the
+inputs of the layers the losses read), and pass 2 recomputes only those layers and takes
+the slopes back by hand: no tile's forward runs twice (at 4096 px an iteration 0.86x).
+What one tile contributes, run or replayed, is :mod:`painterly.tile_terms`'s.
 """
 
 from __future__ import annotations

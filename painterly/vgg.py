@@ -87,8 +87,7 @@ class VGG19Features(nn.Module):
         (benchmarks/README.md)."""
         height, width = x.shape[-2:]
         fast = self._use_winograd(x)
-        ours = nnpack if nnpack.preferred() else winograd
-        name = "winograd" if ours is winograd else "nnpack"
+        ours, name = (nnpack, "nnpack") if nnpack.preferred() else (winograd, "winograd")
         methods = []
         for index, layer in enumerate(LAYERS[first: deepest + 1], start=first):
             if index > first and layer.endswith("_1"):

@@ -22,6 +22,7 @@ The blocks go in bands of rows, so that the transformed values held at once stay
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -65,9 +66,9 @@ def kernel_bytes(deepest: str) -> int:
     """The bytes of the transformed kernels, forward and gradient, that VGG19's layers up
     to ``deepest`` hold where they may run by this method (fp32): 410 MB to conv5_1."""
     layers = LAYERS[: LAYERS.index(deepest) + 1]
-    return sum(2 * 36 * 4 * channels * layer_channels(layer)
-               for layer, channels in zip(layers[1:], (layer_channels(x) for x in layers))
-               if channels in _MIN_POSITIONS)
+    return sum(2 * 36 * 4 * layer_channels(before) * layer_channels(layer)
+               for before, layer in itertools.pairwise(layers)
+               if layer_channels(before) in _MIN_POSITIONS)
 
 
 def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:
