@@ -32,9 +32,11 @@ from .outputs import atomic_write
 from .vgg import VGG19Features
 from .weights import load_weights
 
-#: The image timed (h, w): past a tiny image's overheads, ranked as the full size is
-#: (session 34's Xeon ranked fp32, Winograd, bf16 alike at 128x96 and 512x384).
-_SIZE = (144, 192)
+#: The image timed (h, w): past a tiny image's overheads, and large enough that each
+#: arithmetic's layers run as at the full size (painterly.winograd's reach conv4_x from
+#: 32x24 positions: at 192x144 they ran direct, and its pass measured 0.74-0.90 of
+#: fp32's, at the margin, against 0.65 here and 0.64 for a 512 px iteration, session 35).
+_SIZE = (192, 256)
 #: Timed passes of each arithmetic, interleaved so that a slow spell of the machine falls
 #: on all alike, after one that sets up its kernels.
 _ROUNDS = 3
