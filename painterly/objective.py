@@ -113,7 +113,7 @@ def build_objective(
 ) -> Objective:
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings mix by ``blend`` (one weight per painting, summing
-    to 1) into one distribution, or, with ``masks`` (one (1, 1, H, W) weight map in [0, 1]
+    to 1; one of weight 0 is left out) into one distribution, or, with ``masks`` (one (1, 1, H, W) weight map in [0, 1]
     per painting, the photo's size), each rules its own region, weighed by its area
     times its blend weight. The network runs in
     ``dtype`` (None: fp32), on tiles of at most ``tile`` px square where a picture is
@@ -127,6 +127,12 @@ def build_objective(
     else:
         with torch.no_grad():
             content_target = extract(extractor, content, [layer], dtype)[layer]
+    # A painting of weight 0 is left out, not pooled with no weight: swd's pooled sketch
+    # would still take its values into the bins, and the picture would differ by rounding.
+    used = [index for index, weight in enumerate(blend) if weight > 0]
+    styles, blend = [styles[i] for i in used], [blend[i] for i in used]
+    brushwork = [brushwork[i] for i in used] if brushwork is not None else None
+    masks = [masks[i] for i in used] if masks is not None else None
     kind, layers = settings.style_loss, settings.style_layers
     projections = {name: directions(layer_channels(name), settings.seed, LAYERS.index(name))
                    .to(content.device) for name in layers} if kind == "swd" else {}

@@ -35,8 +35,7 @@ from .layers import LAYERS, layer_channels
 from .matching import _compiled
 from .sliced import by_rows
 
-# Lavin and Gray's F(4x4, 3x3), points 0, +-1, +-2 and infinity; the kernels' transforms
-# are made in float64, so that only their final rounding to fp32 remains.
+# Lavin and Gray's F(4x4, 3x3), points 0, +-1, +-2 and infinity.
 _G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                    [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
                   dtype=torch.float64)
@@ -78,13 +77,14 @@ def gradient_kernel(weight: torch.Tensor) -> torch.Tensor:
 
 def transformed(weight: torch.Tensor) -> torch.Tensor:
     """A kernel (out, in, 3, 3) as :func:`conv3x3` takes it: ``G g G^T`` for each channel
-    pair, (36, in, out), made in float64 and returned in ``weight``'s dtype."""
+    pair, (36, in, out), in ``weight``'s dtype."""
     out_channels, in_channels = weight.shape[:2]
-    # One matrix product, (G kron G) times every pair's 9 values: 0.18 s -> ~0.05 s for a
-    # 512 x 512 kernel, against G g G^T as 262144 products of 3x3 matrices.
-    pairs = weight.detach().double().reshape(out_channels * in_channels, 9)
-    u = (_G_KRON_G @ pairs.T).view(36, out_channels, in_channels).transpose(1, 2)
-    return u.to(weight.dtype).contiguous()
+    # One matrix product, (G kron G) times every pair's 9 values laid out as the result
+    # wants them: a run's kernels to conv5_1, forward and gradient, in 0.16 s, against
+    # 0.77 s in float64 with the result transposed after (session 36). In fp32 that is
+    # ~3e-8 off the float64 transform, far below the method's own ~2e-6.
+    nine = weight.detach().permute(2, 3, 1, 0).reshape(9, in_channels * out_channels)
+    return (_G_KRON_G.to(weight.dtype) @ nine).view(36, in_channels, out_channels)
 
 
 class _Conv3x3(torch.autograd.Function):
