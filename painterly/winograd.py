@@ -131,19 +131,10 @@ def _convolve(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) 
         image = out[index].permute(1, 2, 0)  # (H, W, K), the same memory
         for first in range(0, rows, band):
             last = min(rows, first + band)
-            top, bottom = 4 * first - 1, 4 * last + 1  # input rows this band reads
-            padded = F.pad(pixels[max(top, 0): min(bottom, height)],
-                           (0, 0, 1, 4 * columns + 1 - width,
-                            max(-top, 0), max(bottom - height, 0)))
-            blocks = torch.bmm(transform.input(padded, last - first, columns), kernel)
-            values = transform.output(blocks.view(6, 6, last - first, columns, out_channels))
-            target = image[4 * first: min(4 * last, height)]
-            values = values.view(4 * (last - first), 4 * columns, out_channels)
-            values = values[: target.shape[0], :width]
-            if bias is None:
-                target.copy_(values)
-            else:
-                torch.add(values, bias, out=target)
+            blocks = torch.bmm(transform.input(pixels, 4 * first - 1, last - first, columns),
+                               kernel)
+            transform.output(blocks.view(6, 6, last - first, columns, out_channels),
+                             image[4 * first: min(4 * last, height)], bias)
     return out
 
 
@@ -154,10 +145,14 @@ def _compiles(x: torch.Tensor) -> bool:
             and x.dtype in (torch.float32, torch.float64))
 
 
-def _sliced_input(padded: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
-    """``B^T d B`` of every 6x6 block (stride 4) of padded (4 rows + 2, 4 columns + 2, C):
-    (36, rows * columns, C), by PyTorch's operations on strided slices."""
-    channels = padded.shape[2]
+def _sliced_input(pixels: torch.Tensor, top: int, rows: int, columns: int) -> torch.Tensor:
+    """``B^T d B`` of the 6x6 blocks (stride 4) of ``rows`` block rows from input row
+    ``top`` of pixels (H, W, C), zero outside it (the convolution's padding of 1 px):
+    (36, rows * columns, C), by PyTorch's operations on strided slices of a padded copy."""
+    height, width, channels = pixels.shape
+    bottom = top + 4 * rows + 2
+    padded = F.pad(pixels[max(top, 0): min(bottom, height)],
+                   (0, 0, 1, 4 * columns + 1 - width, max(-top, 0), max(bottom - height, 0)))
     half = padded.new_empty(6, rows, 4 * columns + 2, channels)
     _b_transpose([padded[i: i + 4 * rows: 4] for i in range(6)], list(half))
     blocks = padded.new_empty(36, rows * columns, channels)
@@ -167,15 +162,21 @@ def _sliced_input(padded: torch.Tensor, rows: int, columns: int) -> torch.Tensor
     return blocks
 
 
-def _sliced_output(blocks: torch.Tensor) -> torch.Tensor:
-    """``A^T m A`` of blocks (6, 6, rows, columns, K): (rows, 4, columns, 4, K), by
-    PyTorch's operations on strided slices."""
+def _sliced_output(blocks: torch.Tensor, target: torch.Tensor,
+                   bias: torch.Tensor | None) -> None:
+    """``A^T m A`` of blocks (6, 6, rows, columns, K), plus ``bias``, into target
+    (at most 4 rows, at most 4 columns, K: what of the blocks' pixels the picture has),
+    by PyTorch's operations on strided slices."""
     _, _, rows, columns, channels = blocks.shape
     half = blocks.new_empty(6, 4, rows, columns, channels)
     _a_transpose([blocks[:, b] for b in range(6)], [half[:, s] for s in range(4)])
     values = blocks.new_empty(rows, 4, columns, 4, channels)
     _a_transpose(list(half), [values[:, r].permute(2, 0, 1, 3) for r in range(4)])
-    return values
+    values = values.view(4 * rows, 4 * columns, channels)[: target.shape[0], : target.shape[1]]
+    if bias is None:
+        target.copy_(values)
+    else:
+        torch.add(values, bias, out=target)
 
 
 def _b_transpose(d: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> None:
@@ -206,22 +207,28 @@ def _a_transpose(m: Sequence[torch.Tensor], out: Sequence[torch.Tensor]) -> None
     torch.add(torch.add(v, z, alpha=8), m[5], out=out[3])
 
 
-def _looped_input(padded: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
-    """:func:`_sliced_input` by the compiled loop, a share of the block rows a thread."""
-    blocks = padded.new_empty(36, rows, columns, padded.shape[2])
-    source, target = padded.numpy(), blocks.numpy()
-    by_rows(rows, lambda part: _input_loop(source[4 * part.start: 4 * part.stop + 2],
-                                           target[:, part]), blocks.numel())
-    return blocks.view(36, rows * columns, padded.shape[2])
+def _looped_input(pixels: torch.Tensor, top: int, rows: int, columns: int) -> torch.Tensor:
+    """:func:`_sliced_input` by the compiled loop, a share of the block rows a thread,
+    with no padded copy: the loop reads zeros outside ``pixels`` itself."""
+    channels = pixels.shape[2]
+    blocks = pixels.new_empty(36, rows, columns, channels)
+    source, target = pixels.detach().numpy(), blocks.numpy()
+    by_rows(rows, lambda part: _input_loop(source, top + 4 * part.start, target[:, part]),
+            blocks.numel())
+    return blocks.view(36, rows * columns, channels)
 
 
-def _looped_output(blocks: torch.Tensor) -> torch.Tensor:
-    """:func:`_sliced_output` by the compiled loop, a share of the block rows a thread."""
+def _looped_output(blocks: torch.Tensor, target: torch.Tensor,
+                   bias: torch.Tensor | None) -> None:
+    """:func:`_sliced_output` by the compiled loop, a share of the block rows a thread,
+    straight into ``target`` (no copy of whole blocks to crop)."""
     _, _, rows, columns, channels = blocks.shape
-    values = blocks.new_empty(rows, 4, columns, 4, channels)
-    source, target = blocks.numpy().reshape(36, rows, columns, channels), values.numpy()
-    by_rows(rows, lambda part: _output_loop(source[:, part], target[part]), blocks.numel())
-    return values
+    source = blocks.numpy().reshape(36, rows, columns, channels)
+    pixels = target.detach().numpy()
+    add = (np.zeros(channels, dtype=source.dtype) if bias is None
+           else bias.detach().to(blocks.dtype).numpy())
+    by_rows(rows, lambda part: _output_loop(source[:, part], pixels[4 * part.start:], add),
+            blocks.numel())
 
 
 class _Transforms(NamedTuple):
@@ -238,21 +245,38 @@ _TWO, _FOUR, _FIVE, _EIGHT = (np.float32(n) for n in (2, 4, 5, 8))
 
 
 @_compiled
-def _input_loop(padded, blocks):
-    """blocks[6a + b, t, u] = (B^T d B)[a, b] for the 6x6 block d at (4t, 4u) of padded
-    (4 rows + 2, 4 columns + 2, C); blocks (36, rows, columns, C). Each channel's loop is
-    straight arithmetic over contiguous values, which the compiler vectorises."""
+def _input_loop(pixels, top, blocks):
+    """blocks[6a + b, t, u] = (B^T d B)[a, b] for the 6x6 block d at (top + 4t, 4u - 1)
+    of pixels (H, W, C), zero outside it; blocks (36, rows, columns, C). Each channel's
+    loop is straight arithmetic over contiguous values, which the compiler vectorises: a
+    value outside is a select against zero on a condition fixed for the loop, read from
+    a clamped place (never a product with 0, which would let an inf through as NaN)."""
+    height, width = pixels.shape[0], pixels.shape[1]
     columns, channels = blocks.shape[2], blocks.shape[3]
+    zero = blocks.dtype.type(0)
     half = np.empty((6, 6, channels), dtype=blocks.dtype)
+    inside = np.empty(6, dtype=np.bool_)
+    clamped = np.empty(6, dtype=np.int64)
     for t in range(blocks.shape[1]):
+        y = top + 4 * t
+        for i in range(6):
+            inside[i] = 0 <= y + i < height
+            clamped[i] = min(max(y + i, 0), height - 1)
+        r0, r1, r2, r3, r4, r5 = clamped[0], clamped[1], clamped[2], clamped[3], clamped[4], clamped[5]
         for u in range(columns):
-            y, x = 4 * t, 4 * u
             for j in range(6):  # B^T down each column of the block
-                column = x + j
+                column = 4 * u - 1 + j
+                there = 0 <= column < width
+                k = min(max(column, 0), width - 1)
+                i0, i1, i2 = there and inside[0], there and inside[1], there and inside[2]
+                i3, i4, i5 = there and inside[3], there and inside[4], there and inside[5]
                 for c in range(channels):
-                    d0, d1 = padded[y, column, c], padded[y + 1, column, c]
-                    d2, d3 = padded[y + 2, column, c], padded[y + 3, column, c]
-                    d4, d5 = padded[y + 4, column, c], padded[y + 5, column, c]
+                    d0 = pixels[r0, k, c] if i0 else zero
+                    d1 = pixels[r1, k, c] if i1 else zero
+                    d2 = pixels[r2, k, c] if i2 else zero
+                    d3 = pixels[r3, k, c] if i3 else zero
+                    d4 = pixels[r4, k, c] if i4 else zero
+                    d5 = pixels[r5, k, c] if i5 else zero
                     p, q, r, s = d4 - _FOUR * d2, d3 - _FOUR * d1, d4 - d2, d3 - d1
                     half[0, j, c] = _FOUR * d0 - _FIVE * d2 + d4
                     half[1, j, c] = p + q
@@ -274,12 +298,17 @@ def _input_loop(padded, blocks):
 
 
 @_compiled
-def _output_loop(blocks, values):
-    """values[t, r, u, s] = (A^T m A)[r, s] for the blocks m (36, rows, columns, K);
-    values (rows, 4, columns, 4, K)."""
+def _output_loop(blocks, pixels, bias):
+    """pixels[4t + r, 4u + s] = (A^T m A)[r, s] + bias for the blocks
+    m (36, rows, columns, K), where pixels (H, W, K) has that place. A block's rows past
+    the last are written to the last, before the last's own (from the bottom up), which
+    keeps the stores unconditional and the channels' loop vectorised."""
+    height, width = pixels.shape[0], pixels.shape[1]
     columns, channels = blocks.shape[2], blocks.shape[3]
     half = np.empty((6, 4, channels), dtype=blocks.dtype)
     for t in range(blocks.shape[1]):
+        y0, y1 = min(4 * t, height - 1), min(4 * t + 1, height - 1)
+        y2, y3 = min(4 * t + 2, height - 1), min(4 * t + 3, height - 1)
         for u in range(columns):
             for a in range(6):  # A^T along each row of the block
                 row = 6 * a
@@ -292,12 +321,14 @@ def _output_loop(blocks, values):
                     half[a, 1, c] = q + _TWO * s
                     half[a, 2, c] = p + _FOUR * r
                     half[a, 3, c] = q + _EIGHT * s + m5
-            for k in range(4):  # and A down each column
+            for k in range(min(4, width - 4 * u)):  # and A down each column
+                x = 4 * u + k
                 for c in range(channels):
                     m0, m1, m2 = half[0, k, c], half[1, k, c], half[2, k, c]
                     m3, m4, m5 = half[3, k, c], half[4, k, c], half[5, k, c]
                     p, q, r, s = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-                    values[t, 0, u, k, c] = m0 + p + r
-                    values[t, 1, u, k, c] = q + _TWO * s
-                    values[t, 2, u, k, c] = p + _FOUR * r
-                    values[t, 3, u, k, c] = q + _EIGHT * s + m5
+                    b = bias[c]
+                    pixels[y3, x, c] = q + _EIGHT * s + m5 + b
+                    pixels[y2, x, c] = p + _FOUR * r + b
+                    pixels[y1, x, c] = q + _TWO * s + b
+                    pixels[y0, x, c] = m0 + p + r + b
