@@ -80,6 +80,24 @@ def test_bands_give_the_same_convolution(monkeypatch):
     assert torch.allclose(banded, F.conv2d(x, weight, padding=1), rtol=0, atol=1e-12)
 
 
+@pytest.mark.usefixtures("transforms")
+def test_block_rows_shared_between_threads_give_the_same_convolution():
+    """Two threads' shares of the block rows (painterly.sliced.by_rows), the picture
+    cutting the last block row and column (45 x 30 px), a bias: each share writes its own
+    rows of the result, the cut blocks only the pixels the picture has."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator = torch.Generator().manual_seed(6)
+        weight = torch.randn(32, 32, 3, 3, generator=generator, dtype=torch.float64)
+        bias = torch.randn(32, generator=generator, dtype=torch.float64)
+        x = torch.randn(1, 32, 45, 30, generator=generator, dtype=torch.float64)
+        expected = F.conv2d(x, weight, bias, padding=1)
+        assert torch.allclose(_conv(weight)(x, bias), expected, rtol=0, atol=1e-11)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_the_gradient_kernel_is_the_adjoint():
     # <conv(x), y> == <x, conv_T(y)> for the kernel and its gradient kernel, in float64.
     generator = torch.Generator().manual_seed(1)
