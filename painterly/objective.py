@@ -113,9 +113,9 @@ def build_objective(
 ) -> Objective:
     """Targets from the photograph and paintings (each (1, 3, H, W), sizes may differ),
     and the weights. Several paintings mix by ``blend`` (one weight per painting, summing
-    to 1; one of weight 0 is left out) into one distribution, or, with ``masks`` (one (1, 1, H, W) weight map in [0, 1]
-    per painting, the photo's size), each rules its own region, weighed by its area
-    times its blend weight. The network runs in
+    to 1; one of weight 0 is left out) into one distribution, or, with ``masks`` (one
+    (1, 1, H, W) weight map in [0, 1] per painting, the photo's size), each rules its own
+    region, weighed by its area times its blend weight. The network runs in
     ``dtype`` (None: fp32), on tiles of at most ``tile`` px square where a picture is
     larger (the same targets, with a tile's memory; :mod:`painterly.tiles`).
     ``brushwork``: per painting, None or the painting at another size (its own, where

@@ -262,7 +262,8 @@ def _input_loop(pixels, top, blocks):
         for i in range(6):
             inside[i] = 0 <= y + i < height
             clamped[i] = min(max(y + i, 0), height - 1)
-        r0, r1, r2, r3, r4, r5 = clamped[0], clamped[1], clamped[2], clamped[3], clamped[4], clamped[5]
+        r0, r1, r2 = clamped[0], clamped[1], clamped[2]
+        r3, r4, r5 = clamped[3], clamped[4], clamped[5]
         for u in range(columns):
             for j in range(6):  # B^T down each column of the block
                 column = 4 * u - 1 + j
